@@ -1,0 +1,122 @@
+package engine
+
+import "fmt"
+
+// Tensor is a named float32 array in row-major order.
+type Tensor struct {
+	Name  string
+	Shape []int
+	Data  []float32
+}
+
+// ExportWeights returns the weights of m in the standard (PyTorch) layouts: conv
+// weights [cout][cin][ky][kx], FC weights [out][in] with spatial inputs flattened in
+// CHW order. Names are "<layer>.weight", e.g. "conv1.weight", "fc5.weight".
+func (m *Model) ExportWeights() []Tensor {
+	var out []Tensor
+	for li, l := range m.Net.Layers {
+		if l.WLen == 0 {
+			continue
+		}
+		w := m.Weights(li)
+		std := make([]float32, l.WLen)
+		var shape []int
+		switch l.Kind {
+		case Conv:
+			ci, co, k := l.In.C, l.Out.C, l.K
+			shape = []int{co, ci, k, k}
+			for c := 0; c < ci; c++ {
+				for ky := 0; ky < k; ky++ {
+					for j := 0; j < k; j++ {
+						kx := k - 1 - j
+						for o := 0; o < co; o++ {
+							std[((o*ci+c)*k+ky)*k+kx] = w[((c*k+ky)*k+j)*co+o]
+						}
+					}
+				}
+			}
+		case FC:
+			in, outN := l.In.Size(), l.Out.C
+			shape = []int{outN, in}
+			for e := 0; e < in; e++ {
+				s := hwcToCHW(l.In, e)
+				for o := 0; o < outN; o++ {
+					std[o*in+s] = w[e*outN+o]
+				}
+			}
+		}
+		out = append(out, Tensor{Name: l.Name() + ".weight", Shape: shape, Data: std})
+	}
+	return out
+}
+
+// ImportWeights sets the weights of m from tensors in the layouts ExportWeights
+// writes, matched by name; every weighted layer must be present with its shape.
+func (m *Model) ImportWeights(ts []Tensor) error {
+	byName := map[string]Tensor{}
+	for _, t := range ts {
+		byName[t.Name] = t
+	}
+	for li, l := range m.Net.Layers {
+		if l.WLen == 0 {
+			continue
+		}
+		name := l.Name() + ".weight"
+		t, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("%w: no tensor %q for layer %d (%s)", ErrShape, name, li+1, l.Text)
+		}
+		if len(t.Data) != l.WLen {
+			return fmt.Errorf("%w: tensor %q has %d values (shape %v); layer %s needs %d", ErrShape, name, len(t.Data), t.Shape, l.Text, l.WLen)
+		}
+		w := m.Weights(li)
+		switch l.Kind {
+		case Conv:
+			ci, co, k := l.In.C, l.Out.C, l.K
+			if !sameShape(t.Shape, co, ci, k, k) {
+				return fmt.Errorf("%w: tensor %q has shape %v; want [%d %d %d %d]", ErrShape, name, t.Shape, co, ci, k, k)
+			}
+			for c := 0; c < ci; c++ {
+				for ky := 0; ky < k; ky++ {
+					for j := 0; j < k; j++ {
+						kx := k - 1 - j
+						for o := 0; o < co; o++ {
+							w[((c*k+ky)*k+j)*co+o] = t.Data[((o*ci+c)*k+ky)*k+kx]
+						}
+					}
+				}
+			}
+		case FC:
+			in, outN := l.In.Size(), l.Out.C
+			if !sameShape(t.Shape, outN, in) {
+				return fmt.Errorf("%w: tensor %q has shape %v; want [%d %d]", ErrShape, name, t.Shape, outN, in)
+			}
+			for e := 0; e < in; e++ {
+				s := hwcToCHW(l.In, e)
+				for o := 0; o < outN; o++ {
+					w[e*outN+o] = t.Data[o*in+s]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func sameShape(got []int, want ...int) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hwcToCHW maps a flat HWC index of shape s to its flat CHW index.
+func hwcToCHW(s Shape, e int) int {
+	c := e % s.C
+	r := e / s.C // y*W + x
+	return c*s.H*s.W + r
+}

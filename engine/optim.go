@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// TrainConfig holds the optimisation settings. Its defaults are the paper's recipe
+// (ASF.md section 6, reference lenet5).
+type TrainConfig struct {
+	Optimizer   string  // "adam" or "sgd"
+	LR          float64 // base learning rate
+	Beta1       float64 // Adam first-moment decay
+	Beta2       float64 // Adam second-moment decay
+	Eps         float64 // Adam denominator term
+	WeightDecay float64 // L2 coefficient added to the gradient
+	Momentum    float64 // SGD momentum
+	Milestones  []int   // epochs from which the learning rate is multiplied by Gamma once more
+	Gamma       float64 // learning-rate factor at each milestone
+	ScaleEvery  int     // scale epochs are those with epoch % ScaleEvery == 0 (hz)
+	ScaleMix    float64 // S = ScaleMix*r + (1-ScaleMix)*S in scale epochs
+}
+
+// DefaultTrainConfig returns the reference lenet5 recipe.
+func DefaultTrainConfig() TrainConfig {
+	return TrainConfig{
+		Optimizer:   "adam",    // reference optimizer
+		LR:          0.00085,   // reference lenet5 learning rate
+		Beta1:       0.9,       // Adam default
+		Beta2:       0.999,     // Adam default
+		Eps:         1e-8,      // Adam default
+		WeightDecay: 5e-4,      // reference L2, added to the gradient
+		Momentum:    0.9,       // used by sgd only
+		Milestones:  []int{25}, // reference: lr x0.2 from epoch 25 on
+		Gamma:       0.2,       // reference decay factor
+		ScaleEvery:  5,         // reference hz
+		ScaleMix:    0.6,       // reference moving average of the scale estimate
+	}
+}
+
+// Validate reports the first bad field.
+func (c TrainConfig) Validate() error {
+	switch {
+	case c.Optimizer != "adam" && c.Optimizer != "sgd":
+		return fmt.Errorf("engine: TrainConfig.Optimizer %q: want adam or sgd", c.Optimizer)
+	case !(c.LR > 0) || math.IsInf(c.LR, 0):
+		return fmt.Errorf("engine: TrainConfig.LR = %v: want a positive learning rate", c.LR)
+	case c.Optimizer == "adam" && !(c.Beta1 >= 0 && c.Beta1 < 1 && c.Beta2 >= 0 && c.Beta2 < 1):
+		return fmt.Errorf("engine: TrainConfig.Beta1/Beta2 = %v/%v: want values in [0, 1)", c.Beta1, c.Beta2)
+	case c.Optimizer == "adam" && !(c.Eps > 0):
+		return fmt.Errorf("engine: TrainConfig.Eps = %v: want > 0", c.Eps)
+	case !(c.WeightDecay >= 0):
+		return fmt.Errorf("engine: TrainConfig.WeightDecay = %v: want >= 0", c.WeightDecay)
+	case !(c.Momentum >= 0 && c.Momentum < 1):
+		return fmt.Errorf("engine: TrainConfig.Momentum = %v: want [0, 1)", c.Momentum)
+	case !(c.Gamma > 0):
+		return fmt.Errorf("engine: TrainConfig.Gamma = %v: want > 0", c.Gamma)
+	case c.ScaleEvery < 0:
+		return fmt.Errorf("engine: TrainConfig.ScaleEvery = %d: want >= 0 (0 = never update the scales)", c.ScaleEvery)
+	case !(c.ScaleMix >= 0 && c.ScaleMix <= 1):
+		return fmt.Errorf("engine: TrainConfig.ScaleMix = %v: want [0, 1]", c.ScaleMix)
+	case !slices.IsSorted(c.Milestones):
+		return fmt.Errorf("engine: TrainConfig.Milestones %v: want ascending epochs", c.Milestones)
+	}
+	return nil
+}
+
+// LRAt returns the learning rate in epoch (0-based): LR * Gamma^(milestones <= epoch).
+func (c TrainConfig) LRAt(epoch int) float64 {
+	lr := c.LR
+	for _, m := range c.Milestones {
+		if epoch >= m {
+			lr *= c.Gamma
+		}
+	}
+	return lr
+}
+
+// ScaleEpoch reports whether the scales are updated after each batch of epoch.
+func (c TrainConfig) ScaleEpoch(epoch int) bool { return c.ScaleEvery > 0 && epoch%c.ScaleEvery == 0 }
+
+// Optimizer is the optimizer state: moments and step count. Replicas that apply
+// the same gradients to the same state stay bitwise identical.
+type Optimizer struct {
+	Config TrainConfig
+	Step   int64
+	M, V   []float32 // Adam moments, or SGD momentum buffer in M
+	grad   []float32
+}
+
+// NewOptimizer returns a fresh optimizer for n parameters.
+func NewOptimizer(cfg TrainConfig, n int) *Optimizer {
+	o := &Optimizer{Config: cfg, M: make([]float32, n)}
+	if cfg.Optimizer == "adam" {
+		o.V = make([]float32, n)
+	}
+	return o
+}
+
+// Update applies one step with gradient g at learning rate lr to params:
+// g += wd*w, then Adam (bias-corrected, as the classic framework Adam) or SGD with
+// momentum.
+func (o *Optimizer) Update(params, g []float32, lr float64) {
+	c := o.Config
+	o.Step++
+	wd := c.WeightDecay
+	if c.Optimizer == "sgd" {
+		mu := c.Momentum
+		for i, w := range params {
+			gi := float64(g[i]) + wd*float64(w)
+			buf := gi
+			if o.Step > 1 {
+				buf = mu*float64(o.M[i]) + gi
+			}
+			o.M[i] = float32(buf)
+			params[i] = float32(float64(w) - lr*buf)
+		}
+		return
+	}
+	b1, b2 := c.Beta1, c.Beta2
+	bc1 := 1 - math.Pow(b1, float64(o.Step))
+	bc2 := math.Sqrt(1 - math.Pow(b2, float64(o.Step)))
+	step := lr / bc1
+	for i, w := range params {
+		gi := float64(g[i]) + wd*float64(w)
+		m := b1*float64(o.M[i]) + (1-b1)*gi
+		v := b2*float64(o.V[i]) + (1-b2)*gi*gi
+		o.M[i], o.V[i] = float32(m), float32(v)
+		params[i] = float32(float64(w) - step*m/(math.Sqrt(v)/bc2+c.Eps))
+	}
+}
+
+// Clone returns a deep copy.
+func (o *Optimizer) Clone() *Optimizer {
+	return &Optimizer{Config: o.Config, Step: o.Step, M: slices.Clone(o.M), V: slices.Clone(o.V)}
+}
+
+// Apply applies the summed result acc of one global batch to m: decodes the
+// gradient, takes one optimizer step at the epoch's learning rate and, in scale
+// epochs, updates each spiking layer's scale S = mix*r + (1-mix)*S with
+// r = sum FO / sum FI (r = 1 when sum FI < 1e-3). It returns the batch statistics.
+func (o *Optimizer) Apply(m *Model, acc []int64, epoch int) (Stats, error) {
+	n := m.Net
+	if len(o.M) != n.NParams {
+		return Stats{}, fmt.Errorf("%w: optimizer state for %d weights, model has %d", ErrShape, len(o.M), n.NParams)
+	}
+	if len(o.grad) != n.NParams {
+		o.grad = make([]float32, n.NParams)
+	}
+	st, err := n.DecodeResult(acc, o.grad)
+	if err != nil {
+		return st, err
+	}
+	o.Update(m.Params, o.grad, o.Config.LRAt(epoch))
+	if o.Config.ScaleEpoch(epoch) {
+		UpdateScales(m, st, o.Config.ScaleMix)
+	}
+	return st, nil
+}
+
+// UpdateScales applies one moving-average step of the scale estimate to m.
+func UpdateScales(m *Model, st Stats, mix float64) {
+	for l, ly := range m.Net.Layers {
+		if !ly.Spiking {
+			continue
+		}
+		r := 1.0
+		if st.ScaleFI[l] >= 1e-3 {
+			r = st.ScaleFO[l] / st.ScaleFI[l]
+		}
+		m.Scales[l] = mix*r + (1-mix)*m.Scales[l]
+	}
+}

@@ -1,0 +1,164 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ErrSpec is returned (wrapped) for a network spec that cannot be parsed or built.
+var ErrSpec = errors.New("engine: bad network spec")
+
+// Kind is the type of one layer of a network spec.
+type Kind int
+
+// The layer kinds of the paper's notation.
+const (
+	Conv    Kind = iota // "20C5": convolution, 20 output channels, 5x5 kernel, stride 1, same padding
+	AvgPool             // "P2": 2x2 average pooling followed by pooling neurons
+	MaxPool             // "MP2": 2x2 max pooling of spikes, no neurons
+	FC                  // "200FC": fully connected layer with 200 outputs
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Conv:
+		return "conv"
+	case AvgPool:
+		return "avgpool"
+	case MaxPool:
+		return "maxpool"
+	case FC:
+		return "fc"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// Token is one parsed element of a spec such as "20C5" or "P2".
+type Token struct {
+	Kind Kind
+	N    int // output channels (Conv) or units (FC); 0 for pooling
+	K    int // kernel size (Conv) or pool size (pooling); 0 for FC
+	Text string
+	Pos  int // byte offset in the spec string
+}
+
+// Spec is a parsed network description in the paper's notation, e.g.
+// "20C5-P2-50C5-P2-200FC-10FC". The last token must be FC: the output layer.
+type Spec struct {
+	Text   string
+	Tokens []Token
+}
+
+// String returns the spec in canonical notation.
+func (s Spec) String() string {
+	parts := make([]string, len(s.Tokens))
+	for i, t := range s.Tokens {
+		switch t.Kind {
+		case Conv:
+			parts[i] = fmt.Sprintf("%dC%d", t.N, t.K)
+		case AvgPool:
+			parts[i] = fmt.Sprintf("P%d", t.K)
+		case MaxPool:
+			parts[i] = fmt.Sprintf("MP%d", t.K)
+		case FC:
+			parts[i] = fmt.Sprintf("%dFC", t.N)
+		}
+	}
+	return strings.Join(parts, "-")
+}
+
+// Paper networks (ASF.md section 1).
+const (
+	LeNetSpec = "20C5-P2-50C5-P2-200FC-10FC"
+	VGG7Spec  = "64C3-64C3-P2-128C3-128C3-128C3-MP2-1024FC-10FC"
+)
+
+// maxUnits bounds channel and unit counts so a typo cannot ask for terabytes.
+const maxUnits = 1 << 16
+
+// ParseSpec parses a network spec. Errors wrap ErrSpec and point at the bad token.
+func ParseSpec(text string) (Spec, error) {
+	s := Spec{Text: text}
+	if strings.TrimSpace(text) == "" {
+		return s, fmt.Errorf("%w: empty spec; want something like %q", ErrSpec, LeNetSpec)
+	}
+	pos := 0
+	for i, raw := range strings.Split(text, "-") {
+		tok, err := parseToken(strings.TrimSpace(raw))
+		if err != nil {
+			return s, fmt.Errorf("%w %q: token %d %q at offset %d: %v", ErrSpec, text, i+1, raw, pos, err)
+		}
+		tok.Pos = pos
+		s.Tokens = append(s.Tokens, tok)
+		pos += len(raw) + 1
+	}
+	last := s.Tokens[len(s.Tokens)-1]
+	if last.Kind != FC {
+		return s, fmt.Errorf("%w %q: the last layer %q must be fully connected (e.g. 10FC): it is the output layer", ErrSpec, text, last.Text)
+	}
+	return s, nil
+}
+
+func parseToken(t string) (Token, error) {
+	tok := Token{Text: t}
+	up := strings.ToUpper(t)
+	num := func(s, what string) (int, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%s %q is not a positive integer", what, s)
+		}
+		if n > maxUnits {
+			return 0, fmt.Errorf("%s %d is larger than %d", what, n, maxUnits)
+		}
+		return n, nil
+	}
+	var err error
+	switch {
+	case t == "":
+		return tok, errors.New("empty layer (two dashes in a row, or a dash at an end)")
+	case strings.HasPrefix(up, "MP"):
+		tok.Kind = MaxPool
+		tok.K, err = num(up[2:], "pool size")
+		if err == nil && tok.K != 2 {
+			err = fmt.Errorf("only 2x2 max pooling (MP2) is supported, got MP%d", tok.K)
+		}
+	case strings.HasPrefix(up, "P"):
+		tok.Kind = AvgPool
+		tok.K, err = num(up[1:], "pool size")
+		if err == nil && tok.K != 2 {
+			err = fmt.Errorf("only 2x2 average pooling (P2) is supported, got P%d", tok.K)
+		}
+	case strings.HasSuffix(up, "FC"):
+		tok.Kind = FC
+		tok.N, err = num(up[:len(up)-2], "unit count")
+	case strings.Contains(up, "C"):
+		i := strings.Index(up, "C")
+		tok.Kind = Conv
+		tok.N, err = num(up[:i], "channel count")
+		if err == nil {
+			tok.K, err = num(up[i+1:], "kernel size")
+		}
+		if err == nil && tok.K%2 == 0 {
+			err = fmt.Errorf("kernel size %d must be odd for same padding", tok.K)
+		}
+	default:
+		err = errors.New("unknown layer; want NCk (conv, e.g. 20C5), Pk (average pool, P2), MPk (max pool, MP2) or NFC (fully connected, e.g. 200FC)")
+	}
+	return tok, err
+}
+
+// Shape is the shape of one sample's activations: C channels of H x W.
+// A flattened (FC) activation has H = W = 1.
+type Shape struct{ C, H, W int }
+
+// Size is C*H*W.
+func (s Shape) Size() int { return s.C * s.H * s.W }
+
+func (s Shape) String() string {
+	if s.H == 1 && s.W == 1 {
+		return strconv.Itoa(s.C)
+	}
+	return fmt.Sprintf("%dx%dx%d", s.C, s.H, s.W)
+}
