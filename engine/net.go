@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -22,6 +24,16 @@ func (e Encoding) String() string {
 		return "direct"
 	}
 	return "poisson"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (e Encoding) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (e *Encoding) UnmarshalText(b []byte) error {
+	v, err := ParseEncoding(string(b))
+	*e = v
+	return err
 }
 
 // ParseEncoding parses "poisson" or "direct".
@@ -52,6 +64,16 @@ func (r Reset) String() string {
 	return "zero"
 }
 
+// MarshalText implements encoding.TextMarshaler.
+func (r Reset) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (r *Reset) UnmarshalText(b []byte) error {
+	v, err := ParseReset(string(b))
+	*r = v
+	return err
+}
+
 // ParseReset parses "zero" or "subtract".
 func ParseReset(s string) (Reset, error) {
 	switch s {
@@ -65,13 +87,13 @@ func ParseReset(s string) (Reset, error) {
 
 // Config holds the neuron and simulation settings of a network.
 type Config struct {
-	T        int      // time steps per sample window
-	Leak     float32  // membrane leak per step: 1 = IF, < 1 = LIF (V = Leak*V after reset)
-	Reset    Reset    // what a spike does to V
-	VthConv  float32  // threshold of conv and FC neurons
-	VthPool  float32  // threshold of pooling neurons
-	Encoding Encoding // input encoding
-	Gain     float32  // Poisson gain g: spike probability |x|*g
+	T        int      `json:"t"`        // time steps per sample window
+	Leak     float32  `json:"leak"`     // membrane leak per step: 1 = IF, < 1 = LIF (V = Leak*V after reset)
+	Reset    Reset    `json:"reset"`    // what a spike does to V
+	VthConv  float32  `json:"vth"`      // threshold of conv and FC neurons
+	VthPool  float32  `json:"vth_pool"` // threshold of pooling neurons
+	Encoding Encoding `json:"encoding"` // input encoding
+	Gain     float32  `json:"gain"`     // Poisson gain g: spike probability |x|*g
 }
 
 // DefaultConfig returns the reference lenet5 settings, except T which the paper sets
@@ -268,4 +290,26 @@ func (m *Model) Clone() *Model {
 func (m *Model) Weights(l int) []float32 {
 	ly := m.Net.Layers[l]
 	return m.Params[ly.WOff : ly.WOff+ly.WLen]
+}
+
+// Digest returns the SHA-256 of the model's weights (little-endian float32 bits, in
+// the internal layout) followed by its scales (float64 bits): equal digests mean
+// bitwise equal models.
+func (m *Model) Digest() [32]byte {
+	h := sha256.New()
+	buf := make([]byte, 0, 4096)
+	for _, w := range m.Params {
+		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(w))
+		if len(buf) == cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	for _, s := range m.Scales {
+		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(s))
+	}
+	h.Write(buf)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }

@@ -9,17 +9,17 @@ import (
 // TrainConfig holds the optimisation settings. Its defaults are the paper's recipe
 // (ASF.md section 6, reference lenet5).
 type TrainConfig struct {
-	Optimizer   string  // "adam" or "sgd"
-	LR          float64 // base learning rate
-	Beta1       float64 // Adam first-moment decay
-	Beta2       float64 // Adam second-moment decay
-	Eps         float64 // Adam denominator term
-	WeightDecay float64 // L2 coefficient added to the gradient
-	Momentum    float64 // SGD momentum
-	Milestones  []int   // epochs from which the learning rate is multiplied by Gamma once more
-	Gamma       float64 // learning-rate factor at each milestone
-	ScaleEvery  int     // scale epochs are those with epoch % ScaleEvery == 0 (hz)
-	ScaleMix    float64 // S = ScaleMix*r + (1-ScaleMix)*S in scale epochs
+	Optimizer   string  `json:"optimizer"`    // "adam" or "sgd"
+	LR          float64 `json:"lr"`           // base learning rate
+	Beta1       float64 `json:"beta1"`        // Adam first-moment decay
+	Beta2       float64 `json:"beta2"`        // Adam second-moment decay
+	Eps         float64 `json:"eps"`          // Adam denominator term
+	WeightDecay float64 `json:"weight_decay"` // L2 coefficient added to the gradient
+	Momentum    float64 `json:"momentum"`     // SGD momentum
+	Milestones  []int   `json:"milestones"`   // epochs from which the learning rate is multiplied by Gamma once more
+	Gamma       float64 `json:"gamma"`        // learning-rate factor at each milestone
+	ScaleEvery  int     `json:"scale_every"`  // scale epochs are those with epoch % ScaleEvery == 0 (hz)
+	ScaleMix    float64 `json:"scale_mix"`    // S = ScaleMix*r + (1-ScaleMix)*S in scale epochs
 }
 
 // DefaultTrainConfig returns the reference lenet5 recipe.
