@@ -12,13 +12,22 @@ type Tensor struct {
 // ExportWeights returns the weights of m in the standard (PyTorch) layouts: conv
 // weights [cout][cin][ky][kx], FC weights [out][in] with spatial inputs flattened in
 // CHW order. Names are "<layer>.weight", e.g. "conv1.weight", "fc5.weight".
-func (m *Model) ExportWeights() []Tensor {
+func (m *Model) ExportWeights() []Tensor { return m.Net.ToStandard(m.Params, "weight") }
+
+// ImportWeights sets the weights of m from tensors in the layouts ExportWeights
+// writes, matched by name; every weighted layer must be present with its shape.
+func (m *Model) ImportWeights(ts []Tensor) error { return m.Net.FromStandard(ts, "weight", m.Params) }
+
+// ToStandard converts a flat per-parameter vector in the internal layout (weights,
+// gradients, optimizer moments) to one tensor per weighted layer in the standard
+// layouts, named "<layer>.<suffix>". It only permutes: values are bitwise kept.
+func (n *Net) ToStandard(flat []float32, suffix string) []Tensor {
 	var out []Tensor
-	for li, l := range m.Net.Layers {
+	for _, l := range n.Layers {
 		if l.WLen == 0 {
 			continue
 		}
-		w := m.Weights(li)
+		w := flat[l.WOff : l.WOff+l.WLen]
 		std := make([]float32, l.WLen)
 		var shape []int
 		switch l.Kind {
@@ -45,23 +54,27 @@ func (m *Model) ExportWeights() []Tensor {
 				}
 			}
 		}
-		out = append(out, Tensor{Name: l.Name() + ".weight", Shape: shape, Data: std})
+		out = append(out, Tensor{Name: l.Name() + "." + suffix, Shape: shape, Data: std})
 	}
 	return out
 }
 
-// ImportWeights sets the weights of m from tensors in the layouts ExportWeights
-// writes, matched by name; every weighted layer must be present with its shape.
-func (m *Model) ImportWeights(ts []Tensor) error {
+// FromStandard is the inverse of ToStandard: it fills flat (len NParams) from the
+// tensors named "<layer>.<suffix>"; every weighted layer must be present with its
+// shape.
+func (n *Net) FromStandard(ts []Tensor, suffix string, flat []float32) error {
+	if len(flat) != n.NParams {
+		return fmt.Errorf("%w: vector of %d values for %d parameters", ErrShape, len(flat), n.NParams)
+	}
 	byName := map[string]Tensor{}
 	for _, t := range ts {
 		byName[t.Name] = t
 	}
-	for li, l := range m.Net.Layers {
+	for li, l := range n.Layers {
 		if l.WLen == 0 {
 			continue
 		}
-		name := l.Name() + ".weight"
+		name := l.Name() + "." + suffix
 		t, ok := byName[name]
 		if !ok {
 			return fmt.Errorf("%w: no tensor %q for layer %d (%s)", ErrShape, name, li+1, l.Text)
@@ -69,7 +82,7 @@ func (m *Model) ImportWeights(ts []Tensor) error {
 		if len(t.Data) != l.WLen {
 			return fmt.Errorf("%w: tensor %q has %d values (shape %v); layer %s needs %d", ErrShape, name, len(t.Data), t.Shape, l.Text, l.WLen)
 		}
-		w := m.Weights(li)
+		w := flat[l.WOff : l.WOff+l.WLen]
 		switch l.Kind {
 		case Conv:
 			ci, co, k := l.In.C, l.Out.C, l.K

@@ -40,14 +40,8 @@ func (ws *Workspace) MicroBatch(m *Model, b Batch, seed uint64, epoch int, acc [
 		ws.collectStats()
 		ws.backward(m, ws.Grad)
 	}
-	for i, g := range ws.Grad {
-		q, err := quantize(float64(g), GradBits)
-		if err == nil {
-			acc[i], err = addChecked(acc[i], q)
-		}
-		if err != nil {
-			return fmt.Errorf("engine: gradient element %d (%v): %w", i, g, err)
-		}
+	if err := addQuantized(acc[:n.NParams], ws.Grad); err != nil {
+		return err
 	}
 	add := func(slot int, v float64, bits int, what string) error {
 		q, err := quantize(v, bits)
@@ -140,7 +134,12 @@ func RunMicroBatches(m *Model, mbs []Batch, seed uint64, epoch int, wss []*Works
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
-		partial[w] = make([]int64, len(acc))
+		// Each goroutine sums into its workspace's own vector, reused across calls.
+		if len(wss[w].acc) != len(acc) {
+			wss[w].acc = make([]int64, len(acc))
+		}
+		partial[w] = wss[w].acc
+		clear(partial[w])
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
@@ -166,4 +165,20 @@ func RunMicroBatches(m *Model, mbs []Batch, seed uint64, epoch int, wss []*Works
 		}
 	}
 	return nil
+}
+
+// Forward runs the forward pass of one training sample (streams keyed by seed,
+// epoch and index) and leaves its flows in ws; Backward then back-propagates it.
+// MicroBatch is these two over a micro-batch plus the fixed-point sum; they are
+// exported for benchmarks and tools that look inside one sample.
+func (ws *Workspace) Forward(m *Model, x []float32, seed uint64, epoch, index int) {
+	ws.forward(m, x, seed, domainTrain, uint64(epoch), uint64(index))
+}
+
+// Backward computes the loss of the sample last run by Forward against label and
+// adds its ASF-BP gradient into ws.Grad. It returns the sample's MSE loss.
+func (ws *Workspace) Backward(m *Model, label int) float64 {
+	mse, _, _ := ws.sampleLoss(label)
+	ws.backward(m, ws.Grad)
+	return mse
 }

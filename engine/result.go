@@ -60,6 +60,31 @@ func quantize(x float64, bits int) (int64, error) {
 	return int64(q), nil
 }
 
+// addQuantized adds round(g * 2^GradBits) into acc elementwise, with the range and
+// overflow checks of quantize and addChecked (this is the hot loop of a micro-batch).
+func addQuantized(acc []int64, g []float32) error {
+	const scale = 1 << GradBits
+	for i, v := range g {
+		if v == 0 {
+			continue
+		}
+		x := float64(v) * scale
+		if !(x < limit && x > -limit) { // also catches NaN
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("engine: gradient element %d (%v): %w", i, v, ErrNonFinite)
+			}
+			return fmt.Errorf("engine: gradient element %d (%v): %w", i, v, ErrOverflow)
+		}
+		q := int64(math.Round(x))
+		s := acc[i] + q
+		if (acc[i] > 0 && q > 0 && s < 0) || (acc[i] < 0 && q < 0 && s >= 0) {
+			return fmt.Errorf("engine: gradient element %d: sum: %w", i, ErrOverflow)
+		}
+		acc[i] = s
+	}
+	return nil
+}
+
 // addChecked returns a+b or ErrOverflow.
 func addChecked(a, b int64) (int64, error) {
 	s := a + b

@@ -76,6 +76,7 @@ type Workspace struct {
 	dOut []float32
 	Grad []float32 // float gradient accumulated over the current micro-batch
 	st   []statAcc // per layer statistics of the current micro-batch
+	acc  []int64   // RunMicroBatches: this goroutine's partial sum
 }
 
 // statAcc accumulates, over a micro-batch, one layer's scale sums and spike total.
@@ -348,7 +349,12 @@ func poolAdd(l *Layer, in Shape, I []float32, e int, v float32) {
 //	FI += I; V += I; s = V > Vth; V = 0 (or V -= Vth) where s; V *= leak; FO += s.
 func neuronStep(b *layerBuf, vth, leak float32, reset Reset) {
 	I, V, FI, FO := b.I, b.V[:len(b.I)], b.FI[:len(b.I)], b.FO[:len(b.I)]
+	// Without current, an IF neuron below threshold is unchanged: skip it.
+	skip := leak == 1
 	for k, i := range I {
+		if i == 0 && skip && V[k] <= vth {
+			continue
+		}
 		FI[k] += i
 		v := V[k] + i
 		I[k] = 0

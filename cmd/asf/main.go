@@ -63,7 +63,8 @@ func envName(flag string) string {
 // command line from its ASF_* environment variable, if present.
 func applyEnv(cmd *cobra.Command) error {
 	var errs []error
-	set := func(f *pflag.Flag) {
+	fs := cmd.Flags() // after parsing it holds the inherited flags too
+	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Changed {
 			return
 		}
@@ -71,12 +72,11 @@ func applyEnv(cmd *cobra.Command) error {
 		if !ok {
 			return
 		}
-		if err := f.Value.Set(v); err != nil {
+		// Set (not Value.Set) so that the flag counts as given.
+		if err := fs.Set(f.Name, v); err != nil {
 			errs = append(errs, fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, err))
 		}
-	}
-	cmd.Flags().VisitAll(set)
-	cmd.InheritedFlags().VisitAll(set)
+	})
 	return errors.Join(errs...)
 }
 

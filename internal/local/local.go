@@ -222,7 +222,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 			rep.EvalDuration = time.Since(t0)
 		}
 		res.Epochs = append(res.Epochs, rep)
-		log.Info("epoch done", "epoch", epoch+1, "loss", rep.TrainLoss, "train_acc", rep.TrainAcc,
+		log.Debug("epoch done", "epoch", epoch+1, "loss", rep.TrainLoss, "train_acc", rep.TrainAcc,
 			"test_acc", rep.TestAcc, "samples_per_s", rep.SamplesPerSec, "duration", rep.Duration.Round(time.Millisecond))
 		if opts.Epoch != nil {
 			opts.Epoch(rep)

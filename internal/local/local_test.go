@@ -33,3 +33,34 @@ func TestSyntheticLearns(t *testing.T) {
 		t.Fatalf("test accuracy %.4f after %d epochs; want > 0.95", last.TestAcc, len(res.Epochs))
 	}
 }
+
+// TestDeterministicAcrossThreads: the same job gives bitwise the same weights with
+// one, two or three goroutines.
+func TestDeterministicAcrossThreads(t *testing.T) {
+	j := synthJob()
+	j.TrainSize = 320
+	j.TestSize = 50
+	j.Optim.ScaleEvery = 1
+	dir := t.TempDir()
+	var ref [32]byte
+	for i, threads := range []int{1, 2, 3} {
+		res, err := Run(context.Background(), j, Options{DataDir: dir, Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := res.Model.Digest()
+		if i == 0 {
+			ref = d
+		} else if d != ref {
+			t.Fatalf("%d threads: weights differ from 1 thread", threads)
+		}
+	}
+	j.Seed++
+	res, err := Run(context.Background(), j, Options{DataDir: dir, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Model.Digest() == ref {
+		t.Fatal("another seed gave the same weights")
+	}
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/snapshot"
+	"github.com/spf13/cobra"
+)
+
+func init() { rootCmd.AddCommand(newTrainCmd()) }
+
+func newTrainCmd() *cobra.Command {
+	var (
+		jf      jobFlags
+		threads int
+		save    string
+		noTest  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train a spiking network with ASF-BP in this process",
+		Long: `Train a spiking neural network with ASF-BP in this process.
+
+On its defaults it trains the paper's MNIST network (20C5-P2-50C5-P2-200FC-10FC)
+for one epoch at T=20, fetching MNIST into the data directory on first use, and
+prints the loss and train/test accuracy of each epoch and the final weight digest.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			j, err := jf.resolve(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			logger, err := newLogger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			prog := newProgress(cmd.ErrOrStderr())
+			fmt.Fprintf(out, "job %s: %s on %s, T=%d, %d epoch(s), batch %d (micro-batch %d), seed %d\n",
+				j.ID, j.Spec, j.Dataset, j.Neuron.T, j.Epochs, j.Batch, j.Micro, j.Seed)
+			start := time.Now()
+			res, err := local.Run(cmd.Context(), j, local.Options{
+				DataDir:  globals.dataDir,
+				Threads:  threads,
+				Logger:   logger.With("component", "train"),
+				Progress: prog.step,
+				NoTest:   noTest,
+				Epoch: func(r local.EpochReport) {
+					prog.done()
+					printEpoch(out, r, j.Epochs)
+				},
+			})
+			prog.done()
+			if err != nil {
+				return err
+			}
+			d := res.Model.Digest()
+			fmt.Fprintf(out, "trained in %s\n", time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(out, "weights sha256: %s\n", hex.EncodeToString(d[:]))
+			if save != "" {
+				last := res.Epochs[len(res.Epochs)-1]
+				st := snapshot.Capture(j, res.Model, res.Optimizer,
+					snapshot.Position{Epoch: j.Epochs, Step: j.Epochs * stepsPerEpoch(res.Train.Len(), j.Batch)},
+					checkpoint.Summary{TrainLoss: last.TrainLoss, TrainAcc: last.TrainAcc, TestAcc: last.TestAcc,
+						HasTest: last.HasTest, SamplesPerSec: last.SamplesPerSec})
+				if err := writeSafetensors(save, st); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "weights saved to %s (safetensors; evaluate with: asf eval --weights %s)\n", save, save)
+			}
+			return nil
+		},
+	}
+	jf.register(cmd.Flags())
+	cmd.Flags().IntVar(&threads, "threads", 0, "goroutines computing micro-batches (0 = all cores)")
+	cmd.Flags().StringVar(&save, "save", "", "write the trained weights to this safetensors file")
+	cmd.Flags().BoolVar(&noTest, "no-test", false, "skip the test-set evaluation after each epoch")
+	return cmd
+}
+
+func stepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }
+
+func printEpoch(w io.Writer, r local.EpochReport, epochs int) {
+	test := "n/a"
+	if r.HasTest {
+		test = fmt.Sprintf("%.2f%%", 100*r.TestAcc)
+	}
+	fmt.Fprintf(w, "epoch %d/%d  loss %.4f  ce %.4f  train %.2f%%  test %s  %.0f samples/s  %s (+%s eval)\n",
+		r.Epoch+1, epochs, r.TrainLoss, r.TrainCE, 100*r.TrainAcc, test, r.SamplesPerSec,
+		r.Duration.Round(100*time.Millisecond), r.EvalDuration.Round(100*time.Millisecond))
+}
+
+// writeSafetensors writes st to path atomically (temporary file, then rename).
+func writeSafetensors(path string, st *checkpoint.State) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := checkpoint.ExportSafetensors(st, f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// progress shows training progress: a live line on a terminal, a line every ten
+// seconds otherwise.
+type progress struct {
+	w      io.Writer
+	tty    bool
+	last   time.Time
+	active bool
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w, last: time.Now()}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) step(s local.Progress) {
+	now := time.Now()
+	if p.tty && now.Sub(p.last) < 200*time.Millisecond && s.Step != s.Steps {
+		return
+	}
+	if !p.tty && now.Sub(p.last) < 10*time.Second {
+		return
+	}
+	p.last = now
+	eta := time.Duration(0)
+	if s.Step > 0 {
+		eta = time.Duration(float64(s.Elapsed) * float64(s.Steps-s.Step) / float64(s.Step))
+	}
+	line := fmt.Sprintf("epoch %d/%d  step %d/%d  %5.1f%%  loss %.4f  acc %.2f%%  %.0f samples/s  ETA %s",
+		s.Epoch+1, s.Epochs, s.Step, s.Steps, 100*float64(s.Step)/float64(s.Steps), s.Loss, 100*s.Acc,
+		s.SamplesPerSec, eta.Round(time.Second))
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+		p.active = true
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) done() {
+	if p.tty && p.active {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.active = false
+	}
+}
