@@ -164,9 +164,10 @@ func FetchWith(ctx context.Context, name, dir string, opts *FetchOptions) ([]Fet
 		if err != nil {
 			return nil, err
 		}
-		log.Info("fetched", "dataset", name, "file", f.Path, "from", from, "sha256", f.SHA256, "verified", f.Verified)
+		log.Debug("fetched file", "dataset", name, "file", f.Path, "from", from, "sha256", f.SHA256, "verified", f.Verified)
 		out[i] = f
 	}
+	log.Info("fetched data set", "dataset", name, "dir", dest, "source", src, "files_copied", len(todo))
 	return out, nil
 }
 
