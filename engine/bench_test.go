@@ -76,3 +76,22 @@ func benchTrain(b *testing.B, T int) {
 
 func BenchmarkTrainMNISTT20(b *testing.B)  { benchTrain(b, 20) }
 func BenchmarkTrainMNISTT100(b *testing.B) { benchTrain(b, 100) }
+
+// BenchmarkForwardMNISTT20 measures the forward pass of one sample on one thread.
+func BenchmarkForwardMNISTT20(b *testing.B) {
+	cfg := engine.DefaultConfig()
+	cfg.T = 20
+	n, err := engine.BuildNet(engine.LeNetSpec, engine.Shape{C: 1, H: 28, W: 28}, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := mnistBatch(b, 64)
+	m := engine.NewModel(n, 1)
+	ws := engine.NewWorkspace(n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := i % 64
+		ws.Forward(m, batch.X[k], 1, 0, batch.Index[k])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+}
