@@ -1,0 +1,91 @@
+package f32
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+)
+
+// sink keeps benchmark results alive.
+var sink float32
+
+// benchPaths runs body once per kernel set as a sub-benchmark named
+// impl=<set>, so that `benchstat -col /impl` compares them. Besides the wall
+// time it reports the CPU time of the benchmark's thread per call
+// (cpu-ns/op), which other processes on a busy machine disturb far less,
+// and flops floating-point operations per call over that CPU time as GFLOP/s.
+func benchPaths(b *testing.B, flops int, body func()) {
+	for _, p := range paths() {
+		b.Run("impl="+p, func(b *testing.B) {
+			defer setPath(p)()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			start := threadCPU(b)
+			for b.Loop() {
+				body()
+			}
+			cpu := threadCPU(b) - start
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(flops)*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func benchAddTo(b *testing.B, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	dst, src := randVec(rng, n), randVec(rng, n)
+	benchPaths(b, n, func() { AddTo(dst, src) })
+}
+
+func benchAxpy(b *testing.B, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x, y := randVec(rng, n), randVec(rng, n)
+	benchPaths(b, 2*n, func() { Axpy(1e-3, x, y) })
+}
+
+func benchDot(b *testing.B, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x, y := randVec(rng, n), randVec(rng, n)
+	benchPaths(b, 2*n, func() { sink += Dot(x, y) })
+}
+
+func benchScale(b *testing.B, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randVec(rng, n)
+	benchPaths(b, n, func() { Scale(1, x) }) // alpha 1 keeps x away from denormals
+}
+
+func benchAddConst(b *testing.B, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randVec(rng, n)
+	benchPaths(b, n, func() { AddConst(x, 1e-3) })
+}
+
+// benchIndexAddRows adds nidx distinct rows, in increasing order as a layer
+// enumerates its spikes, of an nrows x n weight matrix to a vector of n.
+func benchIndexAddRows(b *testing.B, n, nidx, nrows int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	rows, dst := randVec(rng, nrows*n), randVec(rng, n)
+	idx := make([]int32, 0, nidx)
+	for _, j := range rng.Perm(nrows)[:nidx] {
+		idx = append(idx, int32(j))
+	}
+	slices.Sort(idx)
+	benchPaths(b, n*nidx, func() { IndexAddRows(dst, rows, n, idx) })
+}
+
+func BenchmarkAddTo50(b *testing.B)     { benchAddTo(b, 50) }
+func BenchmarkAddTo250(b *testing.B)    { benchAddTo(b, 250) }
+func BenchmarkAxpy50(b *testing.B)      { benchAxpy(b, 50) }
+func BenchmarkAxpy250(b *testing.B)     { benchAxpy(b, 250) }
+func BenchmarkDot50(b *testing.B)       { benchDot(b, 50) }
+func BenchmarkDot250(b *testing.B)      { benchDot(b, 250) }
+func BenchmarkScale250(b *testing.B)    { benchScale(b, 250) }
+func BenchmarkAddConst250(b *testing.B) { benchAddConst(b, 250) }
+
+// The FC layers of the MNIST network 20C5-P2-50C5-P2-200FC-10FC: 2450 inputs
+// to 200 outputs, and 200 to 10; and a wide layer of 1024 outputs.
+func BenchmarkIndexAddRows200x300(b *testing.B)  { benchIndexAddRows(b, 200, 300, 2450) }
+func BenchmarkIndexAddRows10x100(b *testing.B)   { benchIndexAddRows(b, 10, 100, 200) }
+func BenchmarkIndexAddRows1024x500(b *testing.B) { benchIndexAddRows(b, 1024, 500, 2048) }

@@ -1,0 +1,50 @@
+// Package f32 provides float32 vector kernels for the training engine's inner
+// loops: elementwise updates, dot products and the event-driven row
+// accumulation of fully connected layers.
+//
+// On amd64 the kernels are Go assembly, chosen once at start-up from the CPU
+// features reported by golang.org/x/sys/cpu: AVX-512F when present, else AVX2
+// with FMA, else the portable Go code. Other architectures, and builds with the
+// purego tag, always use the portable Go code.
+//
+// # Determinism
+//
+// Every kernel gives bitwise identical results for identical inputs on a
+// given build and CPU, whatever the alignment or address of the slices: no
+// kernel peels elements to reach an aligned address, so the arithmetic
+// performed on each element never depends on where the slice starts.
+//
+// AddTo, Scale, AddConst and IndexAddRows perform one IEEE-754 single
+// precision operation per element and step, in a fixed order, so all paths
+// (AVX-512, AVX2, Go) agree bitwise with each other (NaN payloads aside).
+//
+// Axpy and Dot use fused multiply-add (one rounding per multiply-add) in the
+// assembly paths and a separately rounded multiply and add in the Go path, so
+// those two results may differ from the Go path in the last bits. The AVX-512
+// and AVX2 paths agree bitwise with each other.
+//
+// # Summation order of Dot
+//
+// All paths use the same order. With n = len(x), 32 partial sums are formed,
+// lane k (0 <= k < 32) accumulating the products of the elements i = k, k+32,
+// k+64, ... in increasing i, starting from +0:
+//
+//	s[k] = (((0 + x[k]*y[k]) + x[k+32]*y[k+32]) + ...)
+//
+// The assembly paths pad the last partial block with zeros, so a lane whose
+// last block holds no element adds 0*0 once more (which only turns a -0 into
+// +0). The partial sums are then reduced pairwise:
+//
+//	v[k] = (s[k] + s[k+16]) + (s[k+8] + s[k+24])   for k < 8
+//	w[k] = v[k] + v[k+4]                           for k < 4
+//	Dot  = (w[0] + w[2]) + (w[1] + w[3])
+//
+// In the assembly paths each step s[k] += x[i]*y[i] is a fused multiply-add;
+// in the Go path the product is rounded to float32 before the addition.
+//
+// # Overlap
+//
+// The destination of a kernel must not partially overlap a source slice
+// (identical slices are fine for the elementwise kernels); IndexAddRows
+// requires dst and rows not to overlap at all.
+package f32

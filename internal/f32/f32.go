@@ -1,0 +1,123 @@
+package f32
+
+import "fmt"
+
+// AddTo computes dst[i] += src[i] for i < len(dst).
+// It panics if len(src) < len(dst).
+func AddTo(dst, src []float32) {
+	if len(src) < len(dst) {
+		panicShort("AddTo", "src", len(src), "dst", len(dst))
+	}
+	if useAsm {
+		addToAsm(dst, src[:len(dst)])
+	} else {
+		addToGo(dst, src[:len(dst)])
+	}
+}
+
+// Axpy computes y[i] += alpha*x[i] for i < len(y).
+// It panics if len(x) < len(y).
+func Axpy(alpha float32, x, y []float32) {
+	if len(x) < len(y) {
+		panicShort("Axpy", "x", len(x), "y", len(y))
+	}
+	if useAsm {
+		axpyAsm(alpha, x[:len(y)], y)
+	} else {
+		axpyGo(alpha, x[:len(y)], y)
+	}
+}
+
+// Dot returns sum_i x[i]*y[i] over i < len(x), summed in the order given in
+// the package documentation. It panics if len(y) < len(x).
+func Dot(x, y []float32) float32 {
+	if len(y) < len(x) {
+		panicShort("Dot", "y", len(y), "x", len(x))
+	}
+	if useAsm {
+		return dotAsm(x, y[:len(x)])
+	}
+	return dotGo(x, y[:len(x)])
+}
+
+// Scale computes x[i] *= alpha for every i.
+func Scale(alpha float32, x []float32) {
+	if useAsm {
+		scaleAsm(alpha, x)
+	} else {
+		scaleGo(alpha, x)
+	}
+}
+
+// AddConst computes x[i] += c for every i.
+func AddConst(x []float32, c float32) {
+	if useAsm {
+		addConstAsm(x, c)
+	} else {
+		addConstGo(x, c)
+	}
+}
+
+// IndexAddRows adds, for each j of idx in order, the row
+// rows[j*stride : j*stride+len(dst)] to dst:
+//
+//	dst[i] += rows[j*stride+i]   for each j in idx, for i < len(dst)
+//
+// This is the event-driven accumulation of a fully connected layer: the sum of
+// the weight rows of the inputs that spiked. Each element receives its rows in
+// idx order, so the result is bitwise the same as that sequential loop. dst
+// must not overlap rows.
+//
+// It panics if stride < 0, or if some j of idx is negative or its row ends
+// beyond len(rows).
+func IndexAddRows(dst []float32, rows []float32, stride int, idx []int32) {
+	checkIndexAddRows(len(dst), len(rows), stride, idx)
+	if len(dst) == 0 || len(idx) == 0 {
+		return
+	}
+	if useAsm {
+		indexAddRowsAsm(dst, rows, stride, idx)
+	} else {
+		indexAddRowsGo(dst, rows, stride, idx)
+	}
+}
+
+// checkIndexAddRows panics unless every row named by idx lies within rows.
+func checkIndexAddRows(n, nrows, stride int, idx []int32) {
+	if stride < 0 {
+		panic(fmt.Sprintf("f32: IndexAddRows: stride %d is negative", stride))
+	}
+	if len(idx) == 0 {
+		return
+	}
+	if n > nrows {
+		panic(fmt.Sprintf("f32: IndexAddRows: len(rows)=%d is shorter than len(dst)=%d", nrows, n))
+	}
+	// maxJ is the largest row index whose row ends within rows; dividing
+	// instead of multiplying j*stride avoids overflow.
+	maxJ := uint64(1<<31 - 1)
+	if stride > 0 {
+		maxJ = uint64((nrows - n) / stride)
+	}
+	for p, j := range idx {
+		if j < 0 || uint64(j) > maxJ {
+			panicIndex(p, j, n, nrows, stride)
+		}
+	}
+}
+
+// panicIndex reports idx[p] = j out of range; kept out of line so the check
+// loop stays small.
+//
+//go:noinline
+func panicIndex(p int, j int32, n, nrows, stride int) {
+	panic(fmt.Sprintf("f32: IndexAddRows: idx[%d]=%d names row [%d:%d+%d] outside len(rows)=%d (stride %d)",
+		p, j, int64(j)*int64(stride), int64(j)*int64(stride), n, nrows, stride))
+}
+
+// panicShort reports a slice that is shorter than the one it pairs with.
+//
+//go:noinline
+func panicShort(fn, short string, nshort int, long string, nlong int) {
+	panic(fmt.Sprintf("f32: %s: len(%s)=%d is shorter than len(%s)=%d", fn, short, nshort, long, nlong))
+}

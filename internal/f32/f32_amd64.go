@@ -1,0 +1,72 @@
+//go:build !purego
+
+package f32
+
+import "golang.org/x/sys/cpu"
+
+// The kernel set in use, fixed at start-up; tests and benchmarks switch it
+// with setPath. useAVX512 is read by the assembly, which takes its AVX-512
+// branch when it is set.
+var (
+	useAsm    = hasAVX2()
+	useAVX512 = hasAVX512()
+)
+
+// hasAVX2 reports whether the CPU can run the AVX2 branch of the assembly.
+func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+
+// hasAVX512 reports whether the CPU can run the AVX-512 branch.
+func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }
+
+// paths lists the kernel sets this CPU can run, portable first.
+func paths() []string {
+	p := []string{"go"}
+	if hasAVX2() {
+		p = append(p, "avx2")
+	}
+	if hasAVX512() {
+		p = append(p, "avx512")
+	}
+	return p
+}
+
+// setPath selects a kernel set by name ("go", "avx2", "avx512") for tests and
+// benchmarks and returns a function that restores the previous choice. It
+// panics if the CPU lacks the named set.
+func setPath(name string) (restore func()) {
+	ok := false
+	for _, p := range paths() {
+		ok = ok || p == name
+	}
+	if !ok {
+		panic("f32: this CPU cannot run kernel set " + name)
+	}
+	oldAsm, old512 := useAsm, useAVX512
+	useAsm = name != "go"
+	useAVX512 = name == "avx512"
+	return func() { useAsm, useAVX512 = oldAsm, old512 }
+}
+
+// The assembly kernels (f32_amd64.s). The exported functions have checked
+// the lengths: each kernel reads and writes exactly len(dst) (len(y) for
+// axpyAsm, len(x) for dotAsm and scaleAsm) elements of each slice.
+
+//go:noescape
+func addToAsm(dst, src []float32)
+
+//go:noescape
+func axpyAsm(alpha float32, x, y []float32)
+
+//go:noescape
+func dotAsm(x, y []float32) float32
+
+//go:noescape
+func scaleAsm(alpha float32, x []float32)
+
+//go:noescape
+func addConstAsm(x []float32, c float32)
+
+// indexAddRowsAsm needs len(dst) > 0, len(idx) > 0 and every row in range.
+//
+//go:noescape
+func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32)

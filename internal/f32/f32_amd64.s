@@ -1,0 +1,842 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// Register use is the same in every kernel: DI points into the destination,
+// SI into the source, CX counts the elements left, Y15/Z15 holds a broadcast
+// scalar. Every kernel ends with VZEROUPPER.
+
+// maskTable holds 32 all-ones words followed by 32 zero words: the 8 (or 32)
+// words at maskTable+4*(32-r) form a VMASKMOVPS mask that selects the first r
+// lanes, for 0 <= r <= 32.
+DATA maskTable<>+0x00(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x08(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x10(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x18(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x20(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x28(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x30(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x38(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x40(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x48(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x50(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x58(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x60(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x68(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x70(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x78(SB)/8, $0xffffffffffffffff
+DATA maskTable<>+0x80(SB)/8, $0
+DATA maskTable<>+0x88(SB)/8, $0
+DATA maskTable<>+0x90(SB)/8, $0
+DATA maskTable<>+0x98(SB)/8, $0
+DATA maskTable<>+0xa0(SB)/8, $0
+DATA maskTable<>+0xa8(SB)/8, $0
+DATA maskTable<>+0xb0(SB)/8, $0
+DATA maskTable<>+0xb8(SB)/8, $0
+DATA maskTable<>+0xc0(SB)/8, $0
+DATA maskTable<>+0xc8(SB)/8, $0
+DATA maskTable<>+0xd0(SB)/8, $0
+DATA maskTable<>+0xd8(SB)/8, $0
+DATA maskTable<>+0xe0(SB)/8, $0
+DATA maskTable<>+0xe8(SB)/8, $0
+DATA maskTable<>+0xf0(SB)/8, $0
+DATA maskTable<>+0xf8(SB)/8, $0
+GLOBL maskTable<>(SB), RODATA|NOPTR, $256
+
+// Each kernel loads its arguments, then takes the AVX-512 branch if
+// useAVX512 is set, else the AVX2 one.
+//
+// AVX2 elementwise kernels: 32 elements (4 YMM) per step, then 8 per step,
+// then one at a time. AVX-512 elementwise kernels: 64 elements (4 ZMM) per
+// step, then 16 per step, then the last fewer than 16 under the opmask
+// K1 = (1<<CX)-1, whose masked-off lanes are neither read nor written.
+
+// func addToAsm(dst, src []float32)
+TEXT ·addToAsm(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ src_base+24(FP), SI
+	CMPB ·useAVX512(SB), $0
+	JNE  add5
+	CMPQ CX, $32
+	JB   add2_8
+
+add2_32:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VADDPS  (SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VADDPS  64(SI), Y2, Y2
+	VADDPS  96(SI), Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, DI
+	ADDQ    $128, SI
+	SUBQ    $32, CX
+	CMPQ    CX, $32
+	JAE     add2_32
+
+add2_8:
+	CMPQ    CX, $8
+	JB      add2_1
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     add2_8
+
+add2_1:
+	TESTQ  CX, CX
+	JZ     add2_done
+	VMOVSS (DI), X0
+	VADDSS (SI), X0, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	ADDQ   $4, SI
+	DECQ   CX
+	JMP    add2_1
+
+add2_done:
+	VZEROUPPER
+	RET
+
+add5:
+	CMPQ CX, $64
+	JB   add5_16
+
+add5_64:
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VADDPS  (SI), Z0, Z0
+	VADDPS  64(SI), Z1, Z1
+	VADDPS  128(SI), Z2, Z2
+	VADDPS  192(SI), Z3, Z3
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $256, DI
+	ADDQ    $256, SI
+	SUBQ    $64, CX
+	CMPQ    CX, $64
+	JAE     add5_64
+
+add5_16:
+	CMPQ    CX, $16
+	JB      add5_tail
+	VMOVUPS (DI), Z0
+	VADDPS  (SI), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	ADDQ    $64, SI
+	SUBQ    $16, CX
+	JMP     add5_16
+
+add5_tail:
+	TESTQ     CX, CX
+	JZ        add5_done
+	MOVL      $1, AX
+	SHLL      CX, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z (SI), K1, Z1
+	VADDPS    Z1, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+add5_done:
+	VZEROUPPER
+	RET
+
+// func axpyAsm(alpha float32, x, y []float32)
+TEXT ·axpyAsm(SB), NOSPLIT, $0-56
+	MOVQ x_base+8(FP), SI
+	MOVQ y_base+32(FP), DI
+	MOVQ y_len+40(FP), CX
+	CMPB ·useAVX512(SB), $0
+	JNE  axpy5
+	VBROADCASTSS alpha+0(FP), Y15
+	CMPQ         CX, $32
+	JB           axpy2_8
+
+axpy2_32:
+	VMOVUPS     (DI), Y0
+	VMOVUPS     32(DI), Y1
+	VMOVUPS     64(DI), Y2
+	VMOVUPS     96(DI), Y3
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS 32(SI), Y15, Y1
+	VFMADD231PS 64(SI), Y15, Y2
+	VFMADD231PS 96(SI), Y15, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, 32(DI)
+	VMOVUPS     Y2, 64(DI)
+	VMOVUPS     Y3, 96(DI)
+	ADDQ        $128, DI
+	ADDQ        $128, SI
+	SUBQ        $32, CX
+	CMPQ        CX, $32
+	JAE         axpy2_32
+
+axpy2_8:
+	CMPQ        CX, $8
+	JB          axpy2_1
+	VMOVUPS     (DI), Y0
+	VFMADD231PS (SI), Y15, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $32, DI
+	ADDQ        $32, SI
+	SUBQ        $8, CX
+	JMP         axpy2_8
+
+axpy2_1:
+	TESTQ       CX, CX
+	JZ          axpy2_done
+	VMOVSS      (DI), X0
+	VFMADD231SS (SI), X15, X0
+	VMOVSS      X0, (DI)
+	ADDQ        $4, DI
+	ADDQ        $4, SI
+	DECQ        CX
+	JMP         axpy2_1
+
+axpy2_done:
+	VZEROUPPER
+	RET
+
+axpy5:
+	VBROADCASTSS alpha+0(FP), Z15
+	CMPQ         CX, $64
+	JB           axpy5_16
+
+axpy5_64:
+	VMOVUPS     (DI), Z0
+	VMOVUPS     64(DI), Z1
+	VMOVUPS     128(DI), Z2
+	VMOVUPS     192(DI), Z3
+	VFMADD231PS (SI), Z15, Z0
+	VFMADD231PS 64(SI), Z15, Z1
+	VFMADD231PS 128(SI), Z15, Z2
+	VFMADD231PS 192(SI), Z15, Z3
+	VMOVUPS     Z0, (DI)
+	VMOVUPS     Z1, 64(DI)
+	VMOVUPS     Z2, 128(DI)
+	VMOVUPS     Z3, 192(DI)
+	ADDQ        $256, DI
+	ADDQ        $256, SI
+	SUBQ        $64, CX
+	CMPQ        CX, $64
+	JAE         axpy5_64
+
+axpy5_16:
+	CMPQ        CX, $16
+	JB          axpy5_tail
+	VMOVUPS     (DI), Z0
+	VFMADD231PS (SI), Z15, Z0
+	VMOVUPS     Z0, (DI)
+	ADDQ        $64, DI
+	ADDQ        $64, SI
+	SUBQ        $16, CX
+	JMP         axpy5_16
+
+axpy5_tail:
+	TESTQ       CX, CX
+	JZ          axpy5_done
+	MOVL        $1, AX
+	SHLL        CX, AX
+	DECL        AX
+	KMOVW       AX, K1
+	VMOVUPS.Z   (DI), K1, Z0
+	VMOVUPS.Z   (SI), K1, Z1
+	VFMADD231PS Z1, Z15, Z0
+	VMOVUPS     Z0, K1, (DI)
+
+axpy5_done:
+	VZEROUPPER
+	RET
+
+// func scaleAsm(alpha float32, x []float32)
+TEXT ·scaleAsm(SB), NOSPLIT, $0-32
+	MOVQ x_base+8(FP), DI
+	MOVQ x_len+16(FP), CX
+	CMPB ·useAVX512(SB), $0
+	JNE  scale5
+	VBROADCASTSS alpha+0(FP), Y15
+	CMPQ         CX, $32
+	JB           scale2_8
+
+scale2_32:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMULPS  Y15, Y0, Y0
+	VMULPS  Y15, Y1, Y1
+	VMULPS  Y15, Y2, Y2
+	VMULPS  Y15, Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	CMPQ    CX, $32
+	JAE     scale2_32
+
+scale2_8:
+	CMPQ    CX, $8
+	JB      scale2_1
+	VMOVUPS (DI), Y0
+	VMULPS  Y15, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     scale2_8
+
+scale2_1:
+	TESTQ  CX, CX
+	JZ     scale2_done
+	VMOVSS (DI), X0
+	VMULSS X15, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	DECQ   CX
+	JMP    scale2_1
+
+scale2_done:
+	VZEROUPPER
+	RET
+
+scale5:
+	VBROADCASTSS alpha+0(FP), Z15
+	CMPQ         CX, $64
+	JB           scale5_16
+
+scale5_64:
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VMULPS  Z15, Z0, Z0
+	VMULPS  Z15, Z1, Z1
+	VMULPS  Z15, Z2, Z2
+	VMULPS  Z15, Z3, Z3
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $256, DI
+	SUBQ    $64, CX
+	CMPQ    CX, $64
+	JAE     scale5_64
+
+scale5_16:
+	CMPQ    CX, $16
+	JB      scale5_tail
+	VMOVUPS (DI), Z0
+	VMULPS  Z15, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     scale5_16
+
+scale5_tail:
+	TESTQ     CX, CX
+	JZ        scale5_done
+	MOVL      $1, AX
+	SHLL      CX, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMULPS    Z15, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+scale5_done:
+	VZEROUPPER
+	RET
+
+// func addConstAsm(x []float32, c float32)
+TEXT ·addConstAsm(SB), NOSPLIT, $0-28
+	MOVQ x_base+0(FP), DI
+	MOVQ x_len+8(FP), CX
+	CMPB ·useAVX512(SB), $0
+	JNE  addc5
+	VBROADCASTSS c+24(FP), Y15
+	CMPQ         CX, $32
+	JB           addc2_8
+
+addc2_32:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VADDPS  Y15, Y0, Y0
+	VADDPS  Y15, Y1, Y1
+	VADDPS  Y15, Y2, Y2
+	VADDPS  Y15, Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	CMPQ    CX, $32
+	JAE     addc2_32
+
+addc2_8:
+	CMPQ    CX, $8
+	JB      addc2_1
+	VMOVUPS (DI), Y0
+	VADDPS  Y15, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     addc2_8
+
+addc2_1:
+	TESTQ  CX, CX
+	JZ     addc2_done
+	VMOVSS (DI), X0
+	VADDSS X15, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, DI
+	DECQ   CX
+	JMP    addc2_1
+
+addc2_done:
+	VZEROUPPER
+	RET
+
+addc5:
+	VBROADCASTSS c+24(FP), Z15
+	CMPQ         CX, $64
+	JB           addc5_16
+
+addc5_64:
+	VMOVUPS (DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VADDPS  Z15, Z0, Z0
+	VADDPS  Z15, Z1, Z1
+	VADDPS  Z15, Z2, Z2
+	VADDPS  Z15, Z3, Z3
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	ADDQ    $256, DI
+	SUBQ    $64, CX
+	CMPQ    CX, $64
+	JAE     addc5_64
+
+addc5_16:
+	CMPQ    CX, $16
+	JB      addc5_tail
+	VMOVUPS (DI), Z0
+	VADDPS  Z15, Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     addc5_16
+
+addc5_tail:
+	TESTQ     CX, CX
+	JZ        addc5_done
+	MOVL      $1, AX
+	SHLL      CX, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VADDPS    Z15, Z0, Z0
+	VMOVUPS   Z0, K1, (DI)
+
+addc5_done:
+	VZEROUPPER
+	RET
+
+// func dotAsm(x, y []float32) float32
+//
+// AVX2: Y0..Y3 hold the partial sums s[0:8], s[8:16], s[16:24], s[24:32].
+// The last partial block (fewer than 32 elements) is loaded with VMASKMOVPS,
+// which reads zeros for the lanes past the end without touching their memory.
+//
+// AVX-512: Z0 and Z1 hold the partial sums s[0:16] and s[16:32]; the last
+// partial block is loaded with the zeroing masks K1 (lanes 0..15) and K2
+// (lanes 16..31), so the lanes past the end are zeros as in the AVX2 branch.
+// The reduction forms the same v[k] = (s[k]+s[k+16]) + (s[k+8]+s[k+24]) as
+// the AVX2 branch, so both agree bitwise.
+TEXT ·dotAsm(SB), NOSPLIT, $0-52
+	MOVQ x_base+0(FP), SI
+	MOVQ x_len+8(FP), CX
+	MOVQ y_base+24(FP), DI
+	CMPB ·useAVX512(SB), $0
+	JNE  dot5
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	CMPQ   CX, $32
+	JB     dot2_tail
+
+dot2_32:
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	CMPQ        CX, $32
+	JAE         dot2_32
+
+dot2_tail:
+	TESTQ       CX, CX
+	JZ          dot2_reduce
+	LEAQ        maskTable<>+128(SB), AX
+	SHLQ        $2, CX
+	SUBQ        CX, AX
+	VMOVDQU     (AX), Y8
+	VMOVDQU     32(AX), Y9
+	VMOVDQU     64(AX), Y10
+	VMOVDQU     96(AX), Y11
+	VMASKMOVPS  (SI), Y8, Y4
+	VMASKMOVPS  32(SI), Y9, Y5
+	VMASKMOVPS  64(SI), Y10, Y6
+	VMASKMOVPS  96(SI), Y11, Y7
+	VMASKMOVPS  (DI), Y8, Y12
+	VMASKMOVPS  32(DI), Y9, Y13
+	VMASKMOVPS  64(DI), Y10, Y14
+	VMASKMOVPS  96(DI), Y11, Y15
+	VFMADD231PS Y12, Y4, Y0
+	VFMADD231PS Y13, Y5, Y1
+	VFMADD231PS Y14, Y6, Y2
+	VFMADD231PS Y15, Y7, Y3
+
+dot2_reduce:
+	VADDPS       Y2, Y0, Y0 // s[k] + s[k+16]
+	VADDPS       Y3, Y1, Y1 // s[k+8] + s[k+24]
+	VADDPS       Y1, Y0, Y0 // v[k]
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0 // w[k] = v[k] + v[k+4]
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0 // w[0]+w[2], w[1]+w[3]
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+48(FP)
+	RET
+
+dot5:
+	VXORPS Y0, Y0, Y0 // a VEX write clears bits 256..511 too
+	VXORPS Y1, Y1, Y1
+	CMPQ   CX, $32
+	JB     dot5_tail
+
+dot5_32:
+	VMOVUPS     (SI), Z4
+	VMOVUPS     64(SI), Z5
+	VFMADD231PS (DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	CMPQ        CX, $32
+	JAE         dot5_32
+
+dot5_tail:
+	TESTQ       CX, CX
+	JZ          dot5_reduce
+	MOVL        $1, AX
+	SHLL        CX, AX
+	DECL        AX
+	KMOVW       AX, K1
+	SHRL        $16, AX
+	KMOVW       AX, K2
+	VMOVUPS.Z   (SI), K1, Z4
+	VMOVUPS.Z   64(SI), K2, Z5
+	VMOVUPS.Z   (DI), K1, Z6
+	VMOVUPS.Z   64(DI), K2, Z7
+	VFMADD231PS Z6, Z4, Z0
+	VFMADD231PS Z7, Z5, Z1
+
+dot5_reduce:
+	VADDPS        Z1, Z0, Z0 // t[k] = s[k] + s[k+16], k < 16
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0 // v[k] = t[k] + t[k+8]
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+48(FP)
+	RET
+
+// func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32)
+//
+// The caller guarantees len(dst) > 0, len(idx) > 0 and every row in range.
+// Each block of dst stays in registers while the rows of all of idx are
+// added to it; AX = SI + idx[BX]*stride*4 addresses the block within a row.
+//
+// AVX2: blocks of 64, 32 and 8 elements held in Y0..Y7, then a last block of
+// fewer than 8 elements under a VMASKMOVPS mask.
+//
+// AVX-512: passes of up to 112 elements (7 ZMM, Z0..Z6) under the opmasks
+// K1..K7, which select the lanes of the pass that lie within dst; narrower
+// passes use fewer registers: up to 48 elements in Z0..Z2, up to 16 in Z0.
+// R11 counts the elements left, AX and DX hold the lane masks of elements
+// 0..63 and 64..111 of the pass.
+TEXT ·indexAddRowsAsm(SB), NOSPLIT, $0-80
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), R11
+	MOVQ rows_base+24(FP), SI
+	MOVQ stride+48(FP), R8
+	SHLQ $2, R8
+	MOVQ idx_base+56(FP), R9
+	MOVQ idx_len+64(FP), R10
+	CMPB ·useAVX512(SB), $0
+	JNE  iar5_pass
+	MOVQ R11, CX
+
+
+iar2_64:
+	CMPQ    CX, $64
+	JB      iar2_32
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+	XORQ    BX, BX
+
+iar2_64j:
+	MOVLQSX (R9)(BX*4), AX
+	IMULQ   R8, AX
+	ADDQ    SI, AX
+	VADDPS  (AX), Y0, Y0
+	VADDPS  32(AX), Y1, Y1
+	VADDPS  64(AX), Y2, Y2
+	VADDPS  96(AX), Y3, Y3
+	VADDPS  128(AX), Y4, Y4
+	VADDPS  160(AX), Y5, Y5
+	VADDPS  192(AX), Y6, Y6
+	VADDPS  224(AX), Y7, Y7
+	INCQ    BX
+	CMPQ    BX, R10
+	JB      iar2_64j
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	ADDQ    $256, DI
+	ADDQ    $256, SI
+	SUBQ    $64, CX
+	JMP     iar2_64
+
+iar2_32:
+	CMPQ    CX, $32
+	JB      iar2_8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	XORQ    BX, BX
+
+iar2_32j:
+	MOVLQSX (R9)(BX*4), AX
+	IMULQ   R8, AX
+	ADDQ    SI, AX
+	VADDPS  (AX), Y0, Y0
+	VADDPS  32(AX), Y1, Y1
+	VADDPS  64(AX), Y2, Y2
+	VADDPS  96(AX), Y3, Y3
+	INCQ    BX
+	CMPQ    BX, R10
+	JB      iar2_32j
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, DI
+	ADDQ    $128, SI
+	SUBQ    $32, CX
+
+iar2_8:
+	CMPQ    CX, $8
+	JB      iar2_tail
+	VMOVUPS (DI), Y0
+	XORQ    BX, BX
+
+iar2_8j:
+	MOVLQSX (R9)(BX*4), AX
+	IMULQ   R8, AX
+	VADDPS  (SI)(AX*1), Y0, Y0
+	INCQ    BX
+	CMPQ    BX, R10
+	JB      iar2_8j
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DI
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     iar2_8
+
+iar2_tail:
+	TESTQ      CX, CX
+	JZ         iar2_done
+	LEAQ       maskTable<>+128(SB), AX
+	SHLQ       $2, CX
+	SUBQ       CX, AX
+	VMOVDQU    (AX), Y8
+	VMASKMOVPS (DI), Y8, Y0
+	XORQ       BX, BX
+
+iar2_tailj:
+	MOVLQSX    (R9)(BX*4), AX
+	IMULQ      R8, AX
+	VMASKMOVPS (SI)(AX*1), Y8, Y1
+	VADDPS     Y1, Y0, Y0
+	INCQ       BX
+	CMPQ       BX, R10
+	JB         iar2_tailj
+	VMASKMOVPS Y0, Y8, (DI)
+
+iar2_done:
+	VZEROUPPER
+	RET
+
+
+iar5_pass:
+	MOVQ $-1, AX
+	CMPQ R11, $64
+	JAE  iar5_lo
+	MOVQ R11, CX
+	MOVQ $1, AX
+	SHLQ CX, AX
+	DECQ AX
+
+iar5_lo:
+	XORQ DX, DX
+	CMPQ R11, $64
+	JBE  iar5_masks
+	MOVQ R11, CX
+	SUBQ $64, CX
+	MOVQ $-1, DX
+	CMPQ CX, $64
+	JAE  iar5_masks
+	MOVQ $1, DX
+	SHLQ CX, DX
+	DECQ DX
+
+iar5_masks:
+	KMOVW AX, K1
+	SHRQ  $16, AX
+	KMOVW AX, K2
+	SHRQ  $16, AX
+	KMOVW AX, K3
+	SHRQ  $16, AX
+	KMOVW AX, K4
+	KMOVW DX, K5
+	SHRQ  $16, DX
+	KMOVW DX, K6
+	SHRQ  $16, DX
+	KMOVW DX, K7
+	CMPQ  R11, $16
+	JBE   iar5_1
+	CMPQ  R11, $48
+	JBE   iar5_3
+
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z 64(DI), K2, Z1
+	VMOVUPS.Z 128(DI), K3, Z2
+	VMOVUPS.Z 192(DI), K4, Z3
+	VMOVUPS.Z 256(DI), K5, Z4
+	VMOVUPS.Z 320(DI), K6, Z5
+	VMOVUPS.Z 384(DI), K7, Z6
+	XORQ      BX, BX
+
+iar5_7j:
+	MOVLQSX (R9)(BX*4), AX
+	IMULQ   R8, AX
+	ADDQ    SI, AX
+	VADDPS  (AX), Z0, K1, Z0
+	VADDPS  64(AX), Z1, K2, Z1
+	VADDPS  128(AX), Z2, K3, Z2
+	VADDPS  192(AX), Z3, K4, Z3
+	VADDPS  256(AX), Z4, K5, Z4
+	VADDPS  320(AX), Z5, K6, Z5
+	VADDPS  384(AX), Z6, K7, Z6
+	INCQ    BX
+	CMPQ    BX, R10
+	JB      iar5_7j
+	VMOVUPS Z0, K1, (DI)
+	VMOVUPS Z1, K2, 64(DI)
+	VMOVUPS Z2, K3, 128(DI)
+	VMOVUPS Z3, K4, 192(DI)
+	VMOVUPS Z4, K5, 256(DI)
+	VMOVUPS Z5, K6, 320(DI)
+	VMOVUPS Z6, K7, 384(DI)
+	ADDQ    $448, DI
+	ADDQ    $448, SI
+	SUBQ    $112, R11
+	JA      iar5_pass
+	JMP     iar5_done
+
+iar5_3:
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z 64(DI), K2, Z1
+	VMOVUPS.Z 128(DI), K3, Z2
+	XORQ      BX, BX
+
+iar5_3j:
+	MOVLQSX (R9)(BX*4), AX
+	IMULQ   R8, AX
+	ADDQ    SI, AX
+	VADDPS  (AX), Z0, K1, Z0
+	VADDPS  64(AX), Z1, K2, Z1
+	VADDPS  128(AX), Z2, K3, Z2
+	INCQ    BX
+	CMPQ    BX, R10
+	JB      iar5_3j
+	VMOVUPS Z0, K1, (DI)
+	VMOVUPS Z1, K2, 64(DI)
+	VMOVUPS Z2, K3, 128(DI)
+	JMP     iar5_done
+
+iar5_1:
+	VMOVUPS.Z (DI), K1, Z0
+	XORQ      BX, BX
+
+iar5_1j:
+	MOVLQSX (R9)(BX*4), AX
+	IMULQ   R8, AX
+	VADDPS  (SI)(AX*1), Z0, K1, Z0
+	INCQ    BX
+	CMPQ    BX, R10
+	JB      iar5_1j
+	VMOVUPS Z0, K1, (DI)
+
+iar5_done:
+	VZEROUPPER
+	RET
+
