@@ -43,8 +43,8 @@ type Config struct {
 // tuning; set Job, Generation, Step, Rank and Size for a real ring.
 func DefaultConfig() Config {
 	return Config{
-		Size:         1,               // a ring of one: the reduction is the identity
-		ChunkBytes:   1 << 20,         // 1 MiB: well below gRPC's 4 MiB limit, large enough to amortise per-message costs
+		Size:         1,                // a ring of one: the reduction is the identity
+		ChunkBytes:   1 << 20,          // 1 MiB: well below gRPC's 4 MiB limit, large enough to amortise per-message costs
 		StallTimeout: 10 * time.Second, // long enough for a GC pause or a slow link, short enough to notice a dead peer within a step
 	}
 }

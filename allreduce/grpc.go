@@ -32,8 +32,8 @@ type GRPCTuning struct {
 // package documentation for the figures).
 func DefaultGRPCTuning() GRPCTuning {
 	return GRPCTuning{
-		Window:      8 << 20,  // several 1 MiB chunks in flight: the sender never waits for the receiver's updates
-		ConnWindow:  16 << 20, // room for a second reduction's stream opening while one drains
+		Window:      8 << 20,   // several 1 MiB chunks in flight: the sender never waits for the receiver's updates
+		ConnWindow:  16 << 20,  // room for a second reduction's stream opening while one drains
 		ReadBuffer:  256 << 10, // fewer read syscalls per chunk than the 32 KiB default
 		WriteBuffer: 256 << 10, // fewer write syscalls per chunk than the 32 KiB default
 	}
@@ -218,13 +218,19 @@ func (t *GRPCTransport) Open(ctx context.Context, s Session) (Link, error) {
 	l := &grpcLink{sess: s, ctx: lctx, cancel: cancel, in: localLink{srv: t.srv, slot: sl, ctx: lctx}}
 	out, err := t.client.Exchange(lctx)
 	if err != nil {
-		err = fromStatus(s, err)
+		if lctx.Err() != nil {
+			err = context.Cause(lctx)
+		} else {
+			err = fromStatus(s, err)
+		}
 		cancel(err)
 		l.in.release(err)
 		return nil, err
 	}
 	l.out = out
 	l.abort = newAbortOnDone(lctx, l.in.release)
+	l.watchDone = make(chan struct{})
+	go l.watch()
 	return l, nil
 }
 
@@ -239,8 +245,29 @@ type grpcLink struct {
 	hello  asfpb.ReduceHello
 	abort  *abortOnDone
 
+	watchDone chan struct{} // closed when the right neighbour has answered
+	watchErr  error         // its verdict as this peer's error; nil for an ack
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// watch waits for the right neighbour's answer on the outbound stream, so that a
+// refusal or abort there fails this peer at once, even while it has nothing to
+// send.
+func (l *grpcLink) watch() {
+	defer close(l.watchDone)
+	var ack asfpb.ReduceAck
+	err := l.out.RecvMsg(&ack)
+	if err == nil {
+		return
+	}
+	if l.ctx.Err() != nil {
+		l.watchErr = context.Cause(l.ctx)
+		return
+	}
+	l.watchErr = fromStatus(l.sess, err)
+	l.cancel(l.watchErr)
 }
 
 func (l *grpcLink) Send(m *Message) error {
@@ -259,14 +286,15 @@ func (l *grpcLink) Send(m *Message) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, io.EOF) { // the server ended the stream: its answer says why
+		<-l.watchDone
+		if l.watchErr == nil {
+			return fmt.Errorf("%w: the right neighbour (rank %d) ended the stream early", ErrAborted, (l.sess.Rank+1)%l.sess.Size)
+		}
+		return l.watchErr
+	}
 	if l.ctx.Err() != nil {
 		return context.Cause(l.ctx)
-	}
-	if errors.Is(err, io.EOF) { // the server ended the stream: its status says why
-		_, err = l.out.CloseAndRecv()
-		if err == nil {
-			err = errors.New("the right neighbour closed the stream early")
-		}
 	}
 	return fromStatus(l.sess, err)
 }
@@ -279,16 +307,16 @@ func (l *grpcLink) Close(cause error) error {
 			l.cancel(cause) // resets the outbound stream; the abort hook releases the inbound one
 			l.abort.wait()
 			l.in.release(cause)
+			<-l.watchDone
 			return
 		}
 		l.in.release(nil)
-		if _, err := l.out.CloseAndRecv(); err != nil {
-			if l.ctx.Err() != nil {
-				err = context.Cause(l.ctx)
-			} else {
-				err = fromStatus(l.sess, err)
-			}
-			l.closeErr = err
+		if err := l.out.CloseSend(); err != nil && l.ctx.Err() == nil {
+			l.closeErr = fromStatus(l.sess, err)
+		}
+		<-l.watchDone
+		if l.closeErr == nil {
+			l.closeErr = l.watchErr
 		}
 		l.abort.wait()
 		l.cancel(nil)

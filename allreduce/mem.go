@@ -57,12 +57,15 @@ func (t memTransport) Open(ctx context.Context, s Session) (Link, error) {
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
 	p := &memPipe{ctx: lctx, ch: make(chan *Message, memDepth), served: make(chan struct{})}
+	l := &memLink{sess: s, ctx: lctx, cancel: cancel, pipe: p, in: localLink{srv: t.local, slot: sl, ctx: lctx}}
+	l.abort = newAbortOnDone(lctx, l.in.release)
 	go func() {
 		p.verdict = t.right.serve(p)
 		close(p.served)
+		if p.verdict != nil { // a refusal or abort there fails this peer at once
+			cancel(l.verdictError())
+		}
 	}()
-	l := &memLink{sess: s, ctx: lctx, cancel: cancel, pipe: p, in: localLink{srv: t.local, slot: sl, ctx: lctx}}
-	l.abort = newAbortOnDone(lctx, l.in.release)
 	return l, nil
 }
 

@@ -52,8 +52,10 @@ type PeerServer struct {
 	log *slog.Logger
 
 	mu    sync.Mutex
-	cur   key  // the newest reduction begun locally
-	begun bool // whether cur is set
+	cur    key   // the newest reduction begun locally
+	begun  bool  // whether cur is set
+	ended  bool  // whether cur has finished
+	curErr error // how cur finished
 	slots map[key]*slot
 }
 
@@ -164,6 +166,9 @@ func (p *PeerServer) admit(k key, in *inbound) (*slot, error) {
 	s := p.slots[k]
 	if s == nil {
 		if p.begun && k == p.cur {
+			if p.ended && p.curErr != nil {
+				return nil, fmt.Errorf("%w: this peer gave up %v: %v", ErrAborted, k, p.curErr)
+			}
 			return nil, fmt.Errorf("%w: %v is already over on this peer", ErrStale, k)
 		}
 		if len(p.slots) >= p.cfg.MaxParked {
@@ -213,7 +218,7 @@ func (p *PeerServer) begin(k key) (*slot, error) {
 		return nil, fmt.Errorf("%w: %v: this peer already began generation %d step %d",
 			ErrStale, k, p.cur.generation, p.cur.step)
 	}
-	p.cur, p.begun = k, true
+	p.cur, p.begun, p.ended, p.curErr = k, true, false, nil
 	for sk, s := range p.slots {
 		if s.local || sk == k {
 			continue
@@ -247,6 +252,9 @@ func (p *PeerServer) finish(s *slot, verdict error) {
 	defer p.mu.Unlock()
 	if s.in != nil {
 		s.in.release <- verdict
+	}
+	if s.key == p.cur {
+		p.ended, p.curErr = true, verdict
 	}
 	if p.slots[s.key] == s {
 		delete(p.slots, s.key)
