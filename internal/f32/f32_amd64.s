@@ -48,8 +48,9 @@ GLOBL maskTable<>(SB), RODATA|NOPTR, $256
 //
 // AVX2 elementwise kernels: 32 elements (4 YMM) per step, then 8 per step,
 // then one at a time. AVX-512 elementwise kernels: 64 elements (4 ZMM) per
-// step, then 16 per step, then the last fewer than 16 under the opmask
-// K1 = (1<<CX)-1, whose masked-off lanes are neither read nor written.
+// step, then 16 per step, then the last fewer than 16 in the AVX2 branch's
+// 8-wide and scalar steps. (An opmasked tail measured slower: the next call
+// on the same slice cannot forward its loads from a masked store.)
 
 // func addToAsm(dst, src []float32)
 TEXT ·addToAsm(SB), NOSPLIT, $0-48
@@ -131,7 +132,7 @@ add5_64:
 
 add5_16:
 	CMPQ    CX, $16
-	JB      add5_tail
+	JB      add2_8
 	VMOVUPS (DI), Z0
 	VADDPS  (SI), Z0, Z0
 	VMOVUPS Z0, (DI)
@@ -139,22 +140,6 @@ add5_16:
 	ADDQ    $64, SI
 	SUBQ    $16, CX
 	JMP     add5_16
-
-add5_tail:
-	TESTQ     CX, CX
-	JZ        add5_done
-	MOVL      $1, AX
-	SHLL      CX, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (DI), K1, Z0
-	VMOVUPS.Z (SI), K1, Z1
-	VADDPS    Z1, Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
-
-add5_done:
-	VZEROUPPER
-	RET
 
 // func axpyAsm(alpha float32, x, y []float32)
 TEXT ·axpyAsm(SB), NOSPLIT, $0-56
@@ -238,7 +223,7 @@ axpy5_64:
 
 axpy5_16:
 	CMPQ        CX, $16
-	JB          axpy5_tail
+	JB          axpy2_8
 	VMOVUPS     (DI), Z0
 	VFMADD231PS (SI), Z15, Z0
 	VMOVUPS     Z0, (DI)
@@ -246,22 +231,6 @@ axpy5_16:
 	ADDQ        $64, SI
 	SUBQ        $16, CX
 	JMP         axpy5_16
-
-axpy5_tail:
-	TESTQ       CX, CX
-	JZ          axpy5_done
-	MOVL        $1, AX
-	SHLL        CX, AX
-	DECL        AX
-	KMOVW       AX, K1
-	VMOVUPS.Z   (DI), K1, Z0
-	VMOVUPS.Z   (SI), K1, Z1
-	VFMADD231PS Z1, Z15, Z0
-	VMOVUPS     Z0, K1, (DI)
-
-axpy5_done:
-	VZEROUPPER
-	RET
 
 // func scaleAsm(alpha float32, x []float32)
 TEXT ·scaleAsm(SB), NOSPLIT, $0-32
@@ -340,28 +309,13 @@ scale5_64:
 
 scale5_16:
 	CMPQ    CX, $16
-	JB      scale5_tail
+	JB      scale2_8
 	VMOVUPS (DI), Z0
 	VMULPS  Z15, Z0, Z0
 	VMOVUPS Z0, (DI)
 	ADDQ    $64, DI
 	SUBQ    $16, CX
 	JMP     scale5_16
-
-scale5_tail:
-	TESTQ     CX, CX
-	JZ        scale5_done
-	MOVL      $1, AX
-	SHLL      CX, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (DI), K1, Z0
-	VMULPS    Z15, Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
-
-scale5_done:
-	VZEROUPPER
-	RET
 
 // func addConstAsm(x []float32, c float32)
 TEXT ·addConstAsm(SB), NOSPLIT, $0-28
@@ -440,28 +394,13 @@ addc5_64:
 
 addc5_16:
 	CMPQ    CX, $16
-	JB      addc5_tail
+	JB      addc2_8
 	VMOVUPS (DI), Z0
 	VADDPS  Z15, Z0, Z0
 	VMOVUPS Z0, (DI)
 	ADDQ    $64, DI
 	SUBQ    $16, CX
 	JMP     addc5_16
-
-addc5_tail:
-	TESTQ     CX, CX
-	JZ        addc5_done
-	MOVL      $1, AX
-	SHLL      CX, AX
-	DECL      AX
-	KMOVW     AX, K1
-	VMOVUPS.Z (DI), K1, Z0
-	VADDPS    Z15, Z0, Z0
-	VMOVUPS   Z0, K1, (DI)
-
-addc5_done:
-	VZEROUPPER
-	RET
 
 // func dotAsm(x, y []float32) float32
 //
