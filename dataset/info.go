@@ -40,7 +40,8 @@ type SplitInfo struct {
 //     "images-idx3" -> "labels-idx1", .gz or not), or an IDX labels file (likewise);
 //   - a CIFAR-10 .bin batch file;
 //   - a data set directory: one holding the IDX files of mnist/fashion-mnist, the
-//     CIFAR-10 batches, or nmnist's Train/ and Test/ folders;
+//     CIFAR-10 batches, or nmnist's Train/ and Test/ folders; or a data directory
+//     holding such folders under their data set names (every one is inspected);
 //   - a data set name (mnist, fashion-mnist, cifar10, nmnist), looked up as
 //     dataDir/<name>, or "synthetic" (generated with opts.Synthetic).
 //
@@ -234,6 +235,21 @@ func inspectDir(ctx context.Context, dir string, opts *LoadOptions) ([]SplitInfo
 		}
 		// Thousands of small files: report the folder, not each file's digest.
 		out = append(out, summarise("nmnist", sp.String(), s, []FileInfo{{Path: root, Count: len(files)}}))
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	// A data directory: inspect each data set folder in it.
+	for _, name := range Names {
+		sub := filepath.Join(dir, name)
+		if st, err := os.Stat(sub); err != nil || !st.IsDir() {
+			continue
+		}
+		infos, err := inspectDir(ctx, sub, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, infos...)
 	}
 	if len(out) > 0 {
 		return out, nil

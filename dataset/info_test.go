@@ -80,6 +80,10 @@ func TestInspectOtherSets(t *testing.T) {
 	if err != nil || len(infos) != 1 || infos[0].N != 1 || infos[0].Frames != 3 || infos[0].Files[0].Count != 1 || infos[0].Histogram[4] != 1 {
 		t.Fatalf("nmnist: %v %+v", err, infos)
 	}
+	infos, err = Inspect(ctx, dir, "", &LoadOptions{Frames: 3})
+	if err != nil || len(infos) != 2 || infos[0].Dataset != "cifar10" || infos[1].Dataset != "nmnist" {
+		t.Fatalf("data directory: %v %+v", err, infos)
+	}
 	infos, err = Inspect(ctx, "synthetic", t.TempDir(), nil)
 	if err != nil || len(infos) != 2 || infos[0].N != 2000 || infos[1].N != 1000 {
 		t.Fatalf("synthetic: %v %+v", err, infos)
