@@ -24,8 +24,8 @@
 //  4. The worker at ring position rank of a generation of W workers trains
 //     micro-batches Assign(len(mbs), W, rank), i.e. j with j % W == rank.
 //  5. After the all-reduce, the step's gradient is the sum over all len(mbs)
-//     micro-batches divided by len(plan.StepSamples(perm, k)), which is B except
-//     possibly in the last step (the partial last batch is kept: every sample is used
+//     micro-batches: the loss is a sum over the batch (ASF.md section 3), so the
+//     partial last batch simply has fewer terms (it is kept: every sample is used
 //     exactly once per epoch).
 //
 // Because steps 2-4 depend only on (seed, e, N, B, m, W, rank), a new generation with a

@@ -88,8 +88,8 @@ func Perm(seed uint64, epoch, n int) []int {
 // The last step is kept when N is not a multiple of Batch: it holds the remaining
 // N - (Steps()-1)*Batch samples, cut into micro-batches of Micro with a last, shorter
 // micro-batch when needed. So every sample is used exactly once per epoch, whatever
-// the number of workers; the step's gradient is the mean over the samples it
-// actually has (len(StepSamples)), not over Batch.
+// the number of workers; the step's loss and gradient are sums over the samples it
+// actually has (len(StepSamples)), as for any other step.
 type Plan struct {
 	N     int // samples per epoch (the training set size)
 	Batch int // global batch size B

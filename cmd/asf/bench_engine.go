@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"runtime"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -31,7 +30,9 @@ the Adam update) on real MNIST batches, in this process.
 For each T it first trains a few warm-up steps (so the network fires as in
 training), then reports:
   samples/s   training throughput on all threads (micro-batches in parallel)
-  fwd, bwd    per-sample forward and backward time on one thread
+  cpu est.    samples per CPU-second times the thread count: what the threads
+              would reach alone on the machine (robust to other load)
+  fwd, bwd    per-sample forward and backward CPU time on one thread
   peak RSS    the process's peak resident memory so far`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -46,13 +47,13 @@ training), then reports:
 			fmt.Fprintf(out, "engine benchmark: %s on MNIST, batch %d (micro-batch %d), %d thread(s), %s %s/%s\n",
 				spec, batch, micro, threads, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(w, "T\tsamples/s\tms/batch\tfwd ms/sample\tbwd ms/sample\tbwd share\tpeak RSS MB\t\n")
+			fmt.Fprintf(w, "T\tsamples/s\tcpu est.\tms/batch\tfwd ms/sample\tbwd ms/sample\tbwd share\tpeak RSS MB\t\n")
 			for _, T := range ts {
 				r, err := benchEngine(cmd, train, spec, T, batch, micro, steps, threads)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(w, "%d\t%.1f\t%.1f\t%.3f\t%.3f\t%.1f%%\t%.0f\t\n", T, r.samplesPerSec, r.msPerBatch,
+				fmt.Fprintf(w, "%d\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%.1f%%\t%.0f\t\n", T, r.samplesPerSec, r.cpuSamplesPerSec, r.msPerBatch,
 					r.fwd.Seconds()*1e3, r.bwd.Seconds()*1e3, 100*r.bwd.Seconds()/(r.fwd+r.bwd).Seconds(), peakRSSMB())
 			}
 			return w.Flush()
@@ -68,8 +69,8 @@ training), then reports:
 }
 
 type engineBench struct {
-	samplesPerSec, msPerBatch float64
-	fwd, bwd                  time.Duration
+	samplesPerSec, cpuSamplesPerSec, msPerBatch float64
+	fwd, bwd                                    time.Duration
 }
 
 func benchEngine(cmd *cobra.Command, train *dataset.Set, spec string, T, batch, micro, steps, threads int) (engineBench, error) {
@@ -107,7 +108,7 @@ func benchEngine(cmd *cobra.Command, train *dataset.Set, spec string, T, batch, 
 			return r, err
 		}
 	}
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	for k := warm; k < warm+steps; k++ {
 		if err := cmd.Context().Err(); err != nil {
 			return r, err
@@ -116,31 +117,25 @@ func benchEngine(cmd *cobra.Command, train *dataset.Set, spec string, T, batch, 
 			return r, err
 		}
 	}
-	el := time.Since(t0)
+	el, cpu := time.Since(t0), cpuTime()-c0
 	r.samplesPerSec = float64(steps*batch) / el.Seconds()
+	r.cpuSamplesPerSec = float64(steps*batch*threads) / cpu.Seconds()
 	r.msPerBatch = el.Seconds() * 1e3 / float64(steps)
-	// Forward/backward split on one thread over one batch.
+	// Forward/backward split on one thread over one batch, in thread CPU time.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	ws := wss[0]
 	b := local.MakeBatch(train, plan.StepSamples(perm, warm+steps))
 	var fwd, bwd time.Duration
 	for i, x := range b.X {
-		t1 := time.Now()
+		t1 := threadCPUTime()
 		ws.Forward(m, x, 1, 0, b.Index[i])
-		t2 := time.Now()
+		t2 := threadCPUTime()
 		ws.Backward(m, b.Y[i])
-		fwd += t2.Sub(t1)
-		bwd += time.Since(t2)
+		fwd += t2 - t1
+		bwd += threadCPUTime() - t2
 	}
 	r.fwd = fwd / time.Duration(len(b.X))
 	r.bwd = bwd / time.Duration(len(b.X))
 	return r, nil
-}
-
-// peakRSSMB is the process's peak resident set size in MB.
-func peakRSSMB() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return float64(ru.Maxrss) / 1024 // KiB on Linux
 }
