@@ -6,7 +6,7 @@ import "errors"
 var (
 	// ErrLocked means another process (or another Store in this one) holds the
 	// file's write lock and did not release it within Options.Timeout.
-	ErrLocked = errors.New("checkpoint: store is locked by another process")
+	ErrLocked = errors.New("checkpoint: store locked")
 	// ErrNotStore means the file is not a checkpoint store: not a bbolt file at
 	// all, or a bbolt file of another program.
 	ErrNotStore = errors.New("checkpoint: not a checkpoint store")

@@ -45,9 +45,9 @@ func lockHolder(path string) string {
 			name = " " + strings.TrimSpace(string(b))
 		}
 		if pid == os.Getpid() {
-			return fmt.Sprintf("held by this process, pid %d%s", pid, name)
+			return fmt.Sprintf("this very process, pid %d%s", pid, name)
 		}
-		return fmt.Sprintf("held by pid %d%s", pid, name)
+		return fmt.Sprintf("pid %d%s", pid, name)
 	}
 	return ""
 }

@@ -127,6 +127,7 @@ func ExportModelJSON(st *State, w io.Writer) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(m); err != nil {
 		return fmt.Errorf("checkpoint: model JSON: %w", err)
 	}
@@ -212,6 +213,12 @@ func findNeuronKeys(v any, path string, depth int, out map[string]any) {
 			p = path + "." + k
 		}
 		norm := strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(k))
+		if sub, ok := val.(map[string]any); ok && (norm == "neuron" || norm == "neurons") {
+			for k2, v2 := range sub { // a neuron section: all of it
+				out[p+"."+k2] = v2
+			}
+			continue
+		}
 		if neuronKeys[norm] {
 			out[p] = val
 			continue

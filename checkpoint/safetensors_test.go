@@ -273,6 +273,8 @@ func FuzzImportSafetensors(f *testing.F) {
 
 func TestExportModelJSON(t *testing.T) {
 	st := makeState("job-m", 5, 10, 0)
+	st.Config = []byte(`{"spec":"x","lr":1e-3,"timesteps":100,"threshold":1,"model":{"leak":1},"neuron":{"t":20,"vth_pool":0.75}}`)
+	st.ConfigDigest = sha256.Sum256(st.Config)
 	var buf bytes.Buffer
 	if err := ExportModelJSON(st, &buf); err != nil {
 		t.Fatal(err)
@@ -293,7 +295,8 @@ func TestExportModelJSON(t *testing.T) {
 		t.Fatalf("layers\n%+v\nwant\n%+v", m.Layers, wantLayers)
 	}
 	if m.Format != "asf-model" || m.Spec != st.Spec || len(m.Tensors) != len(st.Weights) || m.Tensors[2].Params != 200*2450 ||
-		!slices.Equal(m.Scales, st.Scales) || m.Neuron["threshold"] != 1.0 || m.Neuron["leak"] != 1.0 || m.Neuron["timesteps"] != 100.0 {
+		!slices.Equal(m.Scales, st.Scales) || m.Neuron["threshold"] != 1.0 || m.Neuron["model.leak"] != 1.0 || m.Neuron["timesteps"] != 100.0 ||
+		m.Neuron["neuron.t"] != 20.0 || m.Neuron["neuron.vth_pool"] != 0.75 || len(m.Neuron) != 5 {
 		t.Fatalf("model JSON %+v", m)
 	}
 	if !json.Valid(m.Config) {

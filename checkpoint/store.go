@@ -477,6 +477,9 @@ func (tx *Tx) Job(id string) ([]byte, error) {
 			return bytes.Clone(v), nil
 		}
 	}
+	if tx.known(id) {
+		return nil, fmt.Errorf("%w: job %q has checkpoints or metrics in %s but no recorded configuration", ErrJobNotFound, id, tx.s.path)
+	}
 	return nil, tx.notFound(id)
 }
 

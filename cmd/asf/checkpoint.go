@@ -1,0 +1,562 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/asfnet/asf/checkpoint"
+	"github.com/spf13/cobra"
+)
+
+func init() { rootCmd.AddCommand(newCheckpointCmd()) }
+
+// checkpointFlags are the options the checkpoint subcommands share.
+type checkpointFlags struct {
+	db string
+}
+
+// path is --db, or <data-dir>/asf.db.
+func (f *checkpointFlags) path() string {
+	if f.db != "" {
+		return f.db
+	}
+	return filepath.Join(globals.dataDir, "asf.db")
+}
+
+// open opens the store; read-only commands take a shared lock and never create it.
+func (f *checkpointFlags) open(cmd *cobra.Command, readOnly bool) (*checkpoint.Store, error) {
+	logger, err := newLogger(cmd.ErrOrStderr())
+	if err != nil {
+		return nil, err
+	}
+	o := checkpoint.DefaultOptions()
+	o.ReadOnly = readOnly
+	o.Logger = logger.With("component", "checkpoint")
+	return checkpoint.Open(f.path(), &o)
+}
+
+func newCheckpointCmd() *cobra.Command {
+	f := &checkpointFlags{}
+	cmd := &cobra.Command{
+		Use:     "checkpoint",
+		Aliases: []string{"ckpt"},
+		Short:   "List, inspect, verify, export, import, back up and prune checkpoints",
+		Long: `Work with the checkpoint store: a bbolt file (default <data-dir>/asf.db, or --db)
+holding each job's configuration, its checkpoints (weights, optimizer state, ASF
+scales, position, metrics summary, each with a sha256 checksum) and its metrics
+history.
+
+The store allows one writer at a time: while a coordinator holds it, these
+commands fail after 2 s with a message saying so. Read-only commands (ls, show,
+verify, export, backup) never create or change the file.`,
+	}
+	cmd.PersistentFlags().StringVar(&f.db, "db", "", "checkpoint store file (default <data-dir>/asf.db)")
+	cmd.AddCommand(
+		newCkptLsCmd(f), newCkptShowCmd(f), newCkptVerifyCmd(f), newCkptExportCmd(f),
+		newCkptImportCmd(f), newCkptBackupCmd(f), newCkptPruneCmd(f),
+	)
+	return cmd
+}
+
+func optionalJob(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return ""
+}
+
+// parseID reads an optional checkpoint id argument; 0 means the latest valid one.
+func parseID(args []string, i int) (uint64, error) {
+	if len(args) <= i {
+		return 0, nil
+	}
+	id, err := strconv.ParseUint(args[i], 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("checkpoint id %q: want a positive integer (see asf checkpoint ls)", args[i])
+	}
+	return id, nil
+}
+
+// loadState loads checkpoint id of job, or the newest valid one if id is 0.
+func loadState(s *checkpoint.Store, job string, id uint64) (*checkpoint.State, checkpoint.Info, error) {
+	if id == 0 {
+		return s.Latest(job)
+	}
+	return s.Load(job, id)
+}
+
+func newCkptLsCmd(f *checkpointFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls [JOB]",
+		Short: "List checkpoints (all jobs, or one), verifying each checksum",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return checkpointLs(cmd.OutOrStdout(), s, optionalJob(args))
+		},
+	}
+}
+
+func checkpointLs(w io.Writer, s *checkpoint.Store, job string) error {
+	res, err := s.Verify(job)
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 {
+		fmt.Fprintf(w, "no checkpoints in %s\n", s.Path())
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tJOB\tEPOCH\tSTEP\tSAVED\tSIZE\tTEST ACC\tTRAIN LOSS\tCHECKSUM")
+	for _, r := range res {
+		if r.Saved.IsZero() { // the index record itself is unreadable
+			fmt.Fprintf(tw, "%d\t%s\t-\t-\t-\t-\t-\t-\t%s\n", r.ID, r.Job, verdict(r))
+			continue
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Job, r.Epoch, r.Step,
+			r.Saved.Local().Format("2006-01-02 15:04:05"), humanBytes(r.Size), testAcc(r.Metrics), fmtFloat(r.Metrics.TrainLoss, 4), verdict(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range res {
+		if !r.OK() {
+			fmt.Fprintf(w, "checkpoint %d of job %s: %v\n", r.ID, r.Job, r.Err)
+		}
+	}
+	return nil
+}
+
+func verdict(r checkpoint.VerifyResult) string {
+	switch {
+	case r.OK():
+		return "ok"
+	case errors.Is(r.Err, checkpoint.ErrVersion):
+		return "NEWER FORMAT"
+	}
+	return "CORRUPT"
+}
+
+func testAcc(m checkpoint.Summary) string {
+	if !m.HasTest {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", 100*m.TestAcc)
+}
+
+func fmtFloat(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func newCkptShowCmd(f *checkpointFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show JOB [ID]",
+		Short: "Show a checkpoint (default: the newest valid one): fields, tensors with norms, scales",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args, 1)
+			if err != nil {
+				return err
+			}
+			s, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, in, err := loadState(s, args[0], id)
+			if err != nil {
+				return err
+			}
+			return checkpointShow(cmd.OutOrStdout(), st, in)
+		},
+	}
+}
+
+func checkpointShow(w io.Writer, st *checkpoint.State, in checkpoint.Info) error {
+	fmt.Fprintf(w, "checkpoint %d of job %s (checksum ok, sha256 %s)\n", in.ID, in.Job, hex.EncodeToString(in.Checksum[:8]))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  saved\t%s\n", in.Saved.Local().Format(time.RFC3339))
+	fmt.Fprintf(tw, "  size\t%s in %d chunk(s), format %d\n", humanBytes(in.Size), in.Chunks, in.Format)
+	fmt.Fprintf(tw, "  spec\t%s\n", st.Spec)
+	fmt.Fprintf(tw, "  position\tepoch %d, step %d (%d into the epoch)\n", st.Epoch, st.Step, st.StepInEpoch)
+	fmt.Fprintf(tw, "  seed\t%d\n", st.Seed)
+	fmt.Fprintf(tw, "  config\t%d bytes, sha256 %s\n", len(st.Config), hex.EncodeToString(st.ConfigDigest[:8]))
+	fmt.Fprintf(tw, "  optimizer\t%s, step %d, lr %g, %d slot(s)\n", orDash(st.Optimizer.Name), st.Optimizer.Step, st.Optimizer.LR, len(st.Optimizer.Slots))
+	m := st.Metrics
+	fmt.Fprintf(tw, "  metrics\ttrain loss %s, train acc %.2f%%, test acc %s, %.0f samples/s\n", fmtFloat(m.TrainLoss, 4), 100*m.TrainAcc, testAcc(m), m.SamplesPerSec)
+	if !m.Time.IsZero() {
+		fmt.Fprintf(tw, "  taken\t%s\n", m.Time.Local().Format(time.RFC3339))
+	}
+	scales := make([]string, len(st.Scales))
+	for i, v := range st.Scales {
+		scales[i] = strconv.FormatFloat(v, 'g', 6, 64)
+	}
+	fmt.Fprintf(tw, "  scales\t[%s]\n", strings.Join(scales, " "))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var params int
+	for _, t := range st.Weights {
+		params += len(t.Data)
+	}
+	fmt.Fprintf(w, "weights: %d tensors, %d parameters\n", len(st.Weights), params)
+	if err := tensorTable(w, st.Weights); err != nil {
+		return err
+	}
+	if len(st.Optimizer.Slots) > 0 {
+		fmt.Fprintf(w, "optimizer slots:\n")
+		if err := tensorTable(w, st.Optimizer.Slots); err != nil {
+			return err
+		}
+	}
+	if len(st.Config) > 0 {
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, st.Config, "  ", "  ") == nil {
+			fmt.Fprintf(w, "config:\n  %s\n", pretty.String())
+		}
+	}
+	return nil
+}
+
+// tensorTable lists tensors with their shape, size, L2 norm and range.
+func tensorTable(w io.Writer, ts []checkpoint.Tensor) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tSHAPE\tVALUES\tL2 NORM\tMIN\tMAX\tNON-FINITE")
+	for _, t := range ts {
+		var sum float64
+		lo, hi := math.Inf(1), math.Inf(-1)
+		bad := 0
+		for _, x := range t.Data {
+			v := float64(x)
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				bad++
+				continue
+			}
+			sum += v * v
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		shape := make([]string, len(t.Shape))
+		for i, d := range t.Shape {
+			shape[i] = strconv.Itoa(d)
+		}
+		if len(t.Data) == bad {
+			lo, hi = math.NaN(), math.NaN()
+		}
+		fmt.Fprintf(tw, "  %s\t[%s]\t%d\t%.6g\t%.4g\t%.4g\t%d\n", t.Name, strings.Join(shape, " "), len(t.Data), math.Sqrt(sum), lo, hi, bad)
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newCkptVerifyCmd(f *checkpointFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify [JOB]",
+		Short: "Check the file's structure and every checkpoint's checksum; fail if any is bad",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return checkpointVerify(cmd.OutOrStdout(), s, optionalJob(args))
+		},
+	}
+}
+
+func checkpointVerify(w io.Writer, s *checkpoint.Store, job string) error {
+	structErr := s.Check()
+	if structErr != nil {
+		fmt.Fprintf(w, "file structure: %v\n", structErr)
+	} else {
+		fmt.Fprintf(w, "file structure: ok (%s)\n", s.Path())
+	}
+	res, err := s.Verify(job)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, r := range res {
+		if r.OK() {
+			fmt.Fprintf(w, "job %s checkpoint %d (epoch %d, step %d): ok\n", r.Job, r.ID, r.Epoch, r.Step)
+			continue
+		}
+		bad++
+		fmt.Fprintf(w, "job %s checkpoint %d: %s: %v\n", r.Job, r.ID, verdict(r), r.Err)
+	}
+	fmt.Fprintf(w, "%d checkpoint(s), %d ok, %d bad\n", len(res), len(res)-bad, bad)
+	switch {
+	case structErr != nil:
+		return structErr
+	case bad > 0:
+		return fmt.Errorf("%d of %d checkpoint(s) in %s fail verification", bad, len(res), s.Path())
+	}
+	return nil
+}
+
+func newCkptExportCmd(f *checkpointFlags) *cobra.Command {
+	var out, jsonOut string
+	var withOpt bool
+	cmd := &cobra.Command{
+		Use:   "export JOB [ID] -o FILE.safetensors [--json FILE]",
+		Short: "Export a checkpoint (default: the newest valid one) to safetensors and a JSON model description",
+		Long: `Export a checkpoint's weights to a safetensors file (F32 tensors in the standard
+layout: conv [out][in][kh][kw], FC [out][in]; the spec, scales, seed, position and
+job configuration in __metadata__). With --optimizer the optimizer state goes in
+too (tensors "optimizer/<slot>"), so that an import resumes training bitwise.
+--json writes a description of the network (layers, tensors, scales, neuron
+settings and the job configuration) for rebuilding the model elsewhere.`,
+		Example: "  asf checkpoint export lenet -o lenet.safetensors --json lenet.json",
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("-o FILE.safetensors is required")
+			}
+			id, err := parseID(args, 1)
+			if err != nil {
+				return err
+			}
+			s, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			st, in, err := loadState(s, args[0], id)
+			if err != nil {
+				return err
+			}
+			return checkpointExport(cmd.OutOrStdout(), st, in, out, jsonOut, withOpt)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "safetensors file to write")
+	cmd.Flags().StringVar(&jsonOut, "json", "", "also write the JSON model description to this file")
+	cmd.Flags().BoolVar(&withOpt, "optimizer", false, "include the optimizer state")
+	return cmd
+}
+
+func checkpointExport(w io.Writer, st *checkpoint.State, in checkpoint.Info, out, jsonOut string, withOpt bool) error {
+	n, err := writeFileAtomic(out, func(fw io.Writer) error {
+		return checkpoint.ExportSafetensorsOpts(st, fw, checkpoint.SafetensorsOptions{Optimizer: withOpt})
+	})
+	if err != nil {
+		return err
+	}
+	tensors := len(st.Weights)
+	if withOpt {
+		tensors += len(st.Optimizer.Slots)
+	}
+	fmt.Fprintf(w, "checkpoint %d of job %s (epoch %d, step %d) -> %s: %d tensors, %s\n",
+		in.ID, in.Job, st.Epoch, st.Step, out, tensors, humanBytes(n))
+	if jsonOut != "" {
+		n, err := writeFileAtomic(jsonOut, func(fw io.Writer) error { return checkpoint.ExportModelJSON(st, fw) })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "model description -> %s (%s)\n", jsonOut, humanBytes(n))
+	}
+	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeFileAtomic writes path through a temporary file beside it, synced and
+// renamed into place, so that path is never left half written.
+func writeFileAtomic(path string, write func(io.Writer) error) (int64, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return 0, err
+	}
+	cw := &countingWriter{w: f}
+	err = write(cw)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	return cw.n, nil
+}
+
+func newCkptImportCmd(f *checkpointFlags) *cobra.Command {
+	var job string
+	cmd := &cobra.Command{
+		Use:   "import FILE.safetensors --job JOB",
+		Short: "Create a checkpoint of JOB from a safetensors file",
+		Long: `Read a safetensors file (one written by asf checkpoint export or asf train --save,
+or F32 weights from another framework) and store it as a new checkpoint of JOB.
+If the store has no configuration for JOB yet and the file carries one, it is
+recorded too, in the same transaction.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if job == "" {
+				return fmt.Errorf("--job JOB is required")
+			}
+			s, err := f.open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return checkpointImport(cmd.OutOrStdout(), s, args[0], job)
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "job to add the checkpoint to")
+	return cmd
+}
+
+func checkpointImport(w io.Writer, s *checkpoint.Store, path, job string) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	st, err := checkpoint.ImportSafetensors(file)
+	file.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	from := st.Job
+	st.Job = job
+	var id uint64
+	var recorded bool
+	err = s.Update(func(tx *checkpoint.Tx) error {
+		if _, err := tx.Job(job); errors.Is(err, checkpoint.ErrJobNotFound) && len(st.Config) > 0 && json.Valid(st.Config) {
+			if err := tx.PutJob(job, st.Config); err != nil {
+				return err
+			}
+			recorded = true
+		}
+		id, err = tx.Save(st)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	note := ""
+	if from != "" && from != job {
+		note = fmt.Sprintf(" (exported from job %s)", from)
+	}
+	fmt.Fprintf(w, "%s -> checkpoint %d of job %s%s: epoch %d, step %d, %d weight tensors, %d optimizer slots\n",
+		path, id, job, note, st.Epoch, st.Step, len(st.Weights), len(st.Optimizer.Slots))
+	if recorded {
+		fmt.Fprintf(w, "recorded the job configuration from the file (%d bytes)\n", len(st.Config))
+	}
+	return nil
+}
+
+func newCkptBackupCmd(f *checkpointFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup -o FILE",
+		Short: "Copy the whole store, consistently, to FILE",
+		Long: `Copy the whole store to FILE from one read transaction (written to a temporary
+file, synced, then renamed). A running coordinator makes its own hot backups; this
+command needs the file not to be held by a writer.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("-o FILE is required")
+			}
+			s, err := f.open(cmd, true)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.BackupTo(out); err != nil {
+				return err
+			}
+			fi, err := os.Stat(out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s -> %s (%s)\n", s.Path(), out, humanBytes(fi.Size()))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "backup file to write")
+	return cmd
+}
+
+func newCkptPruneCmd(f *checkpointFlags) *cobra.Command {
+	var keepLast, keepBest int
+	cmd := &cobra.Command{
+		Use:   "prune JOB --keep-last N --keep-best M",
+		Short: "Delete a job's checkpoints except the last N, the best M by test accuracy and the newest valid one",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.open(cmd, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return checkpointPrune(cmd.OutOrStdout(), s, args[0], keepLast, keepBest)
+		},
+	}
+	d := checkpoint.DefaultOptions()
+	cmd.Flags().IntVar(&keepLast, "keep-last", d.KeepLast, "newest checkpoints to keep (>= 1)")
+	cmd.Flags().IntVar(&keepBest, "keep-best", d.KeepBest, "checkpoints with the best test accuracy to keep")
+	return cmd
+}
+
+func checkpointPrune(w io.Writer, s *checkpoint.Store, job string, keepLast, keepBest int) error {
+	deleted, err := s.Prune(job, keepLast, keepBest)
+	if err != nil {
+		return err
+	}
+	left, err := s.List(job)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(left))
+	for i, in := range left {
+		ids[i] = strconv.FormatUint(in.ID, 10)
+	}
+	fmt.Fprintf(w, "job %s: deleted %d checkpoint(s) %v, kept %d: %s\n", job, len(deleted), deleted, len(left), strings.Join(ids, ", "))
+	return nil
+}
