@@ -56,8 +56,8 @@ func (r *EvalResult) Merge(o EvalResult) {
 // Predict runs the forward pass of one sample (evaluation streams keyed by seed and
 // the sample index) and returns the output scores o.
 func (ws *Workspace) Predict(m *Model, x []float32, seed uint64, index int) ([]float32, error) {
-	if len(x) != ws.net.Input.Size() {
-		return nil, fmt.Errorf("%w: sample has %d values; the network's input %v needs %d", ErrShape, len(x), ws.net.Input, ws.net.Input.Size())
+	if len(x) != ws.net.SampleSize() {
+		return nil, fmt.Errorf("%w: sample has %d values; the network's input needs %d", ErrShape, len(x), ws.net.SampleSize())
 	}
 	ws.forward(m, x, seed, domainEval, 0, uint64(index))
 	return append([]float32(nil), ws.out...), nil

@@ -126,6 +126,7 @@ func TestGradientFiniteDifferences(t *testing.T) {
 			c.Reset = ResetSubtract
 		}, false},
 		{"vgg-like", "3C3-3C3-P2-4C3-MP2-5FC-2FC", Shape{2, 6, 6}, func(c *Config) { c.T = 8; c.Gain = 1 }, false},
+		{"events", "4C3-P2-6FC-3FC", Shape{2, 6, 6}, func(c *Config) { c.T = 9; c.Encoding = Events; c.Frames = 3 }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,7 +144,7 @@ func TestGradientFiniteDifferences(t *testing.T) {
 			for i := range m.Params {
 				m.Params[i] *= 1.5
 			}
-			x := make([]float32, tc.in.Size())
+			x := make([]float32, n.SampleSize())
 			g := newNormalStream(99)
 			for i := range x {
 				x[i] = float32(math.Abs(g.next())) / 2

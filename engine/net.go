@@ -17,11 +17,18 @@ const (
 	Poisson Encoding = iota
 	// Direct feeds the analog sample as the input current at every step.
 	Direct
+	// Events feeds event data: a sample is Config.Frames frames (e.g. binned
+	// on/off event counts), and step t receives frame floor(t*Frames/T) as its
+	// input spikes, each count weighing as that many spikes.
+	Events
 )
 
 func (e Encoding) String() string {
-	if e == Direct {
+	switch e {
+	case Direct:
 		return "direct"
+	case Events:
+		return "events"
 	}
 	return "poisson"
 }
@@ -36,15 +43,17 @@ func (e *Encoding) UnmarshalText(b []byte) error {
 	return err
 }
 
-// ParseEncoding parses "poisson" or "direct".
+// ParseEncoding parses "poisson", "direct" or "events".
 func ParseEncoding(s string) (Encoding, error) {
 	switch s {
 	case "poisson":
 		return Poisson, nil
 	case "direct":
 		return Direct, nil
+	case "events":
+		return Events, nil
 	}
-	return 0, fmt.Errorf("engine: encoding %q: want poisson or direct", s)
+	return 0, fmt.Errorf("engine: encoding %q: want poisson, direct or events", s)
 }
 
 // Reset is what happens to the membrane potential after a spike.
@@ -87,13 +96,14 @@ func ParseReset(s string) (Reset, error) {
 
 // Config holds the neuron and simulation settings of a network.
 type Config struct {
-	T        int      `json:"t"`        // time steps per sample window
-	Leak     float32  `json:"leak"`     // membrane leak per step: 1 = IF, < 1 = LIF (V = Leak*V after reset)
-	Reset    Reset    `json:"reset"`    // what a spike does to V
-	VthConv  float32  `json:"vth"`      // threshold of conv and FC neurons
-	VthPool  float32  `json:"vth_pool"` // threshold of pooling neurons
-	Encoding Encoding `json:"encoding"` // input encoding
-	Gain     float32  `json:"gain"`     // Poisson gain g: spike probability |x|*g
+	T        int      `json:"t"`                // time steps per sample window
+	Leak     float32  `json:"leak"`             // membrane leak per step: 1 = IF, < 1 = LIF (V = Leak*V after reset)
+	Reset    Reset    `json:"reset"`            // what a spike does to V
+	VthConv  float32  `json:"vth"`              // threshold of conv and FC neurons
+	VthPool  float32  `json:"vth_pool"`         // threshold of pooling neurons
+	Encoding Encoding `json:"encoding"`         // input encoding
+	Gain     float32  `json:"gain"`             // Poisson gain g: spike probability |x|*g
+	Frames   int      `json:"frames,omitempty"` // frames per sample for the events encoding (event data)
 }
 
 // DefaultConfig returns the reference lenet5 settings, except T which the paper sets
@@ -125,8 +135,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("engine: Config.Gain = %v: want a positive Poisson gain", c.Gain)
 	case c.Reset != ResetZero && c.Reset != ResetSubtract:
 		return fmt.Errorf("engine: Config.Reset = %d: unknown", c.Reset)
-	case c.Encoding != Poisson && c.Encoding != Direct:
+	case c.Encoding != Poisson && c.Encoding != Direct && c.Encoding != Events:
 		return fmt.Errorf("engine: Config.Encoding = %d: unknown", c.Encoding)
+	case c.Encoding == Events && (c.Frames < 1 || c.Frames > c.T):
+		return fmt.Errorf("engine: Config.Frames = %d: the events encoding needs 1..T (%d) frames per sample", c.Frames, c.T)
+	case c.Encoding != Events && c.Frames > 1:
+		return fmt.Errorf("engine: Config.Frames = %d: only the events encoding takes samples of several frames", c.Frames)
 	}
 	return nil
 }
@@ -178,6 +192,9 @@ func NewNet(spec Spec, in Shape, cfg Config) (*Net, error) {
 	flat := false
 	for i, tok := range spec.Tokens {
 		l := Layer{Token: tok, Index: i, In: cur}
+		if i == 0 && tok.Kind == MaxPool && cfg.Encoding != Poisson {
+			return nil, fmt.Errorf("%w %q: a first layer %q max-pools spikes, but the %v encoding gives currents; start with a conv, P2 or FC layer", ErrSpec, spec.Text, tok.Text, cfg.Encoding)
+		}
 		counts[tok.Kind]++
 		last := i == len(spec.Tokens)-1
 		switch tok.Kind {
@@ -235,6 +252,10 @@ func BuildNet(text string, in Shape, cfg Config) (*Net, error) {
 	}
 	return NewNet(spec, in, cfg)
 }
+
+// SampleSize is the number of values of one sample: the input size times the
+// frames of the events encoding.
+func (n *Net) SampleSize() int { return n.Input.Size() * max(1, n.Config.Frames) }
 
 // Classes is the number of outputs.
 func (n *Net) Classes() int { return n.Layers[len(n.Layers)-1].Out.C }

@@ -129,3 +129,33 @@ func TestPoolingLayers(t *testing.T) {
 		t.Fatalf("max pool spikes at step 1: %v", got)
 	}
 }
+
+// TestEventsEncodingByHand: with 2 frames over T = 4, steps 0-1 see frame 0 and
+// steps 2-3 frame 1, each value weighing as that many spikes.
+func TestEventsEncodingByHand(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.T = 4
+	cfg.Encoding = Events
+	cfg.Frames = 2
+	n, err := BuildNet("1FC-1FC", Shape{1, 1, 1}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewModel(n, 1)
+	m.Weights(0)[0] = 1
+	m.Weights(1)[0] = 1
+	ws := NewWorkspace(n)
+	if _, err := ws.Predict(m, []float32{1.5, 0.2}, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	// V: 1.5 spike, 1.5 spike, 0.2, 0.4: FO = 2, FI = 3.4; FO_0 = 3.4.
+	if fo, fi := ws.lay[0].FO[0], ws.lay[0].FI[0]; fo != 2 || fi != float32(1.5)+1.5+0.2+0.2 {
+		t.Fatalf("FO, FI = %v, %v", fo, fi)
+	}
+	if h := ws.in.H[0]; h != float32(1.5)+1.5+0.2+0.2 {
+		t.Fatalf("FO_0 = %v", h)
+	}
+	if _, err := ws.Predict(m, []float32{1.5}, 1, 0); err == nil {
+		t.Fatal("a sample with one frame too few was accepted")
+	}
+}

@@ -22,10 +22,10 @@ func (b Batch) check(n *Net) error {
 	if len(b.Y) != len(b.X) || len(b.Index) != len(b.X) {
 		return fmt.Errorf("%w: batch has %d samples, %d labels and %d indices", ErrShape, len(b.X), len(b.Y), len(b.Index))
 	}
-	size, classes := n.Input.Size(), n.Classes()
+	size, classes := n.SampleSize(), n.Classes()
 	for i, x := range b.X {
 		if len(x) != size {
-			return fmt.Errorf("%w: sample %d has %d values; the network's input %v needs %d", ErrShape, b.Index[i], len(x), n.Input, size)
+			return fmt.Errorf("%w: sample %d has %d values; the network's input %v (x %d frames) needs %d", ErrShape, b.Index[i], len(x), n.Input, max(1, n.Config.Frames), size)
 		}
 		if b.Y[i] < 0 || b.Y[i] >= classes {
 			return fmt.Errorf("%w: sample %d has label %d; the network has %d classes", ErrShape, b.Index[i], b.Y[i], classes)
@@ -72,6 +72,7 @@ type Workspace struct {
 	thr  []uint64  // Poisson threshold per nonzero element
 	sgn  []bool    // negative input element
 	cur  []float32 // direct encoding: the constant first-layer current
+	fr   []float32 // events encoding: the sample's frames in HWC order
 	out  []float32 // output o
 	dOut []float32
 	Grad []float32 // float gradient accumulated over the current micro-batch
@@ -129,9 +130,25 @@ func (ws *Workspace) encode(x []float32, k0 uint64, epochOrZero uint64, domain u
 		r := i % (in.H * in.W)
 		return int32(r*in.C + c)
 	}
-	if cfg.Encoding == Direct {
+	switch cfg.Encoding {
+	case Direct:
 		for i, v := range x {
 			h[hwc(i)] = v * float32(cfg.T)
+		}
+		return
+	case Events:
+		size := in.Size()
+		ws.fr = append(ws.fr[:0], make([]float32, len(x))...)
+		for f := 0; f < cfg.Frames; f++ {
+			for i, v := range x[f*size : (f+1)*size] {
+				ws.fr[f*size+int(hwc(i))] = v
+			}
+		}
+		for t := 0; t < cfg.T; t++ {
+			fr := ws.frame(t)
+			for i, v := range fr {
+				h[i] += v
+			}
 		}
 		return
 	}
@@ -178,6 +195,14 @@ func (ws *Workspace) encode(x []float32, k0 uint64, epochOrZero uint64, domain u
 	}
 }
 
+// frame returns the input frame of step t for the events encoding (HWC order).
+func (ws *Workspace) frame(t int) []float32 {
+	cfg := ws.net.Config
+	size := ws.net.Input.Size()
+	f := t * cfg.Frames / cfg.T
+	return ws.fr[f*size : (f+1)*size]
+}
+
 // forward runs one sample through the network over the window and leaves every
 // layer's FI, FO, H and the output o in ws. x is the sample in CHW order.
 func (ws *Workspace) forward(m *Model, x []float32, seed, domain, epoch, sample uint64) {
@@ -218,9 +243,12 @@ func (ws *Workspace) forward(m *Model, x []float32, seed, domain, epoch, sample 
 				ws.cur = append(ws.cur[:0], make([]float32, len(b.I))...)
 				ws.accumulate(l, w, prevShape, ws.cur, nil, prev.H, 1/float32(cfg.T))
 			}
+			events := li == 0 && cfg.Encoding == Events
 			for t := 0; t < cfg.T; t++ {
 				if direct {
 					copy(b.I, ws.cur)
+				} else if events {
+					ws.accumulate(l, w, prevShape, b.I, nil, ws.frame(t), 1)
 				} else {
 					ws.accumulate(l, w, prevShape, b.I, prev.ev.at(t), nil, 0)
 				}

@@ -24,7 +24,7 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	f.j = d
 	fs.StringVar(&f.file, "job", "", "JSON job file (fields absent from it keep their defaults; flags given override it)")
 	fs.StringVar(&f.j.ID, "id", d.ID, "job name in the checkpoint store")
-	fs.StringVar(&f.j.Dataset, "dataset", d.Dataset, "data set: mnist, fashion-mnist, synthetic, cifar10")
+	fs.StringVar(&f.j.Dataset, "dataset", d.Dataset, "data set: mnist, fashion-mnist, synthetic, cifar10, nmnist")
 	fs.StringVar(&f.j.Spec, "spec", d.Spec, "network in the paper's notation")
 	fs.IntVar(&f.j.Epochs, "epochs", d.Epochs, "epochs to train")
 	fs.IntVar(&f.j.Batch, "batch", d.Batch, "global batch size")
@@ -37,7 +37,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.reset, "reset", d.Neuron.Reset.String(), "reset after a spike: zero or subtract")
 	fs.Float32Var(&f.j.Neuron.VthConv, "vth", d.Neuron.VthConv, "threshold of conv and FC neurons")
 	fs.Float32Var(&f.j.Neuron.VthPool, "vth-pool", d.Neuron.VthPool, "threshold of pooling neurons")
-	fs.StringVar(&f.encoding, "encoding", d.Neuron.Encoding.String(), "input encoding: poisson or direct")
+	fs.StringVar(&f.encoding, "encoding", d.Neuron.Encoding.String(), "input encoding: poisson, direct or events (event data)")
+	fs.IntVar(&f.j.Neuron.Frames, "frames", 0, "frames per sample of event data (events encoding)")
 	fs.Float32Var(&f.j.Neuron.Gain, "gain", d.Neuron.Gain, "Poisson gain (default 0.5, or 1 for cifar10)")
 	fs.StringVar(&f.j.Optim.Optimizer, "optimizer", d.Optim.Optimizer, "adam or sgd")
 	fs.Float64Var(&f.j.Optim.LR, "lr", d.Optim.LR, "learning rate")
@@ -77,6 +78,7 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 		"leak": func() { j.Neuron.Leak = flagJob.Neuron.Leak }, "reset": func() { j.Neuron.Reset = flagJob.Neuron.Reset },
 		"vth": func() { j.Neuron.VthConv = flagJob.Neuron.VthConv }, "vth-pool": func() { j.Neuron.VthPool = flagJob.Neuron.VthPool },
 		"encoding": func() { j.Neuron.Encoding = flagJob.Neuron.Encoding }, "gain": func() { j.Neuron.Gain = flagJob.Neuron.Gain },
+		"frames":    func() { j.Neuron.Frames = flagJob.Neuron.Frames },
 		"optimizer": func() { j.Optim.Optimizer = flagJob.Optim.Optimizer }, "lr": func() { j.Optim.LR = flagJob.Optim.LR },
 		"weight-decay": func() { j.Optim.WeightDecay = flagJob.Optim.WeightDecay }, "momentum": func() { j.Optim.Momentum = flagJob.Optim.Momentum },
 		"milestones": func() { j.Optim.Milestones = flagJob.Optim.Milestones }, "gamma": func() { j.Optim.Gamma = flagJob.Optim.Gamma },
@@ -90,7 +92,13 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 	if fl := fs.Lookup("gain"); (fl == nil || !fl.Changed) && f.file == "" {
 		j.Neuron.Gain = job.GainFor(j.Dataset)
 	}
-	if (fs.Lookup("dataset").Changed) && !fs.Lookup("id").Changed && f.file == "" {
+	if j.Dataset == "nmnist" && f.file == "" && !fs.Lookup("encoding").Changed {
+		j.Neuron.Encoding = engine.Events
+		if j.Neuron.Frames == 0 {
+			j.Neuron.Frames = 10 // dataset.DefaultNMNISTFrames
+		}
+	}
+	if fs.Lookup("dataset").Changed && !fs.Lookup("id").Changed && f.file == "" {
 		j.ID = j.Dataset + "-" + j.Spec
 	}
 	return j, j.Validate()

@@ -74,11 +74,12 @@ type Result struct {
 // LoadData loads the job's training and test sets (fetching MNIST-like sets on first
 // use) and cuts them to the job's sizes.
 func LoadData(ctx context.Context, j job.Job, dataDir string) (train, test *dataset.Set, err error) {
-	train, err = dataset.Load(ctx, j.Dataset, dataDir, dataset.Train)
+	opts := &dataset.LoadOptions{Frames: j.Neuron.Frames}
+	train, err = dataset.LoadWith(ctx, j.Dataset, dataDir, dataset.Train, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	test, err = dataset.Load(ctx, j.Dataset, dataDir, dataset.Test)
+	test, err = dataset.LoadWith(ctx, j.Dataset, dataDir, dataset.Test, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,12 +97,20 @@ func first(s *dataset.Set, n int) *dataset.Set {
 	return s.Subset(idx)
 }
 
-// InputShape is the engine input shape of a data set.
+// InputShape is the engine input shape of a data set (one frame).
 func InputShape(s *dataset.Set) (engine.Shape, error) {
-	if s.Frames != 1 {
-		return engine.Shape{}, fmt.Errorf("local: data set %s has %d frames per sample; the engine trains on static images only (event data needs an event encoding, not implemented yet)", s.Name, s.Frames)
-	}
 	return engine.Shape{C: s.C, H: s.H, W: s.W}, nil
+}
+
+// checkFrames reports a mismatch between the data's frames and the encoding.
+func checkFrames(j job.Job, s *dataset.Set) error {
+	if s.Frames > 1 && (j.Neuron.Encoding != engine.Events || j.Neuron.Frames != s.Frames) {
+		return fmt.Errorf("local: data set %s has %d frames per sample: train it with --encoding events --frames %d", s.Name, s.Frames, s.Frames)
+	}
+	if s.Frames <= 1 && j.Neuron.Encoding == engine.Events && j.Neuron.Frames > 1 {
+		return fmt.Errorf("local: data set %s has static samples: the events encoding with %d frames needs event data (nmnist)", s.Name, j.Neuron.Frames)
+	}
+	return nil
 }
 
 // MakeBatch gathers samples idx of s into an engine batch.
@@ -150,6 +159,9 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 	}
 	in, err := InputShape(train)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkFrames(j, train); err != nil {
 		return nil, err
 	}
 	net, err := j.Net(in)
