@@ -44,6 +44,10 @@ func (int64Codec) Size() int    { return 8 }
 
 func (int64Codec) Encode(wire []byte, src []int64) {
 	wire = wire[:8*len(src)]
+	if b := asBytes(src); b != nil {
+		copy(wire, b)
+		return
+	}
 	for i, v := range src {
 		binary.LittleEndian.PutUint64(wire[8*i:], uint64(v))
 	}
@@ -51,6 +55,10 @@ func (int64Codec) Encode(wire []byte, src []int64) {
 
 func (int64Codec) Decode(dst []int64, wire []byte) {
 	wire = wire[:8*len(dst)]
+	if b := asBytes(dst); b != nil {
+		copy(b, wire)
+		return
+	}
 	for i := range dst {
 		dst[i] = int64(binary.LittleEndian.Uint64(wire[8*i:]))
 	}
@@ -61,12 +69,23 @@ func (int64Codec) Accumulate(acc []int64, wire []byte) error {
 	// ovf collects the sign bit of (a^s)&(w^s), which is set exactly when a+w
 	// overflowed (both operands have the same sign and the sum has the other).
 	var ovf int64
-	for i, a := range acc {
-		w := int64(binary.LittleEndian.Uint64(wire[8*i:]))
-		s := a + w
-		ovf |= (a ^ s) & (w ^ s)
-		acc[i] = s
-		binary.LittleEndian.PutUint64(wire[8*i:], uint64(s))
+	if ws := alignedInt64s(wire); ws != nil {
+		ws = ws[:len(acc)]
+		for i, a := range acc {
+			w := ws[i]
+			s := a + w
+			ovf |= (a ^ s) & (w ^ s)
+			acc[i] = s
+			ws[i] = s
+		}
+	} else {
+		for i, a := range acc {
+			w := int64(binary.LittleEndian.Uint64(wire[8*i:]))
+			s := a + w
+			ovf |= (a ^ s) & (w ^ s)
+			acc[i] = s
+			binary.LittleEndian.PutUint64(wire[8*i:], uint64(s))
+		}
 	}
 	if ovf < 0 {
 		return fmt.Errorf("%w: a sum of %d elements left the int64 range", ErrOverflow, len(acc))
@@ -81,6 +100,10 @@ func (float32Codec) Size() int    { return 4 }
 
 func (float32Codec) Encode(wire []byte, src []float32) {
 	wire = wire[:4*len(src)]
+	if b := asBytes(src); b != nil {
+		copy(wire, b)
+		return
+	}
 	for i, v := range src {
 		binary.LittleEndian.PutUint32(wire[4*i:], math.Float32bits(v))
 	}
@@ -88,6 +111,10 @@ func (float32Codec) Encode(wire []byte, src []float32) {
 
 func (float32Codec) Decode(dst []float32, wire []byte) {
 	wire = wire[:4*len(dst)]
+	if b := asBytes(dst); b != nil {
+		copy(b, wire)
+		return
+	}
 	for i := range dst {
 		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(wire[4*i:]))
 	}
@@ -95,6 +122,15 @@ func (float32Codec) Decode(dst []float32, wire []byte) {
 
 func (float32Codec) Accumulate(acc []float32, wire []byte) error {
 	wire = wire[:4*len(acc)]
+	if ws := alignedFloat32s(wire); ws != nil {
+		ws = ws[:len(acc)]
+		for i, a := range acc {
+			s := a + ws[i]
+			acc[i] = s
+			ws[i] = s
+		}
+		return nil
+	}
 	for i, a := range acc {
 		s := a + math.Float32frombits(binary.LittleEndian.Uint32(wire[4*i:]))
 		acc[i] = s

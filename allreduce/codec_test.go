@@ -2,6 +2,7 @@ package allreduce
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 )
@@ -22,50 +23,54 @@ func TestInt64Accumulate(t *testing.T) {
 		{"-half + -half", -(1 << 62), -(1 << 62), math.MinInt64, false},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			acc := []int64{7, c.acc, 9}
-			wire := make([]byte, 24)
-			Int64.Encode(wire, []int64{1, c.add, 2})
-			err := Int64.Accumulate(acc, wire)
-			if c.overflow {
-				if !errors.Is(err, ErrOverflow) {
-					t.Fatalf("Accumulate = %v, want ErrOverflow", err)
+		for _, off := range []int{0, 1} { // aligned (fast path) and misaligned wire
+			t.Run(fmt.Sprintf("%s/offset %d", c.name, off), func(t *testing.T) {
+				acc := []int64{7, c.acc, 9}
+				wire := make([]byte, 32)[off : off+24]
+				Int64.Encode(wire, []int64{1, c.add, 2})
+				err := Int64.Accumulate(acc, wire)
+				if c.overflow {
+					if !errors.Is(err, ErrOverflow) {
+						t.Fatalf("Accumulate = %v, want ErrOverflow", err)
+					}
+					return
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := make([]int64, 3)
-			Int64.Decode(got, wire)
-			for i, want := range []int64{8, c.want, 11} {
-				if acc[i] != want || got[i] != want {
-					t.Fatalf("element %d: acc %d, wire %d, want %d", i, acc[i], got[i], want)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				got := make([]int64, 3)
+				Int64.Decode(got, wire)
+				for i, want := range []int64{8, c.want, 11} {
+					if acc[i] != want || got[i] != want {
+						t.Fatalf("element %d: acc %d, wire %d, want %d", i, acc[i], got[i], want)
+					}
+				}
+			})
+		}
 	}
 }
 
 func TestFloat32Codec(t *testing.T) {
 	src := []float32{1.5, -0, float32(math.Inf(1)), math.SmallestNonzeroFloat32, 3e38}
-	wire := make([]byte, 4*len(src))
-	Float32.Encode(wire, src)
-	got := make([]float32, len(src))
-	Float32.Decode(got, wire)
-	for i := range src {
-		if math.Float32bits(got[i]) != math.Float32bits(src[i]) {
-			t.Fatalf("round trip of element %d: %g, want %g", i, got[i], src[i])
+	for _, off := range []int{0, 1} { // aligned (fast path) and misaligned wire
+		wire := make([]byte, 4*len(src)+4)[off : off+4*len(src)]
+		Float32.Encode(wire, src)
+		got := make([]float32, len(src))
+		Float32.Decode(got, wire)
+		for i := range src {
+			if math.Float32bits(got[i]) != math.Float32bits(src[i]) {
+				t.Fatalf("offset %d: round trip of element %d: %g, want %g", off, i, got[i], src[i])
+			}
 		}
-	}
-	acc := []float32{1, 2, 3, 4, 5}
-	if err := Float32.Accumulate(acc, wire); err != nil {
-		t.Fatal(err)
-	}
-	Float32.Decode(got, wire)
-	for i := range acc {
-		if want := []float32{1, 2, 3, 4, 5}[i] + src[i]; acc[i] != want || got[i] != want {
-			t.Fatalf("element %d: acc %g, wire %g, want %g", i, acc[i], got[i], want)
+		acc := []float32{1, 2, 3, 4, 5}
+		if err := Float32.Accumulate(acc, wire); err != nil {
+			t.Fatal(err)
+		}
+		Float32.Decode(got, wire)
+		for i := range acc {
+			if want := []float32{1, 2, 3, 4, 5}[i] + src[i]; acc[i] != want || got[i] != want {
+				t.Fatalf("offset %d: element %d: acc %g, wire %g, want %g", off, i, acc[i], got[i], want)
+			}
 		}
 	}
 }
@@ -153,3 +158,19 @@ func TestPlan(t *testing.T) {
 		}
 	}
 }
+
+var sinkErr error
+
+// benchmarkAccumulate times codec.Accumulate on one 1 MiB chunk.
+func benchmarkAccumulate[T int64 | float32](b *testing.B, codec Codec[T]) {
+	n := (1 << 20) / codec.Size()
+	acc := make([]T, n)
+	wire := make([]byte, 1<<20)
+	b.SetBytes(1 << 20)
+	for b.Loop() {
+		sinkErr = codec.Accumulate(acc, wire)
+	}
+}
+
+func BenchmarkInt64Accumulate(b *testing.B)   { benchmarkAccumulate(b, Int64) }
+func BenchmarkFloat32Accumulate(b *testing.B) { benchmarkAccumulate(b, Float32) }

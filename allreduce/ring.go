@@ -243,7 +243,12 @@ func (r *ring[T]) send(ctx context.Context, link Link) error {
 	}
 	for c := range r.plan.chunks(own) {
 		lo, hi := r.plan.chunk(own, c)
-		payload := make([]byte, es*(hi-lo))
+		var payload []byte
+		if pl, ok := link.(pooledLink); ok {
+			payload = pl.alloc(es * (hi - lo))
+		} else {
+			payload = make([]byte, es*(hi-lo))
+		}
 		r.codec.Encode(payload, r.buf[lo:hi])
 		h.Chunk = uint32(c)
 		if err := link.Send(&Message{Header: h, Payload: payload}); err != nil {
@@ -309,6 +314,8 @@ func (r *ring[T]) receive(link Link) error {
 				m.Round = uint32(t + 1)
 				m.Sender = uint32(r.cfg.Rank)
 				r.queue.push(m)
+			} else if pl, ok := link.(pooledLink); ok {
+				pl.free(m.Payload)
 			}
 		}
 	}

@@ -51,12 +51,12 @@ type PeerServer struct {
 	cfg ServerConfig
 	log *slog.Logger
 
-	mu    sync.Mutex
+	mu     sync.Mutex
 	cur    key   // the newest reduction begun locally
 	begun  bool  // whether cur is set
 	ended  bool  // whether cur has finished
 	curErr error // how cur finished
-	slots map[key]*slot
+	slots  map[key]*slot
 }
 
 // NewPeerServer returns a PeerServer; a nil cfg means DefaultServerConfig().

@@ -102,3 +102,11 @@ type Link interface {
 	// both links, passing the cause to the neighbours, and returns at once.
 	Close(cause error) error
 }
+
+// pooledLink is implemented by links that recycle payload buffers: the ring
+// takes the payloads of its own chunks from alloc, and gives back with free the
+// payloads it received and does not forward.
+type pooledLink interface {
+	alloc(n int) []byte
+	free(b []byte)
+}
