@@ -1,0 +1,933 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/asfnet/asf/internal/cluster"
+)
+
+// Digest is the SHA-256 of a model's weights and scales.
+type Digest = cluster.Digest
+
+// Held names a training state: the steps it has completed and its digest.
+type Held = cluster.Held
+
+// FromCoordinator is the SyncFrom of a task whose base state the coordinator
+// serves from its checkpoint store. Worker ids cannot contain '@'.
+const FromCoordinator = "@coordinator"
+
+// Phase is where the machine is in the job.
+type Phase int
+
+// The phases of a job.
+const (
+	// PhaseRecovering: the coordinator has (re)started and waits for workers to
+	// register, to decide which state to continue from.
+	PhaseRecovering Phase = iota
+	// PhaseWaiting: fewer workers than needed; no ring.
+	PhaseWaiting
+	// PhaseRunning: a ring is computing a step.
+	PhaseRunning
+	// PhaseBackoff: a step failed; a new generation is formed after a delay.
+	PhaseBackoff
+	// PhaseCheckpoint: a step is committed and its state is being saved before
+	// the next step is issued.
+	PhaseCheckpoint
+	// PhaseDone: every step is committed and the final state saved.
+	PhaseDone
+	// PhaseFailed: the job cannot continue (replicas diverged, a fatal error).
+	PhaseFailed
+)
+
+func (p Phase) String() string {
+	switch p {
+	case PhaseRecovering:
+		return "recovering"
+	case PhaseWaiting:
+		return "waiting"
+	case PhaseRunning:
+		return "running"
+	case PhaseBackoff:
+		return "backoff"
+	case PhaseCheckpoint:
+		return "checkpoint"
+	case PhaseDone:
+		return "done"
+	case PhaseFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// TaskKind is what the coordinator wants a worker to do.
+type TaskKind int
+
+// Task kinds.
+const (
+	TaskWait    TaskKind = iota + 1 // nothing now
+	TaskCompute                     // compute a step in a ring
+	TaskDone                        // the job is over
+	TaskRejoin                      // not a member: join again
+)
+
+func (k TaskKind) String() string {
+	switch k {
+	case TaskWait:
+		return "wait"
+	case TaskCompute:
+		return "compute"
+	case TaskDone:
+		return "done"
+	case TaskRejoin:
+		return "rejoin"
+	}
+	return fmt.Sprintf("task(%d)", int(k))
+}
+
+// Task is the coordinator's instruction to one worker.
+type Task struct {
+	Kind       TaskKind
+	Generation uint64
+	Step       int      // the global step to compute
+	Ring       []string // worker ids in rank order
+	Rank       int
+	Base       Digest // digest of the state the step starts from
+	SyncFrom   string // "" if the worker holds the base; a worker id, or FromCoordinator
+	Reason     string // for Wait, Done and Rejoin
+}
+
+// FailureKind classifies a failed step.
+type FailureKind int
+
+// Failure kinds.
+const (
+	FailureNone    FailureKind = iota
+	FailureAborted             // the reduction broke: redo in a new generation
+	FailureSync                // the worker could not get the base state
+	FailureFatal               // the step cannot succeed anywhere
+)
+
+func (k FailureKind) String() string {
+	return [...]string{"none", "aborted", "sync", "fatal"}[min(int(k), 3)]
+}
+
+// StepStats are the statistics of one global batch.
+type StepStats struct {
+	MSE, CE          float64
+	Correct, Samples int
+}
+
+// Report is a worker's account of one step of one generation.
+type Report struct {
+	ID          string
+	Generation  uint64
+	Step        int
+	OK          bool
+	Failure     FailureKind
+	Err         string
+	Digest      Digest // state after the step
+	Stats       StepStats
+	Micro       []int // micro-batches of the step the worker computed
+	SyncTime    time.Duration
+	ComputeTime time.Duration
+	ReduceTime  time.Duration
+	StepTime    time.Duration
+	ReduceBytes int64
+}
+
+// JoinInfo is a worker's registration.
+type JoinInfo struct {
+	ID          string
+	Incarnation string // changes with every process start (the memberlist node name)
+	Ready       bool   // data loaded: may enter a ring
+	Held        []Held // states it holds
+	LastGen     uint64 // newest generation it took part in
+}
+
+// MachineConfig are the rules of a Machine.
+type MachineConfig struct {
+	TotalSteps      int           // steps of the whole job
+	StepsPerEpoch   int           // steps of one epoch
+	CheckpointEvery int           // save every this many steps (0: only at epoch ends and the end)
+	StartWorkers    int           // workers to wait for before the first generation
+	MinWorkers      int           // fewer ready workers than this: wait
+	StepDeadline    time.Duration // a ring member that has not reported this long after the step was issued is evicted
+	RetryDelay      time.Duration // first delay before re-forming a ring after a failed step
+	MaxRetryDelay   time.Duration // the delay doubles after each failure up to this
+	Settle          time.Duration // after a (re)start, wait this long for workers to register
+}
+
+// Validate reports the first bad field.
+func (c MachineConfig) Validate() error {
+	bad := func(field string, v any, want string) error {
+		return fmt.Errorf("%w: %s is %v, want %s", ErrConfig, field, v, want)
+	}
+	switch {
+	case c.StepsPerEpoch < 1:
+		return bad("StepsPerEpoch", c.StepsPerEpoch, ">= 1")
+	case c.TotalSteps < 1 || c.TotalSteps%c.StepsPerEpoch != 0:
+		return bad("TotalSteps", c.TotalSteps, fmt.Sprintf("a positive multiple of StepsPerEpoch (%d)", c.StepsPerEpoch))
+	case c.CheckpointEvery < 0:
+		return bad("CheckpointEvery", c.CheckpointEvery, ">= 0")
+	case c.MinWorkers < 1:
+		return bad("MinWorkers", c.MinWorkers, ">= 1")
+	case c.StartWorkers < c.MinWorkers:
+		return bad("StartWorkers", c.StartWorkers, fmt.Sprintf(">= MinWorkers (%d)", c.MinWorkers))
+	case c.StepDeadline <= 0:
+		return bad("StepDeadline", c.StepDeadline, "> 0")
+	case c.RetryDelay <= 0:
+		return bad("RetryDelay", c.RetryDelay, "> 0")
+	case c.MaxRetryDelay < c.RetryDelay:
+		return bad("MaxRetryDelay", c.MaxRetryDelay, fmt.Sprintf(">= RetryDelay (%v)", c.RetryDelay))
+	case c.Settle < 0:
+		return bad("Settle", c.Settle, ">= 0")
+	}
+	return nil
+}
+
+// Start is where a Machine begins.
+type Start struct {
+	Fresh      Digest      // digest of the freshly initialised model (step 0)
+	Checkpoint *Held       // the newest saved checkpoint, if any
+	Generation uint64      // the newest generation known (from the metrics history)
+	Committed  int         // the highest step count ever committed (from the metrics history)
+	Ledger     []LedgerRow // the ledger restored from the metrics history
+}
+
+// Output is a decision of the Machine, for the driver to carry out in order.
+type Output interface{ String() string }
+
+// NewGeneration: a new ring computes Step.
+type NewGeneration struct {
+	Generation uint64
+	Ring       []string
+	Step       int
+	Reason     string
+}
+
+func (o NewGeneration) String() string {
+	return fmt.Sprintf("generation %d ring [%s] step %d (%s)", o.Generation, strings.Join(o.Ring, " "), o.Step, o.Reason)
+}
+
+// Commit: every ring member computed Step with the same result.
+type Commit struct {
+	Step       int // the step computed; Step+1 steps are now complete
+	Generation uint64
+	Ring       []string
+	Digest     Digest // state after the step
+	Stats      StepStats
+	Reports    []Report // in ring order
+	Recomputed bool     // the step had been committed before a rollback
+}
+
+func (o Commit) String() string {
+	s := fmt.Sprintf("commit step %d generation %d digest %x", o.Step, o.Generation, o.Digest[:4])
+	if o.Recomputed {
+		s += " (recomputed)"
+	}
+	return s
+}
+
+// SaveCheckpoint: pull State from one of From (in order) and save it; then
+// feed CheckpointDone.
+type SaveCheckpoint struct {
+	State    Held
+	From     []string
+	EpochEnd bool
+	Final    bool
+}
+
+func (o SaveCheckpoint) String() string {
+	s := fmt.Sprintf("checkpoint %s from [%s]", o.State, strings.Join(o.From, " "))
+	if o.EpochEnd {
+		s += " epoch-end"
+	}
+	if o.Final {
+		s += " final"
+	}
+	return s
+}
+
+// Evict: a worker is no longer a member (it missed the deadline, left or
+// failed); it must join again.
+type Evict struct{ ID, Reason string }
+
+func (o Evict) String() string { return fmt.Sprintf("evict %s (%s)", o.ID, o.Reason) }
+
+// Rollback: no live node holds the state of step From; continue from To.
+type Rollback struct{ From, To int }
+
+func (o Rollback) String() string { return fmt.Sprintf("rollback from step %d to %d", o.From, o.To) }
+
+// Adopt: after a restart, the workers hold a state newer than the checkpoint.
+type Adopt struct {
+	From  int // the step the coordinator would otherwise have continued from
+	State Held
+	By    []string
+}
+
+func (o Adopt) String() string {
+	return fmt.Sprintf("adopt %s from [%s] (checkpoint at step %d)", o.State, strings.Join(o.By, " "), o.From)
+}
+
+// Backoff: a step failed; a new ring is formed at Until.
+type Backoff struct {
+	Reason string
+	Delay  time.Duration
+}
+
+func (o Backoff) String() string { return fmt.Sprintf("backoff %v (%s)", o.Delay, o.Reason) }
+
+// CheckpointSkipped: the state could not be pulled from any holder.
+type CheckpointSkipped struct {
+	State Held
+	Err   error
+}
+
+func (o CheckpointSkipped) String() string {
+	return fmt.Sprintf("checkpoint %s skipped: %v", o.State, o.Err)
+}
+
+// Finished: the job is done.
+type Finished struct{ State Held }
+
+func (o Finished) String() string { return fmt.Sprintf("finished at %s", o.State) }
+
+// Failed: the job stopped.
+type Failed struct{ Err error }
+
+func (o Failed) String() string { return fmt.Sprintf("failed: %v", o.Err) }
+
+// member is the machine's view of a worker.
+type member struct {
+	id          string
+	incarnation string
+	ready       bool
+	held        []Held
+	seq         int // join order
+
+	steps        int
+	lastStep     time.Duration
+	totalStep    time.Duration
+	lastCompute  time.Duration
+	lastReduce   time.Duration
+	lastReduceBy int64
+}
+
+func (mb *member) holds(h Held) bool { return slices.Contains(mb.held, h) }
+
+// Machine is the coordinator's decision logic: a pure state machine fed with
+// events (joins, departures, reports, clock ticks, checkpoint outcomes) that
+// emits decisions (generations, commits, checkpoints, evictions) and keeps the
+// current instruction of every worker. It does no I/O and reads no clock: every
+// event carries the time. It is not safe for concurrent use.
+type Machine struct {
+	cfg   MachineConfig
+	now   time.Time
+	start time.Time
+	fresh Digest
+
+	phase  Phase
+	gen    uint64
+	ring   []string
+	step   int    // steps completed = the step being computed
+	base   Digest // digest of the state after step steps
+	ckpt   *Held
+	issued time.Time
+	retry  time.Time
+	delay  time.Duration
+
+	reports map[string]Report
+	members map[string]*member
+	seq     int
+
+	ledger       []LedgerRow
+	maxCommitted int
+	recomputed   int
+	retries      int
+	err          error
+
+	tasks   map[string]Task
+	version uint64
+	out     []Output
+}
+
+// NewMachine returns a machine at the start of a job (st.Checkpoint nil) or
+// after a coordinator restart (the newest checkpoint). It waits in
+// PhaseRecovering for StartWorkers workers and the Settle time.
+func NewMachine(cfg MachineConfig, st Start, now time.Time) (*Machine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Machine{cfg: cfg, now: now, start: now, fresh: st.Fresh, phase: PhaseRecovering, gen: st.Generation,
+		base: st.Fresh, reports: map[string]Report{}, members: map[string]*member{}, tasks: map[string]Task{},
+		delay: cfg.RetryDelay, maxCommitted: st.Committed, ledger: slices.Clone(st.Ledger)}
+	if st.Checkpoint != nil {
+		c := *st.Checkpoint
+		if c.Step > cfg.TotalSteps {
+			return nil, fmt.Errorf("%w: checkpoint at step %d, the job has %d steps", ErrConfig, c.Step, cfg.TotalSteps)
+		}
+		m.ckpt, m.step, m.base = &c, c.Step, c.Digest
+		if c.Step == cfg.TotalSteps {
+			m.phase = PhaseDone
+			m.emit(Finished{State: c})
+		}
+	}
+	m.maxCommitted = max(m.maxCommitted, m.step)
+	for s := len(m.ledger); s < m.step; s++ {
+		m.ledger = append(m.ledger, LedgerRow{Step: s, Restored: true}) // committed before the history was kept
+	}
+	m.setTasks()
+	return m, nil
+}
+
+// Outputs returns the decisions made since the last call, in order.
+func (m *Machine) Outputs() []Output {
+	out := m.out
+	m.out = nil
+	return out
+}
+
+func (m *Machine) emit(o Output) { m.out = append(m.out, o) }
+
+// Phase is the machine's phase.
+func (m *Machine) Phase() Phase { return m.phase }
+
+// Generation is the current generation number.
+func (m *Machine) Generation() uint64 { return m.gen }
+
+// Ring is the current ring (nil when none).
+func (m *Machine) Ring() []string { return slices.Clone(m.ring) }
+
+// Step is the number of steps completed (the step being computed), and State
+// its state.
+func (m *Machine) Step() int { return m.step }
+
+// State is the committed state the cluster is at.
+func (m *Machine) State() Held { return Held{Step: m.step, Digest: m.base} }
+
+// Checkpoint is the newest saved checkpoint, if any.
+func (m *Machine) Checkpoint() (Held, bool) {
+	if m.ckpt == nil {
+		return Held{}, false
+	}
+	return *m.ckpt, true
+}
+
+// Recomputed is the number of step commits that repeated a step committed
+// before a rollback; Retries the number of step attempts abandoned.
+func (m *Machine) Recomputed() int { return m.recomputed }
+
+// Retries is the number of step attempts that were abandoned (a failure, an
+// eviction, a departure) and redone.
+func (m *Machine) Retries() int { return m.retries }
+
+// Err is why the machine failed (PhaseFailed).
+func (m *Machine) Err() error { return m.err }
+
+// Ledger returns the record of every committed step, indexed by step.
+func (m *Machine) Ledger() Ledger {
+	l := make(Ledger, len(m.ledger))
+	for i, r := range m.ledger {
+		l[i] = r.clone()
+	}
+	return l
+}
+
+// TasksVersion changes whenever an instruction changes.
+func (m *Machine) TasksVersion() uint64 { return m.version }
+
+// Task returns the current instruction for worker id: TaskRejoin for a worker
+// that is not a member.
+func (m *Machine) Task(id string) Task {
+	if t, ok := m.tasks[id]; ok {
+		return t
+	}
+	if m.phase == PhaseDone || m.phase == PhaseFailed {
+		return m.doneTask()
+	}
+	return Task{Kind: TaskRejoin, Reason: "not a member of the cluster"}
+}
+
+// MemberInfo describes a member for status reports.
+type MemberInfo struct {
+	ID                      string
+	State                   string // "ring", "waiting" or "loading"
+	Rank                    int
+	Steps                   int
+	LastStep, MeanStep      time.Duration
+	LastCompute, LastReduce time.Duration
+	LastReduceBytes         int64
+}
+
+// Members describes the members, sorted by id.
+func (m *Machine) Members() []MemberInfo {
+	var out []MemberInfo
+	for _, id := range m.sortedIDs() {
+		mb := m.members[id]
+		in := MemberInfo{ID: id, Rank: slices.Index(m.ring, id), Steps: mb.steps, LastStep: mb.lastStep,
+			LastCompute: mb.lastCompute, LastReduce: mb.lastReduce, LastReduceBytes: mb.lastReduceBy}
+		if mb.steps > 0 {
+			in.MeanStep = mb.totalStep / time.Duration(mb.steps)
+		}
+		switch {
+		case in.Rank >= 0:
+			in.State = "ring"
+		case mb.ready:
+			in.State = "waiting"
+		default:
+			in.State = "loading"
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+func (m *Machine) sortedIDs() []string {
+	ids := make([]string, 0, len(m.members))
+	for id := range m.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (m *Machine) advance(now time.Time) {
+	if now.After(m.now) {
+		m.now = now
+	}
+}
+
+// Join registers a worker, or updates its registration.
+func (m *Machine) Join(now time.Time, j JoinInfo) {
+	m.advance(now)
+	m.gen = max(m.gen, j.LastGen)
+	mb := m.members[j.ID]
+	if mb == nil {
+		m.seq++
+		mb = &member{id: j.ID, seq: m.seq}
+		m.members[j.ID] = mb
+	} else if mb.incarnation != j.Incarnation && m.inRing(j.ID) && (m.phase == PhaseRunning || m.phase == PhaseBackoff) {
+		// A new process under the same id: the old one, in the ring, is gone.
+		mb.incarnation, mb.ready, mb.held = j.Incarnation, j.Ready, slices.Clone(j.Held)
+		m.abandon("worker " + j.ID + " restarted")
+		m.reform("worker " + j.ID + " restarted")
+		return
+	}
+	mb.incarnation, mb.ready, mb.held = j.Incarnation, j.Ready, slices.Clone(j.Held)
+	switch m.phase {
+	case PhaseDone, PhaseFailed:
+	case PhaseRecovering:
+		m.maybeStart()
+	case PhaseWaiting:
+		if len(m.eligible()) >= m.cfg.MinWorkers {
+			m.reform("worker " + j.ID + " joined")
+			return
+		}
+	}
+	m.setTasks()
+}
+
+// Holds records the states worker id says it holds.
+func (m *Machine) Holds(now time.Time, id string, held []Held) {
+	m.advance(now)
+	if mb := m.members[id]; mb != nil {
+		mb.held = slices.Clone(held)
+	}
+}
+
+// Leave removes a worker that left or failed (memberlist).
+func (m *Machine) Leave(now time.Time, id, reason string) {
+	m.advance(now)
+	if m.members[id] == nil {
+		return
+	}
+	delete(m.members, id)
+	delete(m.reports, id)
+	m.emit(Evict{ID: id, Reason: reason})
+	if m.inRing(id) && (m.phase == PhaseRunning || m.phase == PhaseBackoff) {
+		m.abandon("worker " + id + " " + reason)
+		m.reform("worker " + id + " " + reason)
+		return
+	}
+	m.setTasks()
+}
+
+// Report records a worker's report of a step.
+func (m *Machine) Report(now time.Time, r Report) {
+	m.advance(now)
+	if m.phase != PhaseRunning || r.Generation != m.gen || r.Step != m.step || !m.inRing(r.ID) {
+		return // stale: an older generation or step, or the step was abandoned meanwhile
+	}
+	if _, dup := m.reports[r.ID]; dup {
+		return
+	}
+	m.reports[r.ID] = r
+	if mb := m.members[r.ID]; mb != nil {
+		mb.lastStep, mb.lastCompute, mb.lastReduce, mb.lastReduceBy = r.StepTime, r.ComputeTime, r.ReduceTime, r.ReduceBytes
+		if r.OK {
+			mb.steps++
+			mb.totalStep += r.StepTime
+		}
+	}
+	if !r.OK {
+		if r.Failure == FailureFatal {
+			m.fail(fmt.Errorf("%w: worker %s at step %d: %s", ErrStepFailed, r.ID, r.Step, r.Err))
+			return
+		}
+		m.abandon(fmt.Sprintf("worker %s: %s failure: %s", r.ID, r.Failure, r.Err))
+		m.backoff(fmt.Sprintf("worker %s: %s", r.ID, r.Failure))
+		return
+	}
+	if len(m.reports) == len(m.ring) {
+		m.commit()
+	}
+}
+
+// Tick advances the clock: it enforces the step deadline, ends a backoff, and
+// starts the first generation once the settle time has passed.
+func (m *Machine) Tick(now time.Time) {
+	m.advance(now)
+	switch m.phase {
+	case PhaseRunning:
+		if m.now.Sub(m.issued) < m.cfg.StepDeadline {
+			return
+		}
+		var late []string
+		for _, id := range m.ring {
+			if _, ok := m.reports[id]; !ok {
+				late = append(late, id)
+			}
+		}
+		for _, id := range late {
+			delete(m.members, id)
+			m.emit(Evict{ID: id, Reason: fmt.Sprintf("no report within the step deadline of %v", m.cfg.StepDeadline)})
+		}
+		m.abandon("step deadline")
+		m.reform(fmt.Sprintf("step deadline: evicted [%s]", strings.Join(late, " ")))
+	case PhaseBackoff:
+		if !m.now.Before(m.retry) {
+			m.reform("retry after a failed step")
+		}
+	case PhaseRecovering:
+		m.maybeStart()
+	}
+}
+
+// CheckpointDone reports the outcome of a SaveCheckpoint: err nil when the
+// state was saved, else why it could not be pulled from any holder.
+func (m *Machine) CheckpointDone(now time.Time, h Held, err error) {
+	m.advance(now)
+	if m.phase != PhaseCheckpoint || h != m.State() {
+		return
+	}
+	if err != nil {
+		m.emit(CheckpointSkipped{State: h, Err: err})
+	} else {
+		c := h
+		m.ckpt = &c
+	}
+	if m.step == m.cfg.TotalSteps {
+		m.phase = PhaseDone
+		m.ring = nil
+		m.emit(Finished{State: h})
+		m.setTasks()
+		return
+	}
+	m.next()
+}
+
+// Abort stops the job with err (the checkpoint store failed, the coordinator
+// shuts down).
+func (m *Machine) Abort(now time.Time, err error) {
+	m.advance(now)
+	if m.phase == PhaseDone || m.phase == PhaseFailed {
+		return
+	}
+	m.fail(err)
+}
+
+func (m *Machine) fail(err error) {
+	m.phase, m.err, m.ring = PhaseFailed, err, nil
+	m.emit(Failed{Err: err})
+	m.setTasks()
+}
+
+func (m *Machine) inRing(id string) bool { return slices.Contains(m.ring, id) }
+
+// eligible returns the ready members sorted by id: the next ring.
+func (m *Machine) eligible() []string {
+	var ids []string
+	for _, id := range m.sortedIDs() {
+		if m.members[id].ready {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (m *Machine) maybeStart() {
+	if m.phase != PhaseRecovering || m.now.Sub(m.start) < m.cfg.Settle || len(m.eligible()) < m.cfg.StartWorkers {
+		return
+	}
+	m.adopt()
+	m.reform("start")
+}
+
+// adopt, after a (re)start, moves to the newest state that registered workers
+// hold and agree on, if it is newer than the checkpoint.
+func (m *Machine) adopt() {
+	claims := map[int]map[Digest][]string{}
+	for _, id := range m.eligible() {
+		for _, h := range m.members[id].held {
+			if h.Step <= m.step || h.Step > m.cfg.TotalSteps {
+				continue
+			}
+			if claims[h.Step] == nil {
+				claims[h.Step] = map[Digest][]string{}
+			}
+			claims[h.Step][h.Digest] = append(claims[h.Step][h.Digest], id)
+		}
+	}
+	best := -1
+	for s, ds := range claims {
+		if len(ds) == 1 && s > best {
+			best = s
+		}
+	}
+	if best < 0 {
+		return
+	}
+	var h Held
+	var by []string
+	for d, ids := range claims[best] {
+		h, by = Held{Step: best, Digest: d}, ids
+	}
+	m.emit(Adopt{From: m.step, State: h, By: by})
+	for s := len(m.ledger); s < best; s++ {
+		m.ledger = append(m.ledger, LedgerRow{Step: s, Adopted: true})
+	}
+	m.step, m.base = h.Step, h.Digest
+	m.maxCommitted = max(m.maxCommitted, m.step)
+}
+
+// available reports whether some eligible member, the checkpoint store or a
+// fresh initialisation can provide the state the cluster is at.
+func (m *Machine) available(elig []string) bool {
+	s := m.State()
+	if s.Step == 0 && s.Digest == m.fresh {
+		return true
+	}
+	if m.ckpt != nil && *m.ckpt == s {
+		return true
+	}
+	for _, id := range elig {
+		if m.members[id].holds(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// abandon counts an abandoned step attempt.
+func (m *Machine) abandon(string) {
+	if m.phase == PhaseRunning {
+		m.retries++
+	}
+}
+
+func (m *Machine) backoff(reason string) {
+	m.phase = PhaseBackoff
+	m.retry = m.now.Add(m.delay)
+	m.emit(Backoff{Reason: reason, Delay: m.delay})
+	m.delay = min(2*m.delay, m.cfg.MaxRetryDelay)
+	m.ring = nil
+	m.setTasks()
+}
+
+// reform forms a new generation of the ready members at the current step.
+func (m *Machine) reform(reason string) {
+	elig := m.eligible()
+	need := m.cfg.MinWorkers
+	if m.phase == PhaseRecovering {
+		need = m.cfg.StartWorkers
+	}
+	if len(elig) < need {
+		if m.phase != PhaseRecovering {
+			m.phase = PhaseWaiting
+		}
+		m.ring = nil
+		m.setTasks()
+		return
+	}
+	if !m.available(elig) {
+		to, d := 0, m.fresh
+		if m.ckpt != nil {
+			to, d = m.ckpt.Step, m.ckpt.Digest
+		}
+		m.emit(Rollback{From: m.step, To: to})
+		m.step, m.base = to, d
+	}
+	if len(m.ledger) > m.step {
+		m.ledger = m.ledger[:m.step]
+	}
+	m.gen++
+	m.ring = elig
+	m.emit(NewGeneration{Generation: m.gen, Ring: slices.Clone(elig), Step: m.step, Reason: reason})
+	m.issue()
+}
+
+// issue starts the current step in the current ring.
+func (m *Machine) issue() {
+	m.phase = PhaseRunning
+	m.issued = m.now
+	clear(m.reports)
+	m.setTasks()
+}
+
+func (m *Machine) commit() {
+	first := m.reports[m.ring[0]]
+	reps := make([]Report, len(m.ring))
+	var diverged []string
+	for i, id := range m.ring {
+		reps[i] = m.reports[id]
+		if reps[i].Digest != first.Digest {
+			diverged = append(diverged, fmt.Sprintf("%s %x", id, reps[i].Digest[:8]))
+		}
+	}
+	if len(diverged) > 0 {
+		m.fail(fmt.Errorf("%w: step %d generation %d: %s has %x, but %s", ErrDiverged, m.step, m.gen,
+			m.ring[0], first.Digest[:8], strings.Join(diverged, ", ")))
+		return
+	}
+	row := LedgerRow{Step: m.step, Generation: m.gen, Workers: slices.Clone(m.ring), Micro: make([][]int, len(m.ring))}
+	for i, r := range reps {
+		row.Micro[i] = slices.Clone(r.Micro)
+	}
+	c := Commit{Step: m.step, Generation: m.gen, Ring: slices.Clone(m.ring), Digest: first.Digest, Stats: first.Stats,
+		Reports: reps, Recomputed: m.step < m.maxCommitted}
+	row.Recomputed = c.Recomputed
+	m.ledger = append(m.ledger[:m.step], row)
+	if c.Recomputed {
+		m.recomputed++
+	}
+	m.step++
+	m.base = first.Digest
+	m.maxCommitted = max(m.maxCommitted, m.step)
+	m.delay = m.cfg.RetryDelay
+	after := m.State()
+	for _, id := range m.ring {
+		mb := m.members[id]
+		mb.held = slices.DeleteFunc(mb.held, func(h Held) bool { return h.Step < after.Step-1 || h.Step == after.Step })
+		mb.held = append(mb.held, after)
+	}
+	m.emit(c)
+	epochEnd := m.step%m.cfg.StepsPerEpoch == 0
+	final := m.step == m.cfg.TotalSteps
+	if final || epochEnd || (m.cfg.CheckpointEvery > 0 && m.step%m.cfg.CheckpointEvery == 0) {
+		m.phase = PhaseCheckpoint
+		m.emit(SaveCheckpoint{State: after, From: slices.Clone(m.ring), EpochEnd: epochEnd, Final: final})
+		m.setTasks()
+		return
+	}
+	m.next()
+}
+
+// next issues the next step: in the same ring if it is unchanged, else in a new
+// generation (departed members, or joiners waiting for a step boundary).
+func (m *Machine) next() {
+	elig := m.eligible()
+	if slices.Equal(elig, m.ring) && len(m.ring) > 0 {
+		m.issue()
+		return
+	}
+	m.reform("membership changed at a step boundary")
+}
+
+func (m *Machine) doneTask() Task {
+	if m.phase == PhaseFailed {
+		return Task{Kind: TaskDone, Reason: "the job failed: " + m.err.Error()}
+	}
+	return Task{Kind: TaskDone, Step: m.step, Base: m.base, Reason: "the job is finished"}
+}
+
+// setTasks recomputes every member's instruction.
+func (m *Machine) setTasks() {
+	tasks := make(map[string]Task, len(m.members))
+	s := m.State()
+	for id, mb := range m.members {
+		var t Task
+		switch {
+		case m.phase == PhaseDone || m.phase == PhaseFailed:
+			t = m.doneTask()
+		case m.phase == PhaseRunning && m.inRing(id):
+			t = Task{Kind: TaskCompute, Generation: m.gen, Step: m.step, Ring: m.ring, Rank: slices.Index(m.ring, id), Base: m.base}
+			if !mb.holds(s) && !(s.Step == 0 && s.Digest == m.fresh) {
+				t.SyncFrom = m.source(id, t.Rank)
+			}
+		case !mb.ready:
+			t = Task{Kind: TaskWait, Reason: "loading data"}
+		default:
+			t = Task{Kind: TaskWait, Reason: "waiting: " + m.phase.String()}
+		}
+		tasks[id] = t
+	}
+	if !tasksEqual(tasks, m.tasks) {
+		m.tasks = tasks
+		m.version++
+	}
+}
+
+// source picks where worker id gets the current state: a ring member holding
+// it, then another member, then the checkpoint store.
+func (m *Machine) source(id string, rank int) string {
+	s := m.State()
+	var ring, other []string
+	for _, o := range m.sortedIDs() {
+		if o == id || !m.members[o].ready || !m.members[o].holds(s) {
+			continue
+		}
+		if m.inRing(o) {
+			ring = append(ring, o)
+		} else {
+			other = append(other, o)
+		}
+	}
+	if len(ring) > 0 {
+		return ring[rank%len(ring)]
+	}
+	if len(other) > 0 {
+		return other[rank%len(other)]
+	}
+	return FromCoordinator
+}
+
+func tasksEqual(a, b map[string]Task) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, t := range a {
+		u, ok := b[id]
+		if !ok || t.Kind != u.Kind || t.Generation != u.Generation || t.Step != u.Step || t.Rank != u.Rank ||
+			t.Base != u.Base || t.SyncFrom != u.SyncFrom || t.Reason != u.Reason || !slices.Equal(t.Ring, u.Ring) {
+			return false
+		}
+	}
+	return true
+}
+
+// Errors of the machine.
+var (
+	// ErrConfig reports a configuration field with a value out of range.
+	ErrConfig = errors.New("coordinator: invalid configuration")
+	// ErrDiverged reports replicas whose states differ after the same step: a
+	// determinism bug, so the job stops.
+	ErrDiverged = errors.New("coordinator: replicas diverged")
+	// ErrStepFailed reports a step that cannot succeed on any worker.
+	ErrStepFailed = errors.New("coordinator: step failed")
+)
