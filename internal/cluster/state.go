@@ -1,0 +1,172 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/checkpoint"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Digest is the SHA-256 of a model's weights and scales (engine.Model.Digest).
+type Digest = [32]byte
+
+// Held names a training state: the steps it has completed and its digest.
+type Held struct {
+	Step   int
+	Digest Digest
+}
+
+// String formats h for logs.
+func (h Held) String() string { return fmt.Sprintf("step %d (%x)", h.Step, h.Digest[:4]) }
+
+// Errors of state transfer.
+var (
+	// ErrNoState reports that the server does not hold the requested state.
+	ErrNoState = errors.New("cluster: the peer does not hold the requested state")
+	// ErrTransfer reports a state transfer that broke, or whose bytes do not
+	// match the size and SHA-256 announced in its first chunk.
+	ErrTransfer = errors.New("cluster: state transfer failed")
+	// ErrWire reports a message field that does not decode (a digest that is not
+	// 32 bytes, a negative step).
+	ErrWire = errors.New("cluster: malformed message")
+)
+
+// StateChunkBytes is the payload of one StateChunk: far below gRPC's 4 MiB.
+const StateChunkBytes = 1 << 20
+
+// maxStateBytes bounds what a receiver accepts (a guard against a corrupt size).
+const maxStateBytes = 8 << 30
+
+// DigestFrom decodes a 32-byte digest; field names it in the error.
+func DigestFrom(b []byte, field string) (Digest, error) {
+	var d Digest
+	if len(b) != len(d) {
+		return d, fmt.Errorf("%w: %s is %d bytes, want %d", ErrWire, field, len(b), len(d))
+	}
+	copy(d[:], b)
+	return d, nil
+}
+
+// HeldToPB converts held states to their wire form.
+func HeldToPB(hs []Held) []*asfpb.HeldState {
+	out := make([]*asfpb.HeldState, len(hs))
+	for i, h := range hs {
+		out[i] = &asfpb.HeldState{Step: int64(h.Step), Digest: append([]byte(nil), h.Digest[:]...)}
+	}
+	return out
+}
+
+// HeldFromPB decodes held states.
+func HeldFromPB(ps []*asfpb.HeldState) ([]Held, error) {
+	out := make([]Held, 0, len(ps))
+	for i, p := range ps {
+		d, err := DigestFrom(p.GetDigest(), fmt.Sprintf("held[%d].digest", i))
+		if err != nil {
+			return nil, err
+		}
+		if p.GetStep() < 0 {
+			return nil, fmt.Errorf("%w: held[%d].step is %d, want >= 0", ErrWire, i, p.GetStep())
+		}
+		out = append(out, Held{Step: int(p.GetStep()), Digest: d})
+	}
+	return out, nil
+}
+
+// SendState streams the encoded state enc as StateChunks through send: the
+// first carries the total size and the SHA-256 of enc.
+func SendState(enc []byte, send func(*asfpb.StateChunk) error) error {
+	sum := sha256.Sum256(enc)
+	for off := 0; off == 0 || off < len(enc); off += StateChunkBytes {
+		c := &asfpb.StateChunk{Offset: int64(off), Data: enc[off:min(off+StateChunkBytes, len(enc))]}
+		if off == 0 {
+			c.TotalSize, c.Sha256 = int64(len(enc)), sum[:]
+		}
+		if err := send(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FetchState asks the WorkerState server on cc for the state of job at h and
+// returns it decoded, with its encoding, after checking the size and SHA-256
+// the server announced. It fails with ErrNoState if the server does not hold
+// it, and with ErrTransfer if the stream breaks or the bytes do not match.
+func FetchState(ctx context.Context, cc grpc.ClientConnInterface, job string, h Held) (*checkpoint.State, []byte, error) {
+	stream, err := asfpb.NewWorkerStateClient(cc).GetState(ctx, &asfpb.StateRequest{JobId: job, Step: int64(h.Step), Digest: h.Digest[:]})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrTransfer, err)
+	}
+	var (
+		buf   bytes.Buffer
+		total int64 = -1
+		sum   []byte
+	)
+	for {
+		c, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if status.Code(err) == codes.NotFound {
+				return nil, nil, fmt.Errorf("%w: %s of job %q: %v", ErrNoState, h, job, status.Convert(err).Message())
+			}
+			return nil, nil, fmt.Errorf("%w: %s of job %q: %v", ErrTransfer, h, job, err)
+		}
+		if total < 0 {
+			if c.GetTotalSize() < 0 || c.GetTotalSize() > maxStateBytes || len(c.GetSha256()) != sha256.Size {
+				return nil, nil, fmt.Errorf("%w: first chunk announces %d bytes and a %d-byte checksum", ErrTransfer, c.GetTotalSize(), len(c.GetSha256()))
+			}
+			total, sum = c.GetTotalSize(), c.GetSha256()
+			buf.Grow(int(total))
+		}
+		if c.GetOffset() != int64(buf.Len()) {
+			return nil, nil, fmt.Errorf("%w: chunk at offset %d, expected %d", ErrTransfer, c.GetOffset(), buf.Len())
+		}
+		if int64(buf.Len()+len(c.GetData())) > total {
+			return nil, nil, fmt.Errorf("%w: more than the announced %d bytes", ErrTransfer, total)
+		}
+		buf.Write(c.GetData())
+	}
+	if total < 0 {
+		return nil, nil, fmt.Errorf("%w: empty stream", ErrTransfer)
+	}
+	if int64(buf.Len()) != total {
+		return nil, nil, fmt.Errorf("%w: got %d of the announced %d bytes", ErrTransfer, buf.Len(), total)
+	}
+	enc := buf.Bytes()
+	if got := sha256.Sum256(enc); !bytes.Equal(got[:], sum) {
+		return nil, nil, fmt.Errorf("%w: SHA-256 %x of the received bytes, %x announced", ErrTransfer, got[:8], sum[:8])
+	}
+	st, err := checkpoint.DecodeState(enc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrTransfer, err)
+	}
+	return st, enc, nil
+}
+
+// StateRequestFrom decodes a StateRequest.
+func StateRequestFrom(r *asfpb.StateRequest) (job string, h Held, err error) {
+	d, err := DigestFrom(r.GetDigest(), "digest")
+	if err != nil {
+		return "", h, err
+	}
+	if r.GetStep() < 0 {
+		return "", h, fmt.Errorf("%w: step is %d, want >= 0", ErrWire, r.GetStep())
+	}
+	return r.GetJobId(), Held{Step: int(r.GetStep()), Digest: d}, nil
+}
+
+// NotFound returns the gRPC error a WorkerState server answers when it does
+// not hold the requested state.
+func NotFound(job string, h Held) error {
+	return status.Errorf(codes.NotFound, "no state of job %q at %s here", job, h)
+}
