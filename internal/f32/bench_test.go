@@ -89,3 +89,47 @@ func BenchmarkAddConst250(b *testing.B) { benchAddConst(b, 250) }
 func BenchmarkIndexAddRows200x300(b *testing.B)  { benchIndexAddRows(b, 200, 300, 2450) }
 func BenchmarkIndexAddRows10x100(b *testing.B)   { benchIndexAddRows(b, 10, 100, 200) }
 func BenchmarkIndexAddRows1024x500(b *testing.B) { benchIndexAddRows(b, 1024, 500, 2048) }
+
+// benchNeuronStep steps a layer of n IF neurons with the engine's defaults
+// (vth 1, leak 1, reset to 0). Each call first refills the currents I (which
+// NeuronStep clears) from one of 16 vectors of values uniform in [0, 0.1), so
+// that about 5% of the neurons fire per step once the potentials have
+// settled; the refill, a copy of 4n bytes, is part of the time. Floating-point
+// operations are counted as 3 per neuron (two additions, one multiply).
+func benchNeuronStep(b *testing.B, n int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cur := make([][]float32, 16)
+	for s := range cur {
+		cur[s] = make([]float32, n)
+		for k := range cur[s] {
+			cur[s][k] = 0.1 * rng.Float32()
+		}
+	}
+	I, V, FI, FO := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	out := make([]int32, 0, n)
+	step := 0
+	body := func() {
+		copy(I, cur[step%len(cur)])
+		step++
+		out = NeuronStep(I, V, FI, FO, 1, 1, false, out[:0])
+	}
+	// Let the potentials settle, then check the firing rate.
+	for range 200 {
+		body()
+	}
+	spikes := 0
+	for range 200 {
+		body()
+		spikes += len(out)
+	}
+	if rate := float64(spikes) / float64(200*n); rate < 0.03 || rate > 0.07 {
+		b.Fatalf("%.1f%% of the neurons fire per step, want about 5%%", 100*rate)
+	}
+	benchPaths(b, 3*n, body)
+}
+
+// Layers of the MNIST network 20C5-P2-50C5-P2-200FC-10FC: the 200 FC
+// neurons, the 20x14x14 pooling neurons and the 20x28x28 first conv layer.
+func BenchmarkNeuronStep200(b *testing.B)   { benchNeuronStep(b, 200) }
+func BenchmarkNeuronStep3920(b *testing.B)  { benchNeuronStep(b, 3920) }
+func BenchmarkNeuronStep15680(b *testing.B) { benchNeuronStep(b, 15680) }

@@ -1,6 +1,7 @@
 // Package f32 provides float32 vector kernels for the training engine's inner
-// loops: elementwise updates, dot products and the event-driven row
-// accumulation of fully connected layers.
+// loops: elementwise updates, dot products, the event-driven row
+// accumulation of fully connected layers and the time step of a layer of
+// integrate-and-fire neurons.
 //
 // On amd64 the kernels are Go assembly, chosen once at start-up from the CPU
 // features reported by golang.org/x/sys/cpu: AVX-512F when present, else AVX2
@@ -14,9 +15,10 @@
 // kernel peels elements to reach an aligned address, so the arithmetic
 // performed on each element never depends on where the slice starts.
 //
-// AddTo, Scale, AddConst and IndexAddRows perform one IEEE-754 single
-// precision operation per element and step, in a fixed order, so all paths
-// (AVX-512, AVX2, Go) agree bitwise with each other (NaN payloads aside).
+// AddTo, Scale, AddConst, IndexAddRows and NeuronStep perform one IEEE-754
+// single precision operation per element and step, in a fixed order, so all
+// paths (AVX-512, AVX2, Go) agree bitwise with each other (NaN payloads
+// aside).
 //
 // Axpy and Dot use fused multiply-add (one rounding per multiply-add) in the
 // assembly paths and a separately rounded multiply and add in the Go path, so
@@ -46,5 +48,6 @@
 //
 // The destination of a kernel must not partially overlap a source slice
 // (identical slices are fine for the elementwise kernels); IndexAddRows
-// requires dst and rows not to overlap at all.
+// requires dst and rows not to overlap at all, and NeuronStep requires its
+// four slices not to overlap.
 package f32

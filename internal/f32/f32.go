@@ -1,6 +1,10 @@
 package f32
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+	"slices"
+)
 
 // AddTo computes dst[i] += src[i] for i < len(dst).
 // It panics if len(src) < len(dst).
@@ -80,6 +84,55 @@ func IndexAddRows(dst []float32, rows []float32, stride int, idx []int32) {
 	} else {
 		indexAddRowsGo(dst, rows, stride, idx)
 	}
+}
+
+// NeuronStep advances a layer of integrate-and-fire neurons by one time step
+// and appends the indices of the neurons that fired to out, in increasing
+// order, returning the extended slice. For each k < len(I):
+//
+//	FI[k] += I[k]
+//	v := V[k] + I[k]
+//	I[k] = 0
+//	if v > vth { // strict: a NaN never fires
+//		FO[k] += 1
+//		out = append(out, int32(k))
+//		if subtract { v -= vth } else { v = 0 }
+//	}
+//	V[k] = v * leak
+//
+// Each arithmetic step is one IEEE-754 single precision operation, so every kernel set
+// gives bitwise the same V, FI, FO and out (NaN payloads aside). The multiply
+// by leak is done even when leak is 1 (it leaves v unchanged).
+//
+// NeuronStep makes room for len(I) more indices in out first, as
+// slices.Grow(out, len(I)) does, and may use that room beyond the indices it
+// appends as scratch space: it never writes past out[len(out)+len(I)-1], but
+// the elements of the returned slice's spare capacity are not preserved.
+//
+// It panics if V, FI or FO is shorter than I, or if len(I) exceeds
+// math.MaxInt32. The four slices must not overlap.
+func NeuronStep(I, V, FI, FO []float32, vth, leak float32, subtract bool, out []int32) []int32 {
+	n := len(I)
+	switch {
+	case len(V) < n:
+		panicShort("NeuronStep", "V", len(V), "I", n)
+	case len(FI) < n:
+		panicShort("NeuronStep", "FI", len(FI), "I", n)
+	case len(FO) < n:
+		panicShort("NeuronStep", "FO", len(FO), "I", n)
+	case n > math.MaxInt32:
+		panic(fmt.Sprintf("f32: NeuronStep: len(I)=%d does not fit the int32 indices", n))
+	}
+	if n == 0 {
+		return out
+	}
+	out = slices.Grow(out, n)
+	if useAsm {
+		m := len(out)
+		c := neuronStepAsm(I, V[:n], FI[:n], FO[:n], vth, leak, subtract, out[m:m+n])
+		return out[:m+c]
+	}
+	return neuronStepGo(I, V[:n], FI[:n], FO[:n], vth, leak, subtract, out)
 }
 
 // checkIndexAddRows panics unless every row named by idx lies within rows.

@@ -13,7 +13,9 @@ var (
 )
 
 // hasAVX2 reports whether the CPU can run the AVX2 branch of the assembly.
-func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }
+// Every CPU with AVX2 has POPCNT, which NeuronStep uses; it is checked
+// all the same.
+func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasPOPCNT }
 
 // hasAVX512 reports whether the CPU can run the AVX-512 branch.
 func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }
@@ -70,3 +72,27 @@ func addConstAsm(x []float32, c float32)
 //
 //go:noescape
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32)
+
+// neuronStepAsm is NeuronStep on len(I) > 0 neurons, with len(V), len(FI)
+// and len(FO) equal to len(I) and len(out) >= len(I). It writes the indices
+// of the neurons that fire to out[0:c] and returns c; it may also write
+// anything to out[c:len(I)].
+//
+//go:noescape
+func neuronStepAsm(I, V, FI, FO []float32, vth, leak float32, subtract bool, out []int32) int
+
+// compressTable[m] lists the positions of the set bits of m in increasing
+// order (then zeros): the AVX2 branch of neuronStepAsm turns the 8-lane mask
+// m of the neurons that fired into their indices with it.
+var compressTable = func() (t [256][8]uint8) {
+	for m := range t {
+		j := 0
+		for b := range 8 {
+			if m>>b&1 != 0 {
+				t[m][j] = uint8(b)
+				j++
+			}
+		}
+	}
+	return t
+}()

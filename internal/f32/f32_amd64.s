@@ -2,9 +2,9 @@
 
 #include "textflag.h"
 
-// Register use is the same in every kernel: DI points into the destination,
-// SI into the source, CX counts the elements left, Y15/Z15 holds a broadcast
-// scalar. Every kernel ends with VZEROUPPER.
+// Register use is the same in the elementwise kernels: DI points into the
+// destination, SI into the source, CX counts the elements left, Y15/Z15 holds
+// a broadcast scalar. Every kernel ends with VZEROUPPER.
 
 // maskTable holds 32 all-ones words followed by 32 zero words: the 8 (or 32)
 // words at maskTable+4*(32-r) form a VMASKMOVPS mask that selects the first r
@@ -779,3 +779,306 @@ iar5_done:
 	VZEROUPPER
 	RET
 
+
+// iota16 holds the bytes 0, 1, ..., 15: the lane numbers of a ZMM register.
+DATA iota16<>+0x00(SB)/8, $0x0706050403020100
+DATA iota16<>+0x08(SB)/8, $0x0f0e0d0c0b0a0908
+GLOBL iota16<>(SB), RODATA|NOPTR, $16
+
+// func neuronStepAsm(I, V, FI, FO []float32, vth, leak float32, subtract bool, out []int32) int
+//
+// The caller guarantees len(I) > 0, len(V) = len(FI) = len(FO) = len(I) and
+// len(out) >= len(I). R8, R9, R10 and R11 hold the bases of I, V, FI and FO,
+// BX the byte offset of the current neuron k in them, CX the neurons left,
+// DI the next free element of out and DX its first element. Every step of a
+// neuron is one IEEE operation in the order of the Go code: FI+I, V+I, the
+// ordered non-signalling compare v > vth (predicate GT_OQ, false for NaN),
+// FO+1 and the reset in the lanes that fire, then v*leak. The reset mode is
+// chosen once, outside the loops.
+//
+// The indices of the neurons that fire in a block of 16 (AVX-512) or 8
+// (AVX2) are packed to the bottom of a vector that is stored whole at DI,
+// which then advances by the number that fired. Since DI never runs ahead of
+// out+4k, a whole block's store stays within out[0:len(I)]; the part beyond
+// the packed indices is overwritten by the next block or left as scratch.
+// The last partial block stores exactly its indices.
+//
+// AVX-512: blocks of 16 neurons, two per step; the K register of a block
+// holds the lanes that fire and VPCOMPRESSD packs the lane indices (Z12,
+// Z11 = k..k+15, k+16..k+31) into a register, which is then stored. (The
+// memory form of VPCOMPRESSD is reported to be microcoded and slow on AMD
+// Zen 4; on the Zen 5 machine this was written on, both forms measured the
+// same.) The last fewer than 16 neurons run under the lane mask K3, and
+// their indices are stored under the mask K4 of the first popcount lanes.
+//
+// AVX2: blocks of 8 neurons, two per step, with the compare result as an
+// all-ones/all-zeros lane mask: FO+1 and the reset are blended in, and the
+// lane indices of the 8-bit VMOVMSKPS mask m come from compressTable[m]
+// plus k (Y12, Y11 = broadcast k, k+8). The last fewer than 8 neurons are
+// done one at a time.
+
+// NS5_PRE loads the 16 neurons at off(BX): FI += I, Z2 = v = V + I, I = 0,
+// K = v > vth, FO += 1 in the lanes of K.
+#define NS5_PRE(off, K) \
+	VMOVUPS off(R8)(BX*1), Z0; \
+	VMOVUPS off(R10)(BX*1), Z1; \
+	VMOVUPS off(R9)(BX*1), Z2; \
+	VMOVUPS off(R11)(BX*1), Z3; \
+	VADDPS  Z0, Z1, Z1; \
+	VADDPS  Z0, Z2, Z2; \
+	VMOVUPS Z10, off(R8)(BX*1); \
+	VMOVUPS Z1, off(R10)(BX*1); \
+	VCMPPS  $0x1e, Z15, Z2, K; \
+	VADDPS  Z13, Z3, K, Z3; \
+	VMOVUPS Z3, off(R11)(BX*1)
+
+// The resets of the lanes of K in Z2: to +0, or v - vth.
+#define NS5_RZ(K) VMOVAPS Z10, K, Z2
+#define NS5_RS(K) VSUBPS Z15, Z2, K, Z2
+
+// NS5_POST stores V = v * leak and appends the indices IDX of the lanes of K.
+#define NS5_POST(off, K, IDX) \
+	VMULPS      Z14, Z2, Z2; \
+	VMOVUPS     Z2, off(R9)(BX*1); \
+	VPCOMPRESSD IDX, K, Z4; \
+	VMOVDQU32   Z4, (DI); \
+	KMOVW       K, AX; \
+	POPCNTL     AX, AX; \
+	LEAQ        (DI)(AX*4), DI
+
+#define NS5_BLOCK(off, K, IDX, RESET) NS5_PRE(off, K); RESET(K); NS5_POST(off, K, IDX)
+
+// NS5_TAIL does the last 0 < CX < 16 neurons under the lane mask K3, with
+// indices Z12.
+#define NS5_TAIL(RESET) \
+	MOVL        $1, AX; \
+	SHLL        CX, AX; \
+	DECL        AX; \
+	KMOVW       AX, K3; \
+	VMOVUPS.Z   (R8)(BX*1), K3, Z0; \
+	VMOVUPS.Z   (R10)(BX*1), K3, Z1; \
+	VMOVUPS.Z   (R9)(BX*1), K3, Z2; \
+	VMOVUPS.Z   (R11)(BX*1), K3, Z3; \
+	VADDPS      Z0, Z1, Z1; \
+	VADDPS      Z0, Z2, Z2; \
+	VMOVUPS     Z10, K3, (R8)(BX*1); \
+	VMOVUPS     Z1, K3, (R10)(BX*1); \
+	VCMPPS      $0x1e, Z15, Z2, K3, K1; \
+	VADDPS      Z13, Z3, K1, Z3; \
+	VMOVUPS     Z3, K3, (R11)(BX*1); \
+	RESET(K1); \
+	VMULPS      Z14, Z2, Z2; \
+	VMOVUPS     Z2, K3, (R9)(BX*1); \
+	VPCOMPRESSD Z12, K1, Z4; \
+	KMOVW       K1, AX; \
+	POPCNTL     AX, CX; \
+	MOVL        $1, AX; \
+	SHLL        CX, AX; \
+	DECL        AX; \
+	KMOVW       AX, K4; \
+	VMOVDQU32   Z4, K4, (DI); \
+	LEAQ        (DI)(CX*4), DI
+
+// NS2_PRE loads the 8 neurons at off(BX): FI += I, Y2 = v = V + I, I = 0,
+// Y3 = v > vth, FO += 1 in the lanes of Y3.
+#define NS2_PRE(off) \
+	VMOVUPS   off(R8)(BX*1), Y0; \
+	VMOVUPS   off(R10)(BX*1), Y1; \
+	VMOVUPS   off(R9)(BX*1), Y2; \
+	VMOVUPS   off(R11)(BX*1), Y4; \
+	VADDPS    Y0, Y1, Y1; \
+	VADDPS    Y0, Y2, Y2; \
+	VMOVUPS   Y10, off(R8)(BX*1); \
+	VMOVUPS   Y1, off(R10)(BX*1); \
+	VCMPPS    $0x1e, Y15, Y2, Y3; \
+	VADDPS    Y13, Y4, Y5; \
+	VBLENDVPS Y3, Y5, Y4, Y4; \
+	VMOVUPS   Y4, off(R11)(BX*1)
+
+// The resets of the lanes of Y3 in Y2: to +0 (v AND NOT mask), or v - vth.
+#define NS2_RZ VANDNPS Y2, Y3, Y2
+#define NS2_RS VSUBPS Y15, Y2, Y5; VBLENDVPS Y3, Y5, Y2, Y2
+
+// NS2_POST stores V = v * leak and appends the indices KV+j of the lanes j
+// of Y3.
+#define NS2_POST(off, KV) \
+	VMULPS    Y14, Y2, Y2; \
+	VMOVUPS   Y2, off(R9)(BX*1); \
+	VMOVMSKPS Y3, AX; \
+	VPMOVZXBD (R12)(AX*8), Y6; \
+	VPADDD    KV, Y6, Y6; \
+	VMOVDQU   Y6, (DI); \
+	POPCNTL   AX, AX; \
+	LEAQ      (DI)(AX*4), DI
+
+#define NS2_BLOCK(off, KV, RESET) NS2_PRE(off); RESET; NS2_POST(off, KV)
+
+TEXT ·neuronStepAsm(SB), NOSPLIT, $0-144
+	MOVQ    I_base+0(FP), R8
+	MOVQ    I_len+8(FP), CX
+	MOVQ    V_base+24(FP), R9
+	MOVQ    FI_base+48(FP), R10
+	MOVQ    FO_base+72(FP), R11
+	MOVBLZX subtract+104(FP), R13
+	MOVQ    out_base+112(FP), DI
+	MOVQ    DI, DX
+	XORQ    BX, BX
+	MOVL    $0x3f800000, AX        // 1.0
+	CMPB    ·useAVX512(SB), $0
+	JNE     ns5
+
+	VBROADCASTSS vth+96(FP), Y15
+	VBROADCASTSS leak+100(FP), Y14
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	VPXOR        Y10, Y10, Y10
+	VPXOR        Y12, Y12, Y12   // k = 0
+	MOVL         $8, AX
+	VMOVD        AX, X8
+	VPBROADCASTD X8, Y8          // 8
+	VPADDD       Y8, Y12, Y11    // k+8
+	VPADDD       Y8, Y8, Y9      // 16
+	LEAQ         ·compressTable(SB), R12
+	TESTQ        R13, R13
+	JNZ          ns2s_16
+
+ns2z_16:
+	CMPQ      CX, $16
+	JB        ns2z_8
+	NS2_BLOCK(0, Y12, NS2_RZ)
+	NS2_BLOCK(32, Y11, NS2_RZ)
+	VPADDD    Y9, Y12, Y12
+	VPADDD    Y9, Y11, Y11
+	ADDQ      $64, BX
+	SUBQ      $16, CX
+	JMP       ns2z_16
+
+ns2z_8:
+	CMPQ      CX, $8
+	JB        ns2_1
+	NS2_BLOCK(0, Y12, NS2_RZ)
+	ADDQ      $32, BX
+	SUBQ      $8, CX
+	JMP       ns2_1
+
+ns2s_16:
+	CMPQ      CX, $16
+	JB        ns2s_8
+	NS2_BLOCK(0, Y12, NS2_RS)
+	NS2_BLOCK(32, Y11, NS2_RS)
+	VPADDD    Y9, Y12, Y12
+	VPADDD    Y9, Y11, Y11
+	ADDQ      $64, BX
+	SUBQ      $16, CX
+	JMP       ns2s_16
+
+ns2s_8:
+	CMPQ      CX, $8
+	JB        ns2_1
+	NS2_BLOCK(0, Y12, NS2_RS)
+	ADDQ      $32, BX
+	SUBQ      $8, CX
+
+	// The last fewer than 8 neurons, one at a time.
+ns2_1:
+	TESTQ    CX, CX
+	JZ       ns_done
+	VMOVSS   (R8)(BX*1), X0
+	VMOVSS   (R10)(BX*1), X1
+	VMOVSS   (R9)(BX*1), X2
+	VADDSS   X0, X1, X1
+	VADDSS   X0, X2, X2
+	MOVL     $0, (R8)(BX*1)
+	VMOVSS   X1, (R10)(BX*1)
+	VUCOMISS X15, X2
+	JBE      ns2_1_leak          // v <= vth or unordered
+	VMOVSS   (R11)(BX*1), X4
+	VADDSS   X13, X4, X4
+	VMOVSS   X4, (R11)(BX*1)
+	MOVQ     BX, AX
+	SHRQ     $2, AX
+	MOVL     AX, (DI)
+	ADDQ     $4, DI
+	TESTQ    R13, R13
+	JNZ      ns2_1_sub
+	VXORPS   X2, X2, X2
+	JMP      ns2_1_leak
+
+ns2_1_sub:
+	VSUBSS X15, X2, X2
+
+ns2_1_leak:
+	VMULSS X14, X2, X2
+	VMOVSS X2, (R9)(BX*1)
+	ADDQ   $4, BX
+	DECQ   CX
+	JMP    ns2_1
+
+ns5:
+	VBROADCASTSS vth+96(FP), Z15
+	VBROADCASTSS leak+100(FP), Z14
+	VPBROADCASTD AX, Z13
+	VPXORD       Z10, Z10, Z10
+	VPMOVZXBD    iota16<>(SB), Z12 // k..k+15, k = 0
+	MOVL         $16, AX
+	VPBROADCASTD AX, Z8            // 16
+	VPADDD       Z8, Z12, Z11      // k+16..k+31
+	VPADDD       Z8, Z8, Z9        // 32
+	TESTQ        R13, R13
+	JNZ          ns5s_32
+
+ns5z_32:
+	CMPQ      CX, $32
+	JB        ns5z_16
+	NS5_BLOCK(0, K1, Z12, NS5_RZ)
+	NS5_BLOCK(64, K2, Z11, NS5_RZ)
+	VPADDD    Z9, Z12, Z12
+	VPADDD    Z9, Z11, Z11
+	ADDQ      $128, BX
+	SUBQ      $32, CX
+	JMP       ns5z_32
+
+ns5z_16:
+	CMPQ      CX, $16
+	JB        ns5z_tail
+	NS5_BLOCK(0, K1, Z12, NS5_RZ)
+	VPADDD    Z8, Z12, Z12
+	ADDQ      $64, BX
+	SUBQ      $16, CX
+
+ns5z_tail:
+	TESTQ     CX, CX
+	JZ        ns_done
+	NS5_TAIL(NS5_RZ)
+	JMP       ns_done
+
+ns5s_32:
+	CMPQ      CX, $32
+	JB        ns5s_16
+	NS5_BLOCK(0, K1, Z12, NS5_RS)
+	NS5_BLOCK(64, K2, Z11, NS5_RS)
+	VPADDD    Z9, Z12, Z12
+	VPADDD    Z9, Z11, Z11
+	ADDQ      $128, BX
+	SUBQ      $32, CX
+	JMP       ns5s_32
+
+ns5s_16:
+	CMPQ      CX, $16
+	JB        ns5s_tail
+	NS5_BLOCK(0, K1, Z12, NS5_RS)
+	VPADDD    Z8, Z12, Z12
+	ADDQ      $64, BX
+	SUBQ      $16, CX
+
+ns5s_tail:
+	TESTQ     CX, CX
+	JZ        ns_done
+	NS5_TAIL(NS5_RS)
+
+ns_done:
+	SUBQ DX, DI
+	SHRQ $2, DI
+	MOVQ DI, ret+136(FP)
+	VZEROUPPER
+	RET

@@ -12,6 +12,9 @@ func dotAsm(x, y []float32) float32                                { panic(noAsm
 func scaleAsm(alpha float32, x []float32)                          { panic(noAsm) }
 func addConstAsm(x []float32, c float32)                           { panic(noAsm) }
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32) { panic(noAsm) }
+func neuronStepAsm(I, V, FI, FO []float32, vth, leak float32, subtract bool, out []int32) int {
+	panic(noAsm)
+}
 
 const noAsm = "f32: no assembly kernels in this build"
 

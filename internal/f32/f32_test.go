@@ -423,6 +423,9 @@ func TestPanics(t *testing.T) {
 		{"IndexAddRows row past end", func() { IndexAddRows(f[:2], f, 3, []int32{2, 3}) }, "idx[1]=3 names row [9:9+2] outside len(rows)=10"},
 		{"IndexAddRows dst longer than rows", func() { IndexAddRows(make([]float32, 11), f, 0, []int32{0}) }, "len(rows)=10 is shorter than len(dst)=11"},
 		{"IndexAddRows huge index", func() { IndexAddRows(f[:1], f, math.MaxInt, []int32{1}) }, "idx[0]=1"},
+		{"NeuronStep short V", func() { NeuronStep(f[:4], f[:3], f, f, 1, 1, false, nil) }, "NeuronStep: len(V)=3 is shorter than len(I)=4"},
+		{"NeuronStep short FI", func() { NeuronStep(f[:4], f, f[:2], f, 1, 1, false, nil) }, "NeuronStep: len(FI)=2 is shorter than len(I)=4"},
+		{"NeuronStep short FO", func() { NeuronStep(f[:4], f, f, nil, 1, 1, true, nil) }, "NeuronStep: len(FO)=0 is shorter than len(I)=4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -82,3 +82,24 @@ func indexAddRowsGo(dst, rows []float32, stride int, idx []int32) {
 		}
 	}
 }
+
+// neuronStepGo is NeuronStep written out; len(V), len(FI), len(FO) >= len(I).
+func neuronStepGo(I, V, FI, FO []float32, vth, leak float32, subtract bool, out []int32) []int32 {
+	V, FI, FO = V[:len(I)], FI[:len(I)], FO[:len(I)]
+	for k, i := range I {
+		FI[k] += i
+		v := V[k] + i
+		I[k] = 0
+		if v > vth {
+			FO[k] += 1
+			out = append(out, int32(k))
+			if subtract {
+				v -= vth
+			} else {
+				v = 0
+			}
+		}
+		V[k] = v * leak
+	}
+	return out
+}
