@@ -231,8 +231,9 @@ func benchRing[T any](ctx context.Context, cfg BenchConfig, codec Codec[T], res 
 	res.CPU /= time.Duration(cfg.Iters)
 	res.Mean, res.Best = meanMin(res.Times)
 	res.AlgBW = float64(res.Bytes) / res.Mean.Seconds()
-	res.BusBW = float64(res.LinkBytes) / res.Mean.Seconds()
-	res.BestBusBW = float64(res.LinkBytes) / res.Best.Seconds()
+	factor := 2 * float64(w-1) / float64(w)
+	res.BusBW = res.AlgBW * factor
+	res.BestBusBW = float64(res.Bytes) / res.Best.Seconds() * factor
 	rawMean, rawBest := meanMin(rawTimes)
 	res.RawTCP = float64(res.LinkBytes) / rawMean.Seconds()
 	res.BestRawTCP = float64(res.LinkBytes) / rawBest.Seconds()

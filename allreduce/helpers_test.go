@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,10 +59,25 @@ func memRing(size int) []Transport {
 
 // grpcPeer is one real gRPC peer on loopback.
 type grpcPeer struct {
-	srv  *PeerServer
-	gs   *grpc.Server
-	addr string
-	done chan struct{}
+	srv      *PeerServer
+	gs       *grpc.Server
+	addr     string
+	done     chan struct{}
+	accepted atomic.Int64 // TCP connections accepted
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 // startGRPCPeers starts n gRPC servers on 127.0.0.1 with a PeerServer each; they
@@ -83,7 +99,7 @@ func startGRPCPeers(t testing.TB, n int) []*grpcPeer {
 		p := &grpcPeer{srv: ps, gs: gs, addr: lis.Addr().String(), done: make(chan struct{})}
 		go func() {
 			defer close(p.done)
-			gs.Serve(lis)
+			gs.Serve(countingListener{lis, &p.accepted})
 		}()
 		peers[i] = p
 	}

@@ -87,6 +87,26 @@ func checkInt64Sum(t *testing.T, ts []Transport, cfgs []Config, rng *rand.Rand, 
 	}
 }
 
+// TestGRPCReuse checks that successive reductions of a generation share one
+// connection per neighbour and leave no stream or goroutine behind.
+func TestGRPCReuse(t *testing.T) {
+	const w = 3
+	rng := rand.New(rand.NewPCG(11, 12))
+	peers := startGRPCPeers(t, w)
+	ts := grpcRing(t, peers, identity(w))
+	checkInt64Sum(t, ts, ringConfigs(w, 256, 1, 1), rng, 1000)
+	before := runtime.NumGoroutine()
+	for step := uint64(2); step <= 6; step++ {
+		checkInt64Sum(t, ts, ringConfigs(w, 256, 1, step), rng, 1000)
+	}
+	settleGoroutines(t, before)
+	for i, p := range peers {
+		if n := p.accepted.Load(); n != 1 {
+			t.Errorf("peer %d accepted %d connections over 6 steps, want 1", i, n)
+		}
+	}
+}
+
 func TestAllReduceFloat32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	check := func(t *testing.T, ts []Transport, cfgs []Config, n int) {

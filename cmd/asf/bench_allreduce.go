@@ -17,6 +17,7 @@ type benchAllreduceFlags struct {
 	peers, iters, warmup                     int
 	size, chunk, window, connWindow, sockBuf string
 	codec, cpuProfile                        string
+	reusePool                                bool
 }
 
 func newBenchAllreduceCmd() *cobra.Command {
@@ -56,6 +57,7 @@ link (ring) or by the raw connection. Sizes take B, KB, MB, GB, KiB, MiB, GiB.`,
 	fl.StringVar(&f.window, "window", "8MiB", "HTTP/2 per-stream flow-control window (0: gRPC's default, with BDP estimation)")
 	fl.StringVar(&f.connWindow, "conn-window", "16MiB", "HTTP/2 per-connection flow-control window")
 	fl.StringVar(&f.sockBuf, "buffer", "256KiB", "gRPC read and write buffer size")
+	fl.BoolVar(&f.reusePool, "reuse-pool", def.Tuning.ReusePool, "let gRPC reuse buffers from the payload pool without clearing them")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed reductions to this file")
 	return cmd
 }
@@ -66,6 +68,7 @@ func init() { benchCmd.AddCommand(newBenchAllreduceCmd()) }
 func (f benchAllreduceFlags) config() (allreduce.BenchConfig, error) {
 	cfg := allreduce.DefaultBenchConfig()
 	cfg.Peers, cfg.Codec, cfg.Iters, cfg.Warmup = f.peers, f.codec, f.iters, f.warmup
+	cfg.Tuning.ReusePool = f.reusePool
 	sizes := []struct {
 		flag, value string
 		max         int64
