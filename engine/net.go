@@ -159,7 +159,8 @@ type Layer struct {
 	name    string
 }
 
-// Name returns a stable name like "conv1", "pool2" or "fc3" (1-based per kind).
+// Name returns a stable name: the kind and the 1-based position of the layer in
+// the spec, e.g. "conv1", "pool2", "conv3", "fc5" for the paper's LeNet.
 func (l Layer) Name() string { return l.name }
 
 // Net is a built network: the spec with every shape inferred and the neuron settings.

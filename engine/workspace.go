@@ -376,27 +376,7 @@ func poolAdd(l *Layer, in Shape, I []float32, e int, v float32) {
 //
 //	FI += I; V += I; s = V > Vth; V = 0 (or V -= Vth) where s; V *= leak; FO += s.
 func neuronStep(b *layerBuf, vth, leak float32, reset Reset) {
-	I, V, FI, FO := b.I, b.V[:len(b.I)], b.FI[:len(b.I)], b.FO[:len(b.I)]
-	// Without current, an IF neuron below threshold is unchanged: skip it.
-	skip := leak == 1
-	for k, i := range I {
-		if i == 0 && skip && V[k] <= vth {
-			continue
-		}
-		FI[k] += i
-		v := V[k] + i
-		I[k] = 0
-		if v > vth {
-			FO[k]++
-			b.ev.idx = append(b.ev.idx, int32(k))
-			if reset == ResetZero {
-				v = 0
-			} else {
-				v -= vth
-			}
-		}
-		V[k] = v * leak
-	}
+	b.ev.idx = f32.NeuronStep(b.I, b.V, b.FI, b.FO, vth, leak, reset == ResetSubtract, b.ev.idx)
 	b.ev.close()
 }
 
