@@ -123,7 +123,8 @@ type ring[T any] struct {
 	sess  Session
 	queue *msgQueue
 
-	progress atomic.Uint64 // messages sent or received, for the stall watchdog
+	progress atomic.Uint64   // messages sent or received, for the stall watchdog
+	parent   context.Context // the caller's context
 	cancel   context.CancelCauseFunc
 	mu       sync.Mutex
 	err      error // the first failure
@@ -149,6 +150,7 @@ func (r *ring[T]) hello() *Hello {
 }
 
 func (r *ring[T]) run(ctx context.Context, t Transport) error {
+	r.parent = ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.cancel = cancel
@@ -188,11 +190,15 @@ func (r *ring[T]) run(ctx context.Context, t Transport) error {
 	return r.failed(ctx)
 }
 
-// failed returns the first failure, or the context's cause if the reduction
-// was cancelled from outside, or nil.
+// failed returns nil if the reduction is still going; else the caller's
+// context error if the caller's context ended (so that cancelling reads as
+// cancelling, whatever broke as a result), else the first failure.
 func (r *ring[T]) failed(ctx context.Context) error {
 	if ctx.Err() == nil {
 		return nil
+	}
+	if err := r.parent.Err(); err != nil {
+		return context.Cause(r.parent)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
