@@ -108,13 +108,9 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 			convBackward(l, w, gw, prevShape, prev.H, dA, prev.dH, prevFI, needPrev)
 		case AvgPool:
 			if needPrev {
-				out := l.Out
-				for i := range prev.dH {
-					c := i % prevShape.C
-					x := i / prevShape.C % prevShape.W / 2
-					y := i / (prevShape.C * prevShape.W) / 2
-					if x < out.W && y < out.H {
-						prev.dH[i] = 0.25 * dA[(y*out.W+x)*out.C+c]
+				for i, t := range l.target {
+					if t >= 0 {
+						prev.dH[i] = 0.25 * dA[t]
 					}
 				}
 			}
@@ -133,9 +129,8 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 		if v == 0 && !need {
 			continue
 		}
-		ci := e % in.C
-		x := (e / in.C) % in.W
-		y := e / (in.C * in.W)
+		c := l.coord[3*e : 3*e+3]
+		ci, x, y := int(c[0]), int(c[1]), int(c[2])
 		j0, j1 := max(0, p-x), min(k, wd-x+p)
 		if j0 >= j1 {
 			continue

@@ -157,6 +157,11 @@ type Layer struct {
 	WOff    int     // offset of its weights in Model.Params; WLen = 0 without weights
 	WLen    int
 	name    string
+	// coord holds, for conv layers, (cin, x, y) of every input element (HWC
+	// index); target holds, for average pooling, the pooling neuron each input
+	// element feeds (-1 for none). They spare the event loops three divisions.
+	coord  []int32
+	target []int32
 }
 
 // Name returns a stable name: the kind and the 1-based position of the layer in
@@ -233,6 +238,24 @@ func NewNet(spec Spec, in Shape, cfg Config) (*Net, error) {
 			l.Output = last
 			l.Vth = cfg.VthConv
 			l.name = fmt.Sprintf("fc%d", i+1)
+		}
+		switch tok.Kind {
+		case Conv:
+			l.coord = make([]int32, 3*cur.Size())
+			for e := range cur.Size() {
+				l.coord[3*e] = int32(e % cur.C)
+				l.coord[3*e+1] = int32(e / cur.C % cur.W)
+				l.coord[3*e+2] = int32(e / (cur.C * cur.W))
+			}
+		case AvgPool:
+			l.target = make([]int32, cur.Size())
+			for e := range cur.Size() {
+				c, x, y := e%cur.C, e/cur.C%cur.W/2, e/(cur.C*cur.W)/2
+				l.target[e] = -1
+				if x < l.Out.W && y < l.Out.H {
+					l.target[e] = int32((y*l.Out.W+x)*l.Out.C + c)
+				}
+			}
 		}
 		l.WOff = n.NParams
 		n.NParams += l.WLen

@@ -335,9 +335,8 @@ func (ws *Workspace) accumulate(l *Layer, w []float32, in Shape, I []float32, ev
 // to the conv output currents I: with p = K/2 and weights [cin][ky][j][cout],
 // I[oy][x-p+j][:] += v * W[cin][ky][j][:] for oy = y-ky+p, over the in-range j.
 func convScatter(l *Layer, w []float32, in Shape, I []float32, e int, v float32) {
-	ci := e % in.C
-	x := (e / in.C) % in.W
-	y := e / (in.C * in.W)
+	c := l.coord[3*e : 3*e+3]
+	ci, x, y := int(c[0]), int(c[1]), int(c[2])
 	k, co, wd := l.K, l.Out.C, l.Out.W
 	p := k / 2
 	j0, j1 := max(0, p-x), min(k, wd-x+p)
@@ -362,13 +361,9 @@ func convScatter(l *Layer, w []float32, in Shape, I []float32, e int, v float32)
 
 // poolAdd adds v to the pooling neuron that input element e (HWC in shape in) feeds.
 func poolAdd(l *Layer, in Shape, I []float32, e int, v float32) {
-	c := e % in.C
-	x := (e / in.C) % in.W / 2
-	y := e / (in.C * in.W) / 2
-	if x >= l.Out.W || y >= l.Out.H {
-		return
+	if t := l.target[e]; t >= 0 {
+		I[t] += v
 	}
-	I[(y*l.Out.W+x)*l.Out.C+c] += v
 }
 
 // neuronStep integrates one step of current into the layer's neurons, records the

@@ -33,6 +33,9 @@ training), then reports:
   cpu est.    samples per CPU-second times the thread count: what the threads
               would reach alone on the machine (robust to other load)
   fwd, bwd    per-sample forward and backward CPU time on one thread
+  bwd share   backward / (forward + backward)
+  neurons fired  share of spiking neurons that fired at least once in the window:
+              the backward skips the others, so its cost follows this, not T
   peak RSS    the process's peak resident memory so far`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,14 +50,14 @@ training), then reports:
 			fmt.Fprintf(out, "engine benchmark: %s on MNIST, batch %d (micro-batch %d), %d thread(s), %s %s/%s\n",
 				spec, batch, micro, threads, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(w, "T\tsamples/s\tcpu est.\tms/batch\tfwd ms/sample\tbwd ms/sample\tbwd share\tpeak RSS MB\t\n")
+			fmt.Fprintf(w, "T\tsamples/s\tcpu est.\tms/batch\tfwd ms/sample\tbwd ms/sample\tbwd share\tneurons fired\tpeak RSS MB\t\n")
 			for _, T := range ts {
 				r, err := benchEngine(cmd, train, spec, T, batch, micro, steps, threads)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(w, "%d\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%.1f%%\t%.0f\t\n", T, r.samplesPerSec, r.cpuSamplesPerSec, r.msPerBatch,
-					r.fwd.Seconds()*1e3, r.bwd.Seconds()*1e3, 100*r.bwd.Seconds()/(r.fwd+r.bwd).Seconds(), peakRSSMB())
+				fmt.Fprintf(w, "%d\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\t%.1f%%\t%.1f%%\t%.0f\t\n", T, r.samplesPerSec, r.cpuSamplesPerSec, r.msPerBatch,
+					r.fwd.Seconds()*1e3, r.bwd.Seconds()*1e3, 100*r.bwd.Seconds()/(r.fwd+r.bwd).Seconds(), 100*float64(r.nonzero)/float64(max(1, r.active)), peakRSSMB())
 			}
 			return w.Flush()
 		},
@@ -71,6 +74,7 @@ training), then reports:
 type engineBench struct {
 	samplesPerSec, cpuSamplesPerSec, msPerBatch float64
 	fwd, bwd                                    time.Duration
+	nonzero, active                             int // spiking neurons with FO > 0, all (sampled)
 }
 
 func benchEngine(cmd *cobra.Command, train *dataset.Set, spec string, T, batch, micro, steps, threads int) (engineBench, error) {
@@ -124,18 +128,35 @@ func benchEngine(cmd *cobra.Command, train *dataset.Set, spec string, T, batch, 
 	// Forward/backward split on one thread over one batch, in thread CPU time.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	// CPU time of forwards alone, then of forward+backward, over the same batches;
+	// the difference is the backward (totals, so the clock's tick does not matter).
 	ws := wss[0]
-	b := local.MakeBatch(train, plan.StepSamples(perm, warm+steps))
-	var fwd, bwd time.Duration
-	for i, x := range b.X {
+	var fwd, full time.Duration
+	samples := 0
+	for k := 0; k < 3; k++ {
+		b := local.MakeBatch(train, plan.StepSamples(perm, warm+steps+k))
 		t1 := threadCPUTime()
-		ws.Forward(m, x, 1, 0, b.Index[i])
+		for i, x := range b.X {
+			ws.Forward(m, x, 1, 0, b.Index[i])
+		}
 		t2 := threadCPUTime()
-		ws.Backward(m, b.Y[i])
+		for l := range n.Layers {
+			for _, v := range ws.LayerSpikes(l) {
+				r.active++
+				if v != 0 {
+					r.nonzero++
+				}
+			}
+		}
+		for i, x := range b.X {
+			ws.Forward(m, x, 1, 0, b.Index[i])
+			ws.Backward(m, b.Y[i])
+		}
 		fwd += t2 - t1
-		bwd += threadCPUTime() - t2
+		full += threadCPUTime() - t2
+		samples += len(b.X)
 	}
-	r.fwd = fwd / time.Duration(len(b.X))
-	r.bwd = bwd / time.Duration(len(b.X))
+	r.fwd = fwd / time.Duration(samples)
+	r.bwd = max(0, full-fwd) / time.Duration(samples)
 	return r, nil
 }
