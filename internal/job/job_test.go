@@ -1,0 +1,78 @@
+package job
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDefaultValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	j, err := Parse([]byte(`{"dataset": "synthetic", "epochs": 3, "neuron": {"t": 7, "encoding": "direct"}}`), Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Dataset != "synthetic" || j.Epochs != 3 || j.Neuron.T != 7 || j.Neuron.Encoding.String() != "direct" {
+		t.Fatalf("parsed %+v", j)
+	}
+	if j.Batch != Default().Batch || j.Neuron.VthPool != Default().Neuron.VthPool {
+		t.Fatal("fields absent from the file lost their defaults")
+	}
+	// The JSON encoding round-trips, so the digest is stable.
+	k, err := Parse(j.JSON(), Default())
+	if err != nil || k.Digest() != j.Digest() {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"epoch": 3}`, "unknown field"},
+		{`{"dataset": "imagenet"}`, "dataset"},
+		{`{"spec": "20C5-P3-10FC"}`, "spec"},
+		{`{"batch": 60, "micro_batch": 8}`, "not a multiple"},
+		{`{"neuron": {"t": 0}}`, "Config.T"},
+		{`{"neuron": {"encoding": "morse"}}`, "encoding"},
+		{`{"optim": {"optimizer": "lbfgs"}}`, "want adam or sgd"},
+		{`{"id": "a/b"}`, "id"},
+		{`[1, 2]`, "cannot unmarshal"},
+		{`{"epochs": 1`, "unexpected EOF"},
+	}
+	for _, tc := range tests {
+		_, err := Parse([]byte(tc.in), Default())
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%s) = %v; want ErrInvalid mentioning %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// FuzzParse: a job file never panics the parser, and a job that parses is valid
+// and survives a JSON round trip with the same digest.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"dataset": "synthetic", "epochs": 3}`))
+	f.Add(Default().JSON())
+	f.Add([]byte(`{"neuron": {"t": -1}}`))
+	f.Add([]byte(`{"optim": {"milestones": [5, 1]}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		j, err := Parse(data, Default())
+		if err != nil {
+			return
+		}
+		if err := j.Validate(); err != nil {
+			t.Fatalf("parsed job is invalid: %v", err)
+		}
+		k, err := Parse(j.JSON(), Default())
+		if err != nil {
+			t.Fatalf("re-parse: %v", err)
+		}
+		if k.Digest() != j.Digest() {
+			t.Fatal("digest changed in a round trip")
+		}
+	})
+}
