@@ -36,8 +36,12 @@ type GRPCTuning struct {
 	ReusePool bool
 }
 
-// DefaultGRPCTuning returns the tuning measured best on loopback (see the
-// package documentation for the figures).
+// DefaultGRPCTuning returns the default tuning. On loopback (where the
+// bandwidth-delay product is tiny) gRPC's own window with BDP estimation, 1 MiB
+// and 8 MiB windows all measured within the noise of a shared 2-core machine;
+// smaller socket buffers cost more CPU per byte (none at all about twice as
+// much). The windows are sized for real links: 8 MiB is the bandwidth-delay
+// product of 10 Gb/s at 6.7 ms.
 func DefaultGRPCTuning() GRPCTuning {
 	return GRPCTuning{
 		Window:      8 << 20,   // several 1 MiB chunks in flight: the sender never waits for the receiver's updates

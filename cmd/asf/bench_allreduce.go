@@ -37,7 +37,9 @@ same load: one connection between two loopback sockets carrying the bytes one
 ring link carries (rawTCP, and bus/raw = busbw/rawTCP), and W such connections in
 a ring carrying them at once (rawRing: what the ring's traffic pattern costs
 without gRPC or summing). cpu/GB is the process CPU time per GB carried by one
-link (ring) or by the raw connection. Sizes take B, KB, MB, GB, KiB, MiB, GiB.`,
+link (ring) or by the raw connection, and cores the CPU time of the reductions
+over their wall time (near the number of cores: CPU-bound). Sizes take B, KB,
+MB, GB, KiB, MiB, GiB.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config()
@@ -140,14 +142,16 @@ func printBenchAllreduce(w io.Writer, r allreduce.BenchResult) {
 		c.Peers, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(w, "codec %s, chunk %d B, window %d/%d B, buffers %d B, %d timed + %d warm-up reductions; bandwidths in GB/s (1e9 B/s)\n",
 		c.Codec, c.ChunkBytes, c.Tuning.Window, c.Tuning.ConnWindow, c.Tuning.ReadBuffer, c.Iters, c.Warmup)
-	fmt.Fprintf(w, "%5s %10s %8s %8s %7s %7s %9s %7s %8s %8s %8s %8s\n",
-		"peers", "size(B)", "mean(ms)", "best(ms)", "algbw", "busbw", "bestbus", "rawTCP", "bus/raw", "rawRing", "cpu/GB", "raw/GB")
+	fmt.Fprintf(w, "%5s %10s %8s %8s %7s %7s %9s %7s %8s %8s %8s %8s %6s\n",
+		"peers", "size(B)", "mean(ms)", "best(ms)", "algbw", "busbw", "bestbus", "rawTCP", "bus/raw", "rawRing", "cpu/GB", "raw/GB", "cores")
 	// cpu/GB: CPU seconds per GB on each link of the ring, that is the process
 	// CPU time divided by W links' worth of bytes; raw/GB the same for raw TCP.
 	cpu := r.CPU.Seconds() * gb / (float64(r.LinkBytes) * float64(c.Peers))
-	fmt.Fprintf(w, "%5d %10d %8.1f %8.1f %7.3f %7.3f %9.3f %7.3f %7.0f%% %8.3f %8.3f %8.3f\n",
+	// cores: CPU time over wall time during the reductions; near GOMAXPROCS means
+	// the ring is CPU-bound.
+	fmt.Fprintf(w, "%5d %10d %8.1f %8.1f %7.3f %7.3f %9.3f %7.3f %7.0f%% %8.3f %8.3f %8.3f %6.2f\n",
 		c.Peers, r.Bytes, r.Mean.Seconds()*1e3, r.Best.Seconds()*1e3, r.AlgBW/gb, r.BusBW/gb, r.BestBusBW/gb,
-		r.RawTCP/gb, 100*r.BusBW/r.RawTCP, r.RawRing/gb, cpu, r.RawTCPCPU.Seconds())
+		r.RawTCP/gb, 100*r.BusBW/r.RawTCP, r.RawRing/gb, cpu, r.RawTCPCPU.Seconds(), r.CPU.Seconds()/r.Mean.Seconds())
 	fmt.Fprintf(w, "median of the per-reduction ratios busbw/rawTCP: %.0f%%; best busbw / best rawTCP: %.0f%%\n",
 		100*r.MedianRatio, 100*r.BestBusBW/r.BestRawTCP)
 }
