@@ -48,8 +48,8 @@ func AllReduce[T any](ctx context.Context, t Transport, cfg Config, codec Codec[
 	if cfg.Size == 1 {
 		return nil
 	}
-	if t == nil {
-		return fmt.Errorf("%w: nil Transport for a ring of %d", ErrConfig, cfg.Size)
+	if t == nil || codec == nil {
+		return fmt.Errorf("%w: nil Transport or Codec for a ring of %d", ErrConfig, cfg.Size)
 	}
 	r := &ring[T]{
 		cfg:   cfg,
