@@ -549,6 +549,10 @@ func (m *Machine) Leave(now time.Time, id, reason string) {
 	}
 	delete(m.members, id)
 	delete(m.reports, id)
+	if m.phase == PhaseDone || m.phase == PhaseFailed {
+		m.setTasks()
+		return
+	}
 	m.emit(Evict{ID: id, Reason: reason})
 	if m.inRing(id) && (m.phase == PhaseRunning || m.phase == PhaseBackoff) {
 		m.abandon("worker " + id + " " + reason)
@@ -656,6 +660,14 @@ func (m *Machine) fail(err error) {
 	m.phase, m.err, m.ring = PhaseFailed, err, nil
 	m.emit(Failed{Err: err})
 	m.setTasks()
+}
+
+// incarnation is the incarnation worker id registered with ("" if unknown).
+func (m *Machine) incarnation(id string) string {
+	if mb := m.members[id]; mb != nil {
+		return mb.incarnation
+	}
+	return ""
 }
 
 func (m *Machine) inRing(id string) bool { return slices.Contains(m.ring, id) }

@@ -229,6 +229,7 @@ type Membership struct {
 	stopped chan struct{}
 	onEvent func(Event)
 	closed  bool
+	meta    *metaDelegate
 }
 
 // NewNodeName returns a memberlist node name for id: id plus a random nonce,
@@ -274,7 +275,8 @@ func StartMembership(cfg MembershipConfig, name string, meta Meta, logger *slog.
 	mc.GossipToTheDeadTime = 5 * time.Second
 	mc.SecretKey = cfg.SecretKey
 	mc.Label = cfg.Label
-	mc.Delegate = metaDelegate(mb)
+	m.meta = &metaDelegate{b: mb}
+	mc.Delegate = m.meta
 	mc.Events = (*eventSink)(m)
 	mc.Logger = log.New(&logBridge{log: logger.With("component", "memberlist")}, "", 0)
 	ml, err := memberlist.Create(mc)
@@ -342,6 +344,18 @@ func (m *Membership) Has(name string) bool {
 		}
 	}
 	return false
+}
+
+// SetMeta replaces the node's metadata and gossips it.
+func (m *Membership) SetMeta(meta Meta) error {
+	b, err := meta.encode()
+	if err != nil {
+		return err
+	}
+	m.meta.mu.Lock()
+	m.meta.b = b
+	m.meta.mu.Unlock()
+	return m.ml.UpdateNode(m.cfg.TCPTimeout)
 }
 
 // Leave announces a graceful departure (waiting up to timeout for it to
@@ -423,18 +437,23 @@ func (e *eventSink) NotifyLeave(n *memberlist.Node)  { (*Membership)(e).push(Eve
 func (e *eventSink) NotifyUpdate(n *memberlist.Node) { (*Membership)(e).push(EventUpdate, n) }
 
 // metaDelegate serves the node's metadata and nothing else.
-type metaDelegate []byte
+type metaDelegate struct {
+	mu sync.Mutex
+	b  []byte
+}
 
-func (d metaDelegate) NodeMeta(limit int) []byte {
-	if len(d) > limit {
+func (d *metaDelegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.b) > limit {
 		return nil
 	}
-	return d
+	return d.b
 }
-func (metaDelegate) NotifyMsg([]byte)                {}
-func (metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
-func (metaDelegate) LocalState(bool) []byte          { return nil }
-func (metaDelegate) MergeRemoteState([]byte, bool)   {}
+func (*metaDelegate) NotifyMsg([]byte)                {}
+func (*metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (*metaDelegate) LocalState(bool) []byte          { return nil }
+func (*metaDelegate) MergeRemoteState([]byte, bool)   {}
 
 // logBridge turns memberlist's "[LEVEL] memberlist: msg" lines into slog records.
 type logBridge struct{ log *slog.Logger }

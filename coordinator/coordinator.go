@@ -1,0 +1,841 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/snapshot"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Errors of starting and running a job.
+var (
+	// ErrJobExists reports a job id the store already holds with another
+	// configuration.
+	ErrJobExists = errors.New("coordinator: the store holds another job of that id")
+	// ErrNoJob reports a job to resume that the store does not hold.
+	ErrNoJob = errors.New("coordinator: no such job to resume")
+	// ErrCheckpoint reports a checkpoint that does not fit the job.
+	ErrCheckpoint = errors.New("coordinator: checkpoint does not fit the job")
+)
+
+// Result is the outcome of a finished job.
+type Result struct {
+	Job        job.Job
+	Final      Held              // the state after the last step
+	State      *checkpoint.State // the final state as saved (nil if the final checkpoint was skipped)
+	Epochs     []EpochReport     // the epochs trained by this coordinator
+	Ledger     Ledger            // who computed which micro-batches of each step
+	Recomputed int               // step commits that repeated a step committed before a rollback
+	Retries    int               // step attempts abandoned and redone
+	Generation uint64            // the last generation
+	Steps      int               // total steps of the job
+}
+
+// Coordinator runs a job on a cluster of workers: the event loop around a
+// Machine, the gRPC services, the gossip membership and the checkpoint store.
+type Coordinator struct {
+	cfg   Config
+	log   *slog.Logger
+	job   job.Job
+	store *checkpoint.Store
+	train *dataset.Set
+	test  *dataset.Set
+	in    engine.Shape
+	net   *engine.Net
+	plan  dataset.Plan
+	spe   int
+	total int
+	fresh Digest
+
+	lis    net.Listener
+	srv    *grpc.Server
+	health *health.Server
+	ml     *cluster.Membership
+	addr   string
+
+	events chan any
+	quit   chan struct{} // closed when the event loop has ended
+	bg     sync.WaitGroup
+
+	mu  sync.Mutex
+	pub published
+
+	// Owned by the event loop.
+	m         *Machine
+	addrs     map[string]string // worker id -> gRPC address
+	nodes     map[string]string // memberlist node name -> worker id
+	epoch     epochAcc
+	pendingEp map[int]EpochReport
+	evalQ     chan evalJob
+	evals     int // evaluations queued or running
+	reports   []EpochReport
+	final     *checkpoint.State
+	finishAt  time.Time
+	reduceB   int64
+}
+
+type published struct {
+	tasks    map[string]Task
+	version  uint64
+	wake     chan struct{}
+	addrs    map[string]string
+	status   *asfpb.ClusterStatus
+	ckpt     *ckptRef
+	finished bool
+	doneSeen map[string]bool
+}
+
+// ckptRef is the newest saved checkpoint, which the coordinator serves.
+type ckptRef struct {
+	held Held
+	id   uint64
+}
+
+// epochAcc accumulates the statistics of the epoch in progress.
+type epochAcc struct {
+	epoch   int
+	start   time.Time
+	last    time.Time
+	mse, ce float64
+	correct int
+	samples int
+}
+
+type evalJob struct {
+	epoch int
+	model *engine.Model
+}
+
+// Events of the loop.
+type (
+	evJoin struct {
+		info  JoinInfo
+		addr  string
+		node  string
+		reply chan uint64
+	}
+	evHolds struct {
+		id   string
+		held []Held
+	}
+	evReport struct {
+		r     Report
+		reply chan struct{}
+	}
+	evLeave struct{ node string }
+	evCkpt  struct {
+		held  Held
+		err   error // the state could not be pulled
+		fatal error // the store failed
+		id    uint64
+		state *checkpoint.State
+		model *engine.Model
+		eval  bool
+		epoch int
+	}
+	evEval struct {
+		epoch int
+		res   engine.EvalResult
+		dur   time.Duration
+		err   error
+	}
+)
+
+// New opens the store, loads the data, decides where the job starts, and
+// starts listening (gRPC and gossip). Run then drives the job.
+func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Coordinator{cfg: cfg, log: log.With("component", "coordinator"), events: make(chan any, 256),
+		quit: make(chan struct{}), addrs: map[string]string{}, nodes: map[string]string{},
+		pendingEp: map[int]EpochReport{}, evalQ: make(chan evalJob, 64)}
+	c.pub.wake = make(chan struct{})
+	c.pub.doneSeen = map[string]bool{}
+	defer func() {
+		if err != nil {
+			c.closeAll()
+		}
+	}()
+	if err := os.MkdirAll(filepath.Dir(cfg.storePath()), 0o755); err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	c.store, err = checkpoint.Open(cfg.storePath(), &checkpoint.Options{Timeout: 2 * time.Second, KeepLast: 3, KeepBest: 1,
+		Logger: c.log})
+	if err != nil {
+		return nil, err
+	}
+	start, err := c.loadJob(ctx)
+	if err != nil {
+		return nil, err
+	}
+	settle := cfg.Settle
+	if start.Checkpoint == nil && start.Committed == 0 {
+		settle = 0 // a new job: no worker can hold a state of it
+	}
+	c.m, err = NewMachine(MachineConfig{TotalSteps: c.total, StepsPerEpoch: c.spe, CheckpointEvery: cfg.CheckpointEvery,
+		StartWorkers: cfg.StartWorkers, MinWorkers: cfg.MinWorkers, StepDeadline: cfg.StepDeadline,
+		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: settle}, start, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	c.epoch = epochAcc{epoch: c.m.Step() / c.spe, start: time.Now()}
+	if err := c.listen(); err != nil {
+		return nil, err
+	}
+	c.publish()
+	return c, nil
+}
+
+// loadJob settles the job (new, continued or resumed), loads its data and
+// reads where it stands from the store.
+func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
+	cfg := c.cfg
+	j := cfg.Job
+	stored, err := c.store.Job(j.ID)
+	switch {
+	case errors.Is(err, checkpoint.ErrJobNotFound):
+		if cfg.Resume {
+			return Start{}, fmt.Errorf("%w: %q is not in %s", ErrNoJob, j.ID, c.store.Path())
+		}
+		if err := c.store.PutJob(j.ID, j.JSON()); err != nil {
+			return Start{}, err
+		}
+	case err != nil:
+		return Start{}, err
+	case cfg.Resume:
+		if j, err = job.Parse(stored, job.Default()); err != nil {
+			return Start{}, fmt.Errorf("coordinator: job %q in %s: %w", cfg.Job.ID, c.store.Path(), err)
+		}
+	case string(stored) != string(j.JSON()):
+		if !cfg.Fresh {
+			return Start{}, fmt.Errorf("%w: %q in %s has another configuration; resume it, start it afresh, or pick another job id",
+				ErrJobExists, j.ID, c.store.Path())
+		}
+		if err := c.store.PutJob(j.ID, j.JSON()); err != nil {
+			return Start{}, err
+		}
+	}
+	c.job = j
+	load := cfg.Data
+	if load == nil {
+		load = func(ctx context.Context, j job.Job) (*dataset.Set, *dataset.Set, error) {
+			return local.LoadData(ctx, j, cfg.DataDir)
+		}
+	}
+	if c.train, c.test, err = load(ctx, j); err != nil {
+		return Start{}, err
+	}
+	if c.in, err = local.InputShape(c.train); err != nil {
+		return Start{}, err
+	}
+	if c.net, err = j.Net(c.in); err != nil {
+		return Start{}, err
+	}
+	if c.train.Classes > c.net.Classes() {
+		return Start{}, fmt.Errorf("coordinator: data set %s has %d classes but the network's output layer has %d units",
+			c.train.Name, c.train.Classes, c.net.Classes())
+	}
+	c.plan = dataset.Plan{N: c.train.Len(), Batch: j.Batch, Micro: j.Micro}
+	if err := c.plan.Validate(); err != nil {
+		return Start{}, err
+	}
+	c.spe = c.plan.Steps()
+	c.total = c.spe * j.Epochs
+	c.fresh = engine.NewModel(c.net, j.Seed).Digest()
+	c.reduceB = reduceBytes(c.net.ResultLen())
+	st := Start{Fresh: c.fresh}
+	if cfg.Fresh {
+		if err := c.store.AppendMetrics(checkpoint.MetricPoint{Job: j.ID, Kind: "reset", Time: time.Now().UTC()}); err != nil {
+			return Start{}, err
+		}
+		return st, nil
+	}
+	points, err := c.store.Metrics(j.ID)
+	if err != nil && !errors.Is(err, checkpoint.ErrJobNotFound) {
+		return Start{}, err
+	}
+	for _, p := range points {
+		st.Generation = max(st.Generation, p.Generation)
+		switch p.Kind {
+		case "reset":
+			st.Ledger, st.Committed = nil, 0
+		case "rollback":
+			st.Ledger = st.Ledger[:min(len(st.Ledger), p.Step)]
+		case "step":
+			if p.Step >= 1 && p.Step-1 <= len(st.Ledger) {
+				st.Ledger = append(st.Ledger[:p.Step-1], LedgerRow{Step: p.Step - 1, Generation: p.Generation, Restored: true})
+			}
+			st.Committed = max(st.Committed, p.Step)
+		}
+	}
+	state, info, err := c.store.Latest(j.ID)
+	switch {
+	case errors.Is(err, checkpoint.ErrNoCheckpoint) || errors.Is(err, checkpoint.ErrJobNotFound):
+		return st, nil
+	case err != nil:
+		return Start{}, err
+	}
+	h, _, err := c.verifyState(state)
+	if err != nil {
+		return Start{}, fmt.Errorf("%w: checkpoint %d of %q: %v", ErrCheckpoint, info.ID, j.ID, err)
+	}
+	if h.Step > c.total {
+		return Start{}, fmt.Errorf("%w: checkpoint %d of %q is at step %d, the job has %d", ErrCheckpoint, info.ID, j.ID, h.Step, c.total)
+	}
+	st.Checkpoint = &h
+	c.pub.ckpt = &ckptRef{held: h, id: info.ID}
+	if h.Step == c.total {
+		c.final = state
+	}
+	c.log.Info("continuing the job from the store", "job", j.ID, "checkpoint", info.ID, "step", h.Step,
+		"history_steps", st.Committed)
+	return st, nil
+}
+
+// verifyState restores st for this job and returns its position and model.
+func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, error) {
+	j, model, _, err := snapshot.Restore(st, c.in)
+	if err != nil {
+		return Held{}, nil, err
+	}
+	if string(j.JSON()) != string(c.job.JSON()) {
+		return Held{}, nil, fmt.Errorf("%w: the state belongs to another configuration of job %q", ErrCheckpoint, st.Job)
+	}
+	if st.Step != st.Epoch*c.spe+st.StepInEpoch {
+		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.spe)
+	}
+	return Held{Step: st.Step, Digest: model.Digest()}, model, nil
+}
+
+// reduceBytes is the payload one worker sends per step in a ring of two or
+// more: 2(W-1)/W of the result vector, about twice its size; reported as the
+// vector's size in bytes.
+func reduceBytes(resultLen int) int64 { return int64(resultLen) * 8 }
+
+func (c *Coordinator) listen() error {
+	lis, err := net.Listen("tcp", c.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("coordinator: listen %s: %w", c.cfg.Listen, err)
+	}
+	c.lis = lis
+	c.ml, err = cluster.StartMembership(c.cfg.Gossip, cluster.NewNodeName("coordinator"),
+		cluster.Meta{Role: cluster.RoleCoordinator, ID: "coordinator", GRPC: c.advertise(""), Version: cluster.Version()},
+		c.log, c.onMember)
+	if err != nil {
+		return err
+	}
+	// Listening on all interfaces, the gRPC address is advertised with the
+	// gossip address's host, known only now.
+	if c.addr = c.advertise(c.ml.Addr()); c.addr != c.advertise("") {
+		if err := c.ml.SetMeta(cluster.Meta{Role: cluster.RoleCoordinator, ID: "coordinator", GRPC: c.addr, Version: cluster.Version()}); err != nil {
+			return err
+		}
+	}
+	if len(c.cfg.GossipJoin) > 0 {
+		if err := c.ml.Join(c.cfg.GossipJoin); err != nil {
+			c.log.Info("no previous member answered; workers will join", "err", err)
+		}
+	}
+	c.srv = grpc.NewServer()
+	asfpb.RegisterCoordinatorServer(c.srv, &coordService{co: c})
+	asfpb.RegisterWorkerStateServer(c.srv, &stateService{co: c})
+	c.health = health.NewServer()
+	healthpb.RegisterHealthServer(c.srv, c.health)
+	c.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	c.health.SetServingStatus(asfpb.Coordinator_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		_ = c.srv.Serve(lis)
+	}()
+	c.log.Info("coordinator listening", "grpc", c.addr, "gossip", c.ml.Addr(), "job", c.job.ID,
+		"steps", c.total, "steps_per_epoch", c.spe, "state", c.m.State().String())
+	return nil
+}
+
+// advertise returns the gRPC address to give workers.
+func (c *Coordinator) advertise(gossip string) string {
+	if c.cfg.Advertise != "" {
+		return c.cfg.Advertise
+	}
+	host, port, _ := net.SplitHostPort(c.lis.Addr().String())
+	if ip := net.ParseIP(host); (ip == nil || ip.IsUnspecified()) && gossip != "" {
+		host, _, _ = net.SplitHostPort(gossip)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Addr is the coordinator's gRPC address, as advertised to workers.
+func (c *Coordinator) Addr() string { return c.addr }
+
+// GossipAddr is the coordinator's gossip address: workers join the cluster
+// through it.
+func (c *Coordinator) GossipAddr() string { return c.ml.Addr() }
+
+// Job is the job the coordinator runs (from the store when resumed).
+func (c *Coordinator) Job() job.Job { return c.job }
+
+// Status returns the coordinator's current status.
+func (c *Coordinator) Status() *asfpb.ClusterStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pub.status
+}
+
+func (c *Coordinator) onMember(ev cluster.Event) {
+	if ev.Kind != cluster.EventLeave || ev.Member.Meta.Role != cluster.RoleWorker {
+		return
+	}
+	c.send(evLeave{node: ev.Member.Name})
+}
+
+// send queues an event for the loop; it gives up when the loop has ended.
+func (c *Coordinator) send(ev any) bool {
+	select {
+	case c.events <- ev:
+		return true
+	case <-c.quit:
+		return false
+	}
+}
+
+// Run drives the job until it is finished (then it returns the result), fails,
+// or ctx ends; then it stops serving and closes the store.
+func (c *Coordinator) Run(ctx context.Context) (*Result, error) {
+	c.bg.Add(1)
+	go c.evaluator()
+	err := c.loop(ctx)
+	close(c.quit)
+	close(c.evalQ)
+	c.closeAll()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Job: c.job, Final: c.m.State(), State: c.final, Epochs: c.reports, Ledger: c.m.Ledger(),
+		Recomputed: c.m.Recomputed(), Retries: c.m.Retries(), Generation: c.m.Generation(), Steps: c.total}
+	return res, nil
+}
+
+func (c *Coordinator) closeAll() {
+	if c.health != nil {
+		c.health.Shutdown()
+	}
+	if c.srv != nil {
+		stopped := make(chan struct{})
+		go func() {
+			c.srv.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			c.srv.Stop()
+		}
+	}
+	if c.ml != nil {
+		if err := c.ml.Leave(3 * c.cfg.Gossip.GossipInterval); err != nil {
+			c.log.Debug("leaving the gossip", "err", err)
+		}
+	}
+	c.bg.Wait()
+	if c.store != nil {
+		if err := c.store.Close(); err != nil {
+			c.log.Warn("closing the store", "err", err)
+		}
+		c.store = nil
+	}
+	if c.lis != nil && c.srv == nil {
+		_ = c.lis.Close()
+	}
+}
+
+// loop is the event loop: it feeds the machine and carries out its decisions.
+func (c *Coordinator) loop(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	c.drain(ctx)
+	c.publish()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-tick.C:
+			c.m.Tick(now)
+		case ev := <-c.events:
+			c.handle(ev)
+		}
+		c.drain(ctx)
+		c.publish()
+		switch c.m.Phase() {
+		case PhaseFailed:
+			if c.finishing() {
+				return c.m.Err()
+			}
+		case PhaseDone:
+			if c.finishing() {
+				return nil
+			}
+		}
+	}
+}
+
+// finishing reports whether a finished (or failed) job may stop serving: its
+// evaluations are done and every member has been told, or the grace is over.
+func (c *Coordinator) finishing() bool {
+	if c.finishAt.IsZero() {
+		c.finishAt = time.Now().Add(c.cfg.FinishGrace)
+	}
+	if c.evals > 0 && c.m.Phase() == PhaseDone {
+		return false
+	}
+	if time.Now().After(c.finishAt) {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, mi := range c.m.Members() {
+		if !c.pub.doneSeen[mi.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Coordinator) handle(ev any) {
+	now := time.Now()
+	switch ev := ev.(type) {
+	case evJoin:
+		c.addrs[ev.info.ID] = ev.addr
+		c.nodes[ev.node] = ev.info.ID
+		c.m.Join(now, ev.info)
+		ev.reply <- c.m.Generation()
+	case evHolds:
+		c.m.Holds(now, ev.id, ev.held)
+	case evReport:
+		c.m.Report(now, ev.r)
+		close(ev.reply)
+	case evLeave:
+		if id, ok := c.nodes[ev.node]; ok {
+			delete(c.nodes, ev.node)
+			if c.m.incarnation(id) == ev.node {
+				c.log.Warn("worker failed (gossip)", "worker", id, "node", ev.node)
+				c.m.Leave(now, id, "failed (gossip)")
+			}
+		}
+	case evCkpt:
+		if ev.fatal != nil {
+			c.m.Abort(now, ev.fatal)
+			return
+		}
+		if ev.err == nil {
+			c.mu.Lock()
+			c.pub.ckpt = &ckptRef{held: ev.held, id: ev.id}
+			c.mu.Unlock()
+			if ev.held.Step == c.total {
+				c.final = ev.state
+			}
+			if ev.eval {
+				c.evals++
+				c.evalQ <- evalJob{epoch: ev.epoch, model: ev.model}
+			}
+		} else if rep, ok := c.pendingEp[ev.epoch]; ok && ev.eval {
+			delete(c.pendingEp, ev.epoch)
+			c.epochDone(rep)
+		}
+		c.m.CheckpointDone(now, ev.held, ev.err)
+	case evEval:
+		c.evals--
+		rep, ok := c.pendingEp[ev.epoch]
+		if !ok {
+			return
+		}
+		delete(c.pendingEp, ev.epoch)
+		if ev.err != nil {
+			c.log.Error("test evaluation failed", "epoch", ev.epoch+1, "err", ev.err)
+		} else {
+			rep.Test, rep.TestAcc, rep.HasTest, rep.EvalDuration = ev.res, ev.res.Accuracy(), true, ev.dur
+		}
+		c.epochDone(rep)
+	}
+}
+
+func (c *Coordinator) epochDone(rep EpochReport) {
+	c.reports = append(c.reports, rep)
+	c.log.Info("epoch done", "epoch", rep.Epoch+1, "loss", rep.TrainLoss, "train_acc", rep.TrainAcc,
+		"test_acc", rep.TestAcc, "samples_per_s", int(rep.SamplesPerSec))
+	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.spe, Time: time.Now().UTC(),
+		Loss: rep.TrainLoss, Acc: rep.TrainAcc, TestAcc: rep.TestAcc, HasTest: rep.HasTest, SamplesPerSec: rep.SamplesPerSec,
+		LR: c.job.Optim.LRAt(rep.Epoch), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
+	if err := c.store.AppendMetrics(p); err != nil {
+		c.log.Error("recording the epoch metrics", "err", err)
+	}
+	if c.cfg.OnEpoch != nil {
+		c.cfg.OnEpoch(rep)
+	}
+}
+
+// drain carries out the machine's decisions in order.
+func (c *Coordinator) drain(ctx context.Context) {
+	for {
+		outs := c.m.Outputs()
+		if len(outs) == 0 {
+			return
+		}
+		for _, o := range outs {
+			c.do(ctx, o)
+		}
+	}
+}
+
+func (c *Coordinator) do(ctx context.Context, o Output) {
+	now := time.Now()
+	switch o := o.(type) {
+	case NewGeneration:
+		c.log.Info("new generation", "generation", o.Generation, "ring", o.Ring, "step", o.Step, "reason", o.Reason)
+	case Commit:
+		c.commit(o, now)
+	case SaveCheckpoint:
+		c.bg.Add(1)
+		go c.saveCheckpoint(ctx, o)
+	case Evict:
+		c.log.Warn("worker evicted", "worker", o.ID, "reason", o.Reason)
+	case Rollback:
+		c.log.Warn("no live node holds the current state: rolling back", "from", o.From, "to", o.To)
+		p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "rollback", Step: o.To, Time: now.UTC(), Generation: c.m.Generation()}
+		if err := c.store.AppendMetrics(p); err != nil {
+			c.m.Abort(now, fmt.Errorf("coordinator: recording a rollback: %w", err))
+		}
+		c.epoch = epochAcc{epoch: o.To / c.spe, start: now}
+	case Adopt:
+		c.log.Info("adopting the workers' state", "state", o.State.String(), "workers", o.By, "checkpoint_step", o.From)
+		c.epoch = epochAcc{epoch: o.State.Step / c.spe, start: now}
+	case Backoff:
+		c.log.Info("step failed; re-forming the ring", "reason", o.Reason, "delay", o.Delay)
+	case CheckpointSkipped:
+		c.log.Warn("checkpoint skipped", "state", o.State.String(), "err", o.Err)
+	case Finished:
+		c.log.Info("job finished", "state", o.State.String(), "recomputed", c.m.Recomputed(), "retries", c.m.Retries())
+	case Failed:
+		c.log.Error("job failed", "err", o.Err)
+	}
+}
+
+func (c *Coordinator) commit(o Commit, now time.Time) {
+	e := o.Step / c.spe
+	if c.epoch.epoch != e || o.Step%c.spe == 0 {
+		// A new epoch: time it from when its first step was issued.
+		c.epoch = epochAcc{epoch: e, start: now.Add(-o.Reports[0].StepTime)}
+	}
+	a := &c.epoch
+	a.mse += o.Stats.MSE
+	a.ce += o.Stats.CE
+	a.correct += o.Stats.Correct
+	a.samples += o.Stats.Samples
+	a.last = now
+	el := now.Sub(a.start)
+	info := StepInfo{Step: o.Step + 1, Epoch: e, StepInEpoch: o.Step%c.spe + 1, StepsPerEpoch: c.spe, Epochs: c.job.Epochs,
+		Loss: a.mse / float64(max(1, a.samples)), Acc: float64(a.correct) / float64(max(1, a.samples)),
+		SamplesPerSec: float64(a.samples) / max(el.Seconds(), 1e-9), Workers: len(o.Ring), Generation: o.Generation, Elapsed: el}
+	st := o.Stats
+	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: o.Step + 1, Time: now.UTC(),
+		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
+		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation}
+	if err := c.store.AppendMetrics(p); err != nil {
+		c.m.Abort(now, fmt.Errorf("coordinator: recording step %d: %w", o.Step, err))
+		return
+	}
+	c.log.Debug("step committed", "step", o.Step, "generation", o.Generation, "loss", p.Loss, "digest", fmt.Sprintf("%x", o.Digest[:6]))
+	if info.StepInEpoch == c.spe {
+		rep := EpochReport{Epoch: e, TrainLoss: info.Loss, TrainCE: a.ce / float64(max(1, a.samples)), TrainAcc: info.Acc,
+			Duration: el, SamplesPerSec: info.SamplesPerSec}
+		if c.cfg.NoTest || c.test.Len() == 0 {
+			c.epochDone(rep)
+		} else {
+			c.pendingEp[e] = rep
+		}
+		c.epoch = epochAcc{epoch: e + 1, start: now}
+	}
+	if c.cfg.OnStep != nil {
+		c.cfg.OnStep(info)
+	}
+	if c.cfg.Hooks.AfterCommit != nil {
+		c.cfg.Hooks.AfterCommit(o.Step + 1)
+	}
+}
+
+// saveCheckpoint pulls the state from the first holder that answers, verifies
+// it, saves it, and reports to the loop.
+func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint) {
+	defer c.bg.Done()
+	ev := evCkpt{held: o.State, eval: o.EpochEnd && !c.cfg.NoTest && c.test.Len() > 0, epoch: o.State.Step/c.spe - 1}
+	var errs []error
+	for _, id := range o.From {
+		c.mu.Lock()
+		addr := c.pub.addrs[id]
+		c.mu.Unlock()
+		st, model, err := c.pull(ctx, addr, o.State)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+			continue
+		}
+		a := c.epochSummary()
+		st.Metrics = checkpoint.Summary{TrainLoss: a.loss, TrainAcc: a.acc, SamplesPerSec: a.sps, Time: time.Now().UTC()}
+		id, err := c.store.Save(st)
+		if err != nil {
+			ev.fatal = fmt.Errorf("coordinator: saving the checkpoint of %s: %w", o.State, err)
+		} else {
+			ev.id, ev.state, ev.model = id, st, model
+			c.log.Info("checkpoint saved", "state", o.State.String(), "id", id, "from", addr)
+		}
+		c.send(ev)
+		return
+	}
+	ev.err = errors.Join(errs...)
+	if len(errs) == 0 {
+		ev.err = errors.New("no worker holds the state")
+	}
+	c.send(ev)
+}
+
+type summary struct{ loss, acc, sps float64 }
+
+// epochSummary is read by checkpoint goroutines: the loop is blocked on
+// nothing while they run, so read the published status instead.
+func (c *Coordinator) epochSummary() summary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.pub.status
+	if s == nil {
+		return summary{}
+	}
+	return summary{loss: s.GetLoss(), acc: s.GetAccuracy(), sps: s.GetSamplesPerSec()}
+}
+
+// pull fetches the state h from the WorkerState server at addr and verifies it.
+func (c *Coordinator) pull(ctx context.Context, addr string, h Held) (*checkpoint.State, *engine.Model, error) {
+	if addr == "" {
+		return nil, nil, errors.New("no address")
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.PullTimeout)
+	defer cancel()
+	st, _, err := cluster.FetchState(ctx, cc, c.job.ID, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	got, model, err := c.verifyState(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	if got != h {
+		return nil, nil, fmt.Errorf("%w: asked for %s, got %s", cluster.ErrTransfer, h, got)
+	}
+	return st, model, nil
+}
+
+// evaluator runs the test evaluations one after another, off the event loop.
+func (c *Coordinator) evaluator() {
+	defer c.bg.Done()
+	var wss []*engine.Workspace
+	for j := range c.evalQ {
+		if wss == nil {
+			wss = local.Workspaces(c.net, c.cfg.EvalThreads)
+		}
+		t0 := time.Now()
+		res, err := engine.Evaluate(j.model, local.MakeBatch(c.test, local.All(c.test.Len())), c.job.Seed, wss)
+		c.send(evEval{epoch: j.epoch, res: res, dur: time.Since(t0), err: err})
+	}
+}
+
+// publish makes the machine's instructions and the status visible to the
+// gRPC handlers, and wakes the long polls when an instruction changed.
+func (c *Coordinator) publish() {
+	st := c.buildStatus()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pub.status = st
+	c.pub.finished = c.m.Phase() == PhaseDone || c.m.Phase() == PhaseFailed
+	if v := c.m.TasksVersion(); v != c.pub.version || c.pub.tasks == nil || !sameAddrs(c.pub.addrs, c.addrs) {
+		tasks := make(map[string]Task)
+		for _, mi := range c.m.Members() {
+			tasks[mi.ID] = c.m.Task(mi.ID)
+		}
+		c.pub.tasks, c.pub.version = tasks, v
+		c.pub.addrs = make(map[string]string, len(c.addrs))
+		for k, a := range c.addrs {
+			c.pub.addrs[k] = a
+		}
+		close(c.pub.wake)
+		c.pub.wake = make(chan struct{})
+	}
+}
+
+func sameAddrs(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
+	m := c.m
+	s := m.State()
+	st := &asfpb.ClusterStatus{JobId: c.job.ID, CoordinatorNode: c.ml.Name(), Version: cluster.Version(), Phase: m.Phase().String(),
+		Generation: m.Generation(), Ring: m.Ring(), Step: int64(s.Step), TotalSteps: int64(c.total),
+		Epoch: int64(min(s.Step/c.spe, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.spe),
+		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:], ReduceBytesPerStep: c.reduceB}
+	if a := c.epoch; a.samples > 0 {
+		st.Loss = a.mse / float64(a.samples)
+		st.Accuracy = float64(a.correct) / float64(a.samples)
+		st.SamplesPerSec = float64(a.samples) / max(a.last.Sub(a.start).Seconds(), 1e-9)
+	}
+	if n := len(c.reports); n > 0 && c.reports[n-1].HasTest {
+		st.TestAccuracy, st.HasTest = c.reports[n-1].TestAcc, true
+	}
+	if ck, ok := m.Checkpoint(); ok {
+		st.CheckpointStep = int64(ck.Step)
+	}
+	if err := m.Err(); err != nil {
+		st.Error = err.Error()
+	}
+	for _, mi := range m.Members() {
+		st.Members = append(st.Members, &asfpb.MemberStatus{WorkerId: mi.ID, GrpcAddr: c.addrs[mi.ID], State: mi.State,
+			Rank: int32(mi.Rank), LastStepMs: ms(mi.LastStep), MeanStepMs: ms(mi.MeanStep), LastComputeMs: ms(mi.LastCompute),
+			LastReduceMs: ms(mi.LastReduce), Steps: int64(mi.Steps)})
+	}
+	return st
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,244 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/internal/cluster"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// validID is what a worker id may look like: it names the worker in logs,
+// rings and the memberlist node name.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$`)
+
+// ValidateWorkerID reports whether id can name a worker.
+func ValidateWorkerID(id string) error {
+	if !validID.MatchString(id) {
+		return fmt.Errorf("%w: worker id %q: want 1 to 63 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", ErrConfig, id)
+	}
+	return nil
+}
+
+// coordService implements asfpb.CoordinatorServer.
+type coordService struct {
+	asfpb.UnimplementedCoordinatorServer
+	co *Coordinator
+}
+
+var _ asfpb.CoordinatorServer = (*coordService)(nil)
+
+func (s *coordService) c() *Coordinator { return s.co }
+
+func invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+// unavailable is the answer of a coordinator whose loop has ended.
+var unavailable = status.Error(codes.Unavailable, "the coordinator is shutting down")
+
+// Join implements asfpb.CoordinatorServer.
+func (s *coordService) Join(ctx context.Context, req *asfpb.JoinRequest) (*asfpb.JoinResponse, error) {
+	c := s.c()
+	if err := ValidateWorkerID(req.GetWorkerId()); err != nil {
+		return nil, invalid("%v", err)
+	}
+	if req.GetGrpcAddr() == "" {
+		return nil, invalid("grpc_addr is empty")
+	}
+	var held []cluster.Held
+	if req.GetJobId() == c.job.ID {
+		var err error
+		if held, err = cluster.HeldFromPB(req.GetHeld()); err != nil {
+			return nil, invalid("%v", err)
+		}
+	}
+	ev := evJoin{info: JoinInfo{ID: req.GetWorkerId(), Incarnation: req.GetNodeName(), Ready: req.GetReady(), Held: held,
+		LastGen: req.GetLastGeneration()}, addr: req.GetGrpcAddr(), node: req.GetNodeName(), reply: make(chan uint64, 1)}
+	if !c.send(ev) {
+		return nil, unavailable
+	}
+	var gen uint64
+	select {
+	case gen = <-ev.reply:
+	case <-c.quit:
+		return nil, unavailable
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	c.log.Info("worker joined", "worker", req.GetWorkerId(), "addr", req.GetGrpcAddr(), "ready", req.GetReady(),
+		"held", fmt.Sprint(held), "version", req.GetVersion())
+	mode := asfpb.SyncMode_SYNC_MODE_GRADIENT
+	if c.cfg.SyncMode == SyncWeights {
+		mode = asfpb.SyncMode_SYNC_MODE_WEIGHTS
+	}
+	return &asfpb.JoinResponse{JobId: c.job.ID, Job: c.job.JSON(), CoordinatorNode: c.ml.Name(), GossipAddr: c.ml.Addr(),
+		Generation: gen, SyncMode: mode, LocalSteps: int32(c.cfg.LocalSteps)}, nil
+}
+
+// NextTask implements asfpb.CoordinatorServer.
+func (s *coordService) NextTask(ctx context.Context, req *asfpb.NextTaskRequest) (*asfpb.Task, error) {
+	c := s.c()
+	id := req.GetWorkerId()
+	if req.GetJobId() == c.job.ID && len(req.GetHeld()) > 0 {
+		held, err := cluster.HeldFromPB(req.GetHeld())
+		if err != nil {
+			return nil, invalid("%v", err)
+		}
+		select {
+		case c.events <- evHolds{id: id, held: held}:
+		default: // the loop is busy: the holdings are refreshed by the next poll
+		}
+	}
+	wait := min(time.Duration(req.GetWaitMs())*time.Millisecond, c.cfg.PollWait)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	expired := false
+	for {
+		c.mu.Lock()
+		t, ok := c.pub.tasks[id]
+		if !ok {
+			t = Task{Kind: TaskRejoin, Reason: "not a member of the cluster"}
+			if c.pub.finished {
+				t = Task{Kind: TaskDone, Reason: "the job is over"}
+				copy(t.Base[:], c.pub.status.GetDigest())
+			}
+		}
+		if t.Kind == TaskDone {
+			c.pub.doneSeen[id] = true
+		}
+		wake, addrs := c.pub.wake, c.pub.addrs
+		c.mu.Unlock()
+		if expired || differs(t, req) {
+			return c.taskPB(t, addrs), nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			expired = true
+		case <-c.quit:
+			return nil, unavailable
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// differs reports whether instruction t differs from what the worker has.
+func differs(t Task, req *asfpb.NextTaskRequest) bool {
+	if int32(t.Kind) != int32(req.GetHaveKind()) {
+		return true
+	}
+	return t.Kind == TaskCompute && (t.Generation != req.GetHaveGeneration() || int64(t.Step) != req.GetHaveStep())
+}
+
+func (c *Coordinator) taskPB(t Task, addrs map[string]string) *asfpb.Task {
+	p := &asfpb.Task{Kind: asfpb.TaskKind(t.Kind), JobId: c.job.ID, Generation: t.Generation, Step: int64(t.Step),
+		Epoch: int64(t.Step / c.spe), StepInEpoch: int64(t.Step % c.spe), Rank: int32(t.Rank), Reason: t.Reason,
+		StallMs: c.cfg.StepDeadline.Milliseconds()}
+	if t.Kind == TaskCompute || t.Kind == TaskDone && t.Base != (Digest{}) {
+		p.BaseDigest = append([]byte(nil), t.Base[:]...)
+	}
+	for _, id := range t.Ring {
+		p.Ring = append(p.Ring, &asfpb.RingMember{WorkerId: id, GrpcAddr: addrs[id]})
+	}
+	switch t.SyncFrom {
+	case "":
+	case FromCoordinator:
+		p.Sync = &asfpb.SyncSource{GrpcAddr: c.addr}
+	default:
+		p.Sync = &asfpb.SyncSource{GrpcAddr: addrs[t.SyncFrom], SourceId: t.SyncFrom}
+	}
+	return p
+}
+
+// Report implements asfpb.CoordinatorServer.
+func (s *coordService) Report(ctx context.Context, req *asfpb.StepReport) (*asfpb.ReportAck, error) {
+	c := s.c()
+	if req.GetJobId() != c.job.ID {
+		return &asfpb.ReportAck{Reason: fmt.Sprintf("job %q, the coordinator runs %q", req.GetJobId(), c.job.ID)}, nil
+	}
+	r := Report{ID: req.GetWorkerId(), Generation: req.GetGeneration(), Step: int(req.GetStep()), OK: req.GetOk(),
+		Failure: FailureKind(req.GetFailure()), Err: req.GetError(), Stats: StepStats{MSE: req.GetMse(), CE: req.GetCe(),
+			Correct: int(req.GetCorrect()), Samples: int(req.GetSamples())},
+		SyncTime: us(req.GetSyncUs()), ComputeTime: us(req.GetComputeUs()), ReduceTime: us(req.GetReduceUs()),
+		StepTime: us(req.GetStepUs()), ReduceBytes: req.GetReduceBytes()}
+	if r.OK {
+		d, err := cluster.DigestFrom(req.GetDigest(), "digest")
+		if err != nil {
+			return nil, invalid("%v", err)
+		}
+		r.Digest = d
+	} else if r.Failure < FailureAborted || r.Failure > FailureFatal {
+		r.Failure = FailureAborted
+	}
+	for _, j := range req.GetMicroBatches() {
+		r.Micro = append(r.Micro, int(j))
+	}
+	if held, err := cluster.HeldFromPB(req.GetHeld()); err == nil && len(held) > 0 {
+		select {
+		case c.events <- evHolds{id: r.ID, held: held}:
+		case <-c.quit:
+			return nil, unavailable
+		}
+	}
+	ev := evReport{r: r, reply: make(chan struct{})}
+	if !c.send(ev) {
+		return nil, unavailable
+	}
+	select {
+	case <-ev.reply:
+	case <-c.quit:
+		return nil, unavailable
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	return &asfpb.ReportAck{Accepted: true}, nil
+}
+
+func us(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+
+// Status implements asfpb.CoordinatorServer.
+func (s *coordService) Status(context.Context, *asfpb.StatusRequest) (*asfpb.ClusterStatus, error) {
+	return s.c().Status(), nil
+}
+
+// stateService implements asfpb.WorkerStateServer from the checkpoint store.
+type stateService struct {
+	asfpb.UnimplementedWorkerStateServer
+	co *Coordinator
+}
+
+// GetState implements asfpb.WorkerStateServer: it serves the newest checkpoint
+// when it is the requested state.
+func (s *stateService) GetState(req *asfpb.StateRequest, stream asfpb.WorkerState_GetStateServer) error {
+	c := s.co
+	j, h, err := cluster.StateRequestFrom(req)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	c.mu.Lock()
+	ref := c.pub.ckpt
+	c.mu.Unlock()
+	if j != c.job.ID || ref == nil || ref.held != h {
+		return cluster.NotFound(j, h)
+	}
+	st, _, err := c.store.Load(j, ref.id)
+	if errors.Is(err, checkpoint.ErrNotFound) {
+		return cluster.NotFound(j, h)
+	}
+	if err != nil {
+		return status.Errorf(codes.Internal, "loading checkpoint %d: %v", ref.id, err)
+	}
+	enc, err := checkpoint.EncodeState(st)
+	if err != nil {
+		return status.Errorf(codes.Internal, "encoding checkpoint %d: %v", ref.id, err)
+	}
+	return cluster.SendState(enc, stream.Send)
+}

@@ -1,0 +1,267 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asfnet/asf/allreduce"
+	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/snapshot"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Errors of a step.
+var (
+	// ErrNeedSync reports a task whose base state the worker does not hold and
+	// for which the coordinator named no source.
+	ErrNeedSync = errors.New("worker: the task's base state is not here and no source was named")
+	// ErrTask reports a task that does not fit the job (a step outside it, a
+	// rank outside the ring, an epoch that does not match the step).
+	ErrTask = errors.New("worker: malformed task")
+)
+
+// step computes one step of one generation and returns the report to send.
+func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
+	start := time.Now()
+	w.mu.Lock()
+	r := w.run
+	w.mu.Unlock()
+	rep := &asfpb.StepReport{WorkerId: w.cfg.ID, JobId: t.GetJobId(), Generation: t.GetGeneration(), Step: t.GetStep()}
+	fail := func(kind asfpb.FailureKind, err error) *asfpb.StepReport {
+		if ctx.Err() != nil && kind != asfpb.FailureKind_FAILURE_KIND_FATAL {
+			kind = asfpb.FailureKind_FAILURE_KIND_ABORTED
+		}
+		rep.Ok, rep.Failure, rep.Error = false, kind, err.Error()
+		rep.StepUs = time.Since(start).Microseconds()
+		w.log.Info("step failed", "generation", t.GetGeneration(), "step", t.GetStep(), "kind", kind, "err", err)
+		return rep
+	}
+	if r == nil || t.GetJobId() != r.job.ID {
+		return fail(asfpb.FailureKind_FAILURE_KIND_SYNC, fmt.Errorf("%w: task of job %q", ErrTask, t.GetJobId()))
+	}
+	w.lastGen.Store(max(w.lastGen.Load(), t.GetGeneration()))
+	size, rank := len(t.GetRing()), int(t.GetRank())
+	step, epoch, sie := int(t.GetStep()), int(t.GetEpoch()), int(t.GetStepInEpoch())
+	switch {
+	case size < 1 || rank < 0 || rank >= size || t.GetRing()[rank].GetWorkerId() != w.cfg.ID:
+		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size))
+	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.spe || step != epoch*r.spe+sie:
+		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs (%d epochs)",
+			ErrTask, step, epoch, sie, r.spe, r.job.Epochs))
+	}
+	want, err := cluster.DigestFrom(t.GetBaseDigest(), "base_digest")
+	if err != nil {
+		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, err)
+	}
+	base, synced, err := w.base(ctx, r, t, cluster.Held{Step: step, Digest: want})
+	if err != nil {
+		return fail(asfpb.FailureKind_FAILURE_KIND_SYNC, err)
+	}
+	rep.SyncUs = synced.Microseconds()
+
+	// The micro-batches of this ring position: j = rank, rank+W, ...
+	perm := r.perm(epoch)
+	all := r.plan.MicroBatches(perm, sie)
+	mine := dataset.Assign(len(all), size, rank)
+	mbs := make([]engine.Batch, len(mine))
+	for i, j := range mine {
+		mbs[i] = local.MakeBatch(r.train, all[j])
+		rep.MicroBatches = append(rep.MicroBatches, int32(j))
+	}
+	t0 := time.Now()
+	acc := r.acc
+	clear(acc)
+	if err := engine.RunMicroBatches(base.model, mbs, r.job.Seed, epoch, r.wss, acc); err != nil {
+		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("micro-batches of step %d: %w", step, err))
+	}
+	rep.ComputeUs = time.Since(t0).Microseconds()
+	if h := w.cfg.Hooks.BeforeReduce; h != nil {
+		h(ctx, step)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(asfpb.FailureKind_FAILURE_KIND_ABORTED, err)
+	}
+
+	t1 := time.Now()
+	if size > 1 {
+		tr, err := w.transport(t.GetGeneration(), t.GetRing()[(rank+1)%size].GetGrpcAddr())
+		if err != nil {
+			return fail(asfpb.FailureKind_FAILURE_KIND_ABORTED, err)
+		}
+		stall := time.Duration(t.GetStallMs()) * time.Millisecond
+		if stall <= 0 {
+			stall = allreduce.DefaultConfig().StallTimeout
+		}
+		cfg := allreduce.DefaultConfig()
+		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size, cfg.StallTimeout = r.job.ID, t.GetGeneration(), uint64(step), rank, size, stall
+		if err := allreduce.AllReduceInt64(ctx, tr, cfg, acc); err != nil {
+			kind := asfpb.FailureKind_FAILURE_KIND_ABORTED
+			if errors.Is(err, allreduce.ErrOverflow) {
+				kind = asfpb.FailureKind_FAILURE_KIND_FATAL
+			}
+			return fail(kind, err)
+		}
+		rep.ReduceBytes = int64(2*(size-1)) * int64(len(acc)) * 8 / int64(size)
+	}
+	rep.ReduceUs = time.Since(t1).Microseconds()
+
+	next := &replica{step: step + 1, model: base.model.Clone(), opt: base.opt.Clone()}
+	st, err := next.opt.Apply(next.model, acc, epoch)
+	if err != nil {
+		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("applying step %d: %w", step, err))
+	}
+	next.digest = next.model.Digest()
+	w.mu.Lock()
+	if w.comm == base {
+		w.tent = next
+	}
+	w.steps++
+	w.mu.Unlock()
+	rep.Ok = true
+	rep.Digest = next.digest[:]
+	rep.Mse, rep.Ce, rep.Correct, rep.Samples = st.MSE, st.CE, int64(st.Correct), int64(st.Samples)
+	rep.StepUs = time.Since(start).Microseconds()
+	return rep
+}
+
+// base returns the state the task starts from: the committed state, the
+// tentative one (which the task thereby commits), a fresh model for step 0, or
+// a state fetched from the source the task names. It returns the time spent
+// fetching.
+func (w *Worker) base(ctx context.Context, r *jobRun, t *asfpb.Task, want cluster.Held) (*replica, time.Duration, error) {
+	w.mu.Lock()
+	switch {
+	case w.comm != nil && w.comm.held() == want:
+		w.tent = nil // a redo of the step: what was computed is dropped
+	case w.tent != nil && w.tent.held() == want:
+		w.comm, w.tent = w.tent, nil
+	case want.Step == 0 && want.Digest == r.fresh:
+		w.comm, w.tent = &replica{step: 0, model: engine.NewModel(r.net, r.job.Seed), opt: engine.NewOptimizer(r.job.Optim, r.net.NParams), digest: r.fresh}, nil
+	default:
+		w.mu.Unlock()
+		return w.sync(ctx, r, t, want)
+	}
+	b := w.comm
+	w.mu.Unlock()
+	return b, 0, nil
+}
+
+// sync fetches the state want from the task's source and makes it the
+// committed state.
+func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluster.Held) (*replica, time.Duration, error) {
+	src := t.GetSync()
+	if src == nil || src.GetGrpcAddr() == "" {
+		return nil, 0, fmt.Errorf("%w: %s (holding %v)", ErrNeedSync, want, w.held())
+	}
+	t0 := time.Now()
+	cc, err := grpc.NewClient(src.GetGrpcAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer cc.Close()
+	fctx, cancel := context.WithTimeout(ctx, w.cfg.PullTimeout)
+	defer cancel()
+	st, enc, err := cluster.FetchState(fctx, cc, r.job.ID, want)
+	if err != nil {
+		return nil, 0, fmt.Errorf("from %s (%s): %w", src.GetSourceId(), src.GetGrpcAddr(), err)
+	}
+	j, model, opt, err := snapshot.Restore(st, r.in)
+	if err != nil {
+		return nil, 0, fmt.Errorf("from %s: %w", src.GetGrpcAddr(), err)
+	}
+	got := cluster.Held{Step: st.Step, Digest: model.Digest()}
+	switch {
+	case string(j.JSON()) != r.json:
+		return nil, 0, fmt.Errorf("%w: the state from %s belongs to another configuration of job %q", cluster.ErrTransfer, src.GetGrpcAddr(), j.ID)
+	case got != want:
+		return nil, 0, fmt.Errorf("%w: asked %s for %s, got %s", cluster.ErrTransfer, src.GetGrpcAddr(), want, got)
+	}
+	// Restore builds a network of its own; compute on ours (same spec and shape).
+	model.Net = r.net
+	b := &replica{step: want.Step, model: model, opt: opt, digest: got.Digest}
+	w.mu.Lock()
+	w.comm, w.tent = b, nil
+	w.synced++
+	w.mu.Unlock()
+	d := time.Since(t0)
+	w.log.Info("synced the state", "state", want.String(), "from", src.GetSourceId(), "addr", src.GetGrpcAddr(),
+		"bytes", len(enc), "took", d.Round(time.Millisecond))
+	return b, d, nil
+}
+
+// transport returns the reduction transport of generation gen, whose right
+// neighbour serves at right; one per generation, reused across its steps.
+func (w *Worker) transport(gen uint64, right string) (*allreduce.GRPCTransport, error) {
+	if w.tr != nil && w.trGen == gen && w.trTo == right {
+		return w.tr, nil
+	}
+	if w.tr != nil {
+		_ = w.tr.Close()
+		w.tr = nil
+	}
+	tr, err := allreduce.NewGRPCTransport(w.peer, right, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	w.tr, w.trGen, w.trTo = tr, gen, right
+	return tr, nil
+}
+
+// perm returns the permutation of epoch e (cached: a step needs it, and the
+// next steps of the epoch too).
+func (r *jobRun) perm(e int) []int {
+	if p, ok := r.perms[e]; ok {
+		return p
+	}
+	for k := range r.perms {
+		if k < e-1 || k > e+1 {
+			delete(r.perms, k)
+		}
+	}
+	p := dataset.Perm(r.job.Seed, e, r.plan.N)
+	r.perms[e] = p
+	return p
+}
+
+// stateService implements asfpb.WorkerStateServer: it serves the states the
+// worker holds.
+type stateService struct {
+	asfpb.UnimplementedWorkerStateServer
+	w *Worker
+}
+
+// GetState implements asfpb.WorkerStateServer.
+func (s *stateService) GetState(req *asfpb.StateRequest, stream asfpb.WorkerState_GetStateServer) error {
+	w := s.w
+	j, h, err := cluster.StateRequestFrom(req)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	r := w.run
+	var found *replica
+	for _, rp := range []*replica{w.comm, w.tent} {
+		if rp != nil && rp.held() == h {
+			found = rp
+		}
+	}
+	w.mu.Unlock()
+	if r == nil || j != r.job.ID || found == nil {
+		return cluster.NotFound(j, h)
+	}
+	pos := snapshot.Position{Epoch: h.Step / r.spe, Step: h.Step, StepInEpoch: h.Step % r.spe}
+	st := snapshot.Capture(r.job, found.model, found.opt, pos, checkpoint.Summary{})
+	enc, err := checkpoint.EncodeState(st)
+	if err != nil {
+		return err
+	}
+	return cluster.SendState(enc, stream.Send)
+}

@@ -1,0 +1,575 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asfnet/asf/allreduce"
+	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/local"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// Errors of a worker's run.
+var (
+	// ErrJobFailed reports that the coordinator ended the job with an error.
+	ErrJobFailed = errors.New("worker: the job failed")
+
+	errRejoin = errors.New("worker: not a member: join again")
+	errLost   = errors.New("worker: lost the coordinator")
+	errDone   = errors.New("worker: the job is finished")
+)
+
+// Outcome is how a worker's job ended.
+type Outcome struct {
+	Job    string
+	Final  cluster.Held // the final state, as the coordinator announced it
+	Steps  int          // steps this worker computed and reported successfully
+	Synced int          // states it fetched from peers or the coordinator
+}
+
+// Worker is one data-parallel worker: it joins the cluster, receives the job,
+// computes its micro-batches of each step, all-reduces them with its ring
+// neighbours, applies the step and reports.
+type Worker struct {
+	cfg  Config
+	log  *slog.Logger
+	lis  net.Listener
+	srv  *grpc.Server
+	hlth *health.Server
+	peer *allreduce.PeerServer
+	ml   *cluster.Membership
+	addr string
+	node string
+
+	// The job and its data; set by prepare, read by the step and the server.
+	mu   sync.Mutex
+	run  *jobRun
+	comm *replica // the committed state
+	tent *replica // the tentative state (after the step last computed)
+
+	lastGen atomic.Uint64
+	steps   int
+	synced  int
+
+	// Reduction transport of the current generation (step goroutine only).
+	tr    *allreduce.GRPCTransport
+	trGen uint64
+	trTo  string
+
+	coordAddr string
+	coordConn *grpc.ClientConn
+}
+
+// jobRun is a job with its data, ready to compute.
+type jobRun struct {
+	job   job.Job
+	json  string
+	train *dataset.Set
+	in    engine.Shape
+	net   *engine.Net
+	plan  dataset.Plan
+	spe   int
+	wss   []*engine.Workspace
+	fresh cluster.Digest
+	acc   []int64
+	perms map[int][]int
+}
+
+// replica is one training state; it is never changed once stored.
+type replica struct {
+	step   int
+	model  *engine.Model
+	opt    *engine.Optimizer
+	digest cluster.Digest
+}
+
+func (r *replica) held() cluster.Held { return cluster.Held{Step: r.step, Digest: r.digest} }
+
+// New starts the worker's gRPC server and gossip membership; Run then joins
+// the cluster and works.
+func New(cfg Config) (_ *Worker, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := &Worker{cfg: cfg, log: log.With("component", "worker", "worker", cfg.ID)}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	w.peer, err = allreduce.NewPeerServer(&allreduce.ServerConfig{ParkTimeout: 30 * time.Second, MaxParked: 16, Logger: w.log})
+	if err != nil {
+		return nil, err
+	}
+	w.lis, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("worker: listen %s: %w", cfg.Listen, err)
+	}
+	w.node = cluster.NewNodeName(cfg.ID)
+	w.ml, err = cluster.StartMembership(cfg.Gossip, w.node, w.meta(w.advertise("")), w.log, nil)
+	if err != nil {
+		return nil, err
+	}
+	if w.addr = w.advertise(w.ml.Addr()); w.addr != w.advertise("") {
+		if err := w.ml.SetMeta(w.meta(w.addr)); err != nil {
+			return nil, err
+		}
+	}
+	w.srv = grpc.NewServer(allreduce.DefaultGRPCTuning().ServerOptions()...)
+	allreduce.RegisterPeerServer(w.srv, w.peer)
+	asfpb.RegisterWorkerStateServer(w.srv, &stateService{w: w})
+	w.hlth = health.NewServer()
+	healthpb.RegisterHealthServer(w.srv, w.hlth)
+	w.hlth.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	go func() { _ = w.srv.Serve(w.lis) }()
+	w.log.Info("worker listening", "grpc", w.addr, "gossip", w.ml.Addr())
+	return w, nil
+}
+
+func (w *Worker) meta(grpcAddr string) cluster.Meta {
+	return cluster.Meta{Role: cluster.RoleWorker, ID: w.cfg.ID, GRPC: grpcAddr, Version: cluster.Version()}
+}
+
+func (w *Worker) advertise(gossip string) string {
+	if w.cfg.Advertise != "" {
+		return w.cfg.Advertise
+	}
+	host, port, _ := net.SplitHostPort(w.lis.Addr().String())
+	if ip := net.ParseIP(host); (ip == nil || ip.IsUnspecified()) && gossip != "" {
+		host, _, _ = net.SplitHostPort(gossip)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Addr is the worker's advertised gRPC address.
+func (w *Worker) Addr() string { return w.addr }
+
+// ID is the worker's id.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Crash stops the worker abruptly, as a killed process would look to the
+// others: no gossip leave, connections cut. Run returns soon after.
+func (w *Worker) Crash() {
+	_ = w.ml.Shutdown()
+	w.srv.Stop()
+}
+
+func (w *Worker) close() {
+	if w.hlth != nil {
+		w.hlth.Shutdown()
+	}
+	if w.srv != nil {
+		done := make(chan struct{})
+		go func() { w.srv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			w.srv.Stop()
+		}
+	} else if w.lis != nil {
+		_ = w.lis.Close()
+	}
+	if w.ml != nil {
+		_ = w.ml.Leave(3 * w.cfg.Gossip.GossipInterval)
+	}
+	if w.tr != nil {
+		_ = w.tr.Close()
+		w.tr = nil
+	}
+	if w.coordConn != nil {
+		_ = w.coordConn.Close()
+	}
+}
+
+// Run joins the cluster and works until the job is finished (it returns the
+// outcome), the coordinator ends it with an error, or ctx ends. It then
+// leaves the cluster and stops serving.
+func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
+	defer w.close()
+	out := &Outcome{}
+	if len(w.cfg.Join) > 0 {
+		w.joinGossip(ctx)
+	}
+	backoff := w.cfg.RetryMin
+	for {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		cl, err := w.connect(ctx)
+		if err == nil {
+			err = w.register(ctx, cl)
+		}
+		if err == nil {
+			backoff = w.cfg.RetryMin
+			err = w.serve(ctx, cl, out)
+		}
+		switch {
+		case errors.Is(err, errDone):
+			w.mu.Lock()
+			out.Steps, out.Synced = w.steps, w.synced
+			w.mu.Unlock()
+			return out, nil
+		case errors.Is(err, ErrJobFailed):
+			return out, err
+		case errors.Is(err, errRejoin):
+			continue
+		case ctx.Err() != nil:
+			return out, ctx.Err()
+		case status.Code(err) == codes.InvalidArgument:
+			return out, fmt.Errorf("worker: the coordinator refused us: %w", err)
+		}
+		w.log.Info("coordinator unreachable; retrying", "err", err, "in", backoff)
+		if !sleep(ctx, backoff) {
+			return out, ctx.Err()
+		}
+		backoff = min(2*backoff, w.cfg.RetryMax)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// joinGossip joins the cluster's gossip through the configured addresses,
+// retrying until one answers (or ctx ends).
+func (w *Worker) joinGossip(ctx context.Context) {
+	backoff := w.cfg.RetryMin
+	for {
+		err := w.ml.Join(w.cfg.Join)
+		if err == nil {
+			return
+		}
+		w.log.Info("joining the gossip", "via", w.cfg.Join, "err", err)
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, w.cfg.RetryMax)
+	}
+}
+
+// connect finds the coordinator and returns a client for it.
+func (w *Worker) connect(ctx context.Context) (asfpb.CoordinatorClient, error) {
+	addr := w.cfg.Coordinator
+	if addr == "" {
+		c, ok := w.ml.Coordinator()
+		if !ok {
+			if len(w.cfg.Join) > 0 {
+				_ = w.ml.Join(w.cfg.Join) // a restarted coordinator listens there again
+				c, ok = w.ml.Coordinator()
+			}
+			if !ok {
+				return nil, errors.New("no coordinator among the gossip members")
+			}
+		}
+		addr = c.Meta.GRPC
+	}
+	if addr != w.coordAddr || w.coordConn == nil {
+		if w.coordConn != nil {
+			_ = w.coordConn.Close()
+		}
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, fmt.Errorf("worker: coordinator %q: %w", addr, err)
+		}
+		w.coordAddr, w.coordConn = addr, cc
+	}
+	return asfpb.NewCoordinatorClient(w.coordConn), nil
+}
+
+// register joins the coordinator, loading the job's data if it is new to us.
+func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient) error {
+	resp, err := w.joinRPC(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if !w.ml.Has(resp.GetCoordinatorNode()) && resp.GetGossipAddr() != "" {
+		if err := w.ml.Join([]string{resp.GetGossipAddr()}); err != nil {
+			w.log.Warn("joining the coordinator's gossip", "addr", resp.GetGossipAddr(), "err", err)
+		}
+	}
+	if resp.GetSyncMode() != asfpb.SyncMode_SYNC_MODE_GRADIENT && resp.GetSyncMode() != asfpb.SyncMode_SYNC_MODE_UNSPECIFIED {
+		return fmt.Errorf("%w: sync mode %v is not supported by this worker", ErrJobFailed, resp.GetSyncMode())
+	}
+	w.mu.Lock()
+	same := w.run != nil && w.run.json == string(resp.GetJob())
+	w.mu.Unlock()
+	if same {
+		return nil
+	}
+	j, err := job.Parse(resp.GetJob(), job.Default())
+	if err != nil {
+		return fmt.Errorf("%w: the coordinator's job: %v", ErrJobFailed, err)
+	}
+	if err := w.prepare(ctx, j, string(resp.GetJob())); err != nil {
+		return fmt.Errorf("%w: %v", ErrJobFailed, err)
+	}
+	_, err = w.joinRPC(ctx, cl)
+	return err
+}
+
+func (w *Worker) joinRPC(ctx context.Context, cl asfpb.CoordinatorClient) (*asfpb.JoinResponse, error) {
+	w.mu.Lock()
+	req := &asfpb.JoinRequest{WorkerId: w.cfg.ID, NodeName: w.node, GrpcAddr: w.addr, Version: cluster.Version(),
+		Ready: w.run != nil, Held: cluster.HeldToPB(w.heldLocked()), LastGeneration: w.lastGen.Load()}
+	if w.run != nil {
+		req.JobId = w.run.job.ID
+	}
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.RPCTimeout)
+	defer cancel()
+	return cl.Join(ctx, req)
+}
+
+// prepare loads the job's data and builds its network; it drops any state of
+// another job.
+func (w *Worker) prepare(ctx context.Context, j job.Job, js string) error {
+	w.log.Info("loading the job", "job", j.ID, "dataset", j.Dataset, "spec", j.Spec)
+	load := w.cfg.Data
+	if load == nil {
+		load = func(ctx context.Context, j job.Job) (*dataset.Set, *dataset.Set, error) {
+			return local.LoadData(ctx, j, w.cfg.DataDir)
+		}
+	}
+	train, _, err := load(ctx, j)
+	if err != nil {
+		return err
+	}
+	in, err := local.InputShape(train)
+	if err != nil {
+		return err
+	}
+	n, err := j.Net(in)
+	if err != nil {
+		return err
+	}
+	plan := dataset.Plan{N: train.Len(), Batch: j.Batch, Micro: j.Micro}
+	if err := plan.Validate(); err != nil {
+		return err
+	}
+	r := &jobRun{job: j, json: js, train: train, in: in, net: n, plan: plan, spe: plan.Steps(),
+		wss: local.Workspaces(n, w.cfg.Threads), fresh: engine.NewModel(n, j.Seed).Digest(),
+		acc: make([]int64, n.ResultLen()), perms: map[int][]int{}}
+	w.mu.Lock()
+	w.run, w.comm, w.tent = r, nil, nil
+	w.mu.Unlock()
+	return nil
+}
+
+// heldLocked lists the states held (w.mu held).
+func (w *Worker) heldLocked() []cluster.Held {
+	var hs []cluster.Held
+	for _, r := range []*replica{w.comm, w.tent} {
+		if r != nil {
+			hs = append(hs, r.held())
+		}
+	}
+	return hs
+}
+
+func (w *Worker) held() []cluster.Held {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.heldLocked()
+}
+
+// haveKey is the task a worker has, as it tells the coordinator.
+type haveKey struct {
+	kind asfpb.TaskKind
+	gen  uint64
+	step int64
+}
+
+func keyOf(t *asfpb.Task) haveKey {
+	return haveKey{kind: t.GetKind(), gen: t.GetGeneration(), step: t.GetStep()}
+}
+
+// inflight is a step being computed.
+type inflight struct {
+	key    haveKey
+	cancel context.CancelFunc
+	done   chan *asfpb.StepReport
+}
+
+// serve follows the coordinator's instructions until it says the job is done,
+// tells us to join again, or cannot be reached.
+func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Outcome) error {
+	pctx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	tasks := make(chan *asfpb.Task)
+	lost := make(chan error, 1)
+	go w.poll(pctx, cl, tasks, lost)
+
+	var cur *inflight
+	var last haveKey // the last compute task started
+	stop := func() {
+		if cur != nil {
+			cur.cancel()
+			<-cur.done
+			cur = nil
+		}
+	}
+	defer stop()
+	var curDone <-chan *asfpb.StepReport
+	for {
+		if cur != nil {
+			curDone = cur.done
+		} else {
+			curDone = nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-lost:
+			if cur != nil {
+				// Finish the step in flight: its result is kept (as the tentative
+				// state) for a restarted coordinator to adopt.
+				<-cur.done
+				cur = nil
+			}
+			return fmt.Errorf("%w: %v", errLost, err)
+		case rep := <-curDone:
+			cur = nil
+			if err := w.report(ctx, cl, rep); err != nil {
+				return fmt.Errorf("%w: %v", errLost, err)
+			}
+		case t := <-tasks:
+			switch t.GetKind() {
+			case asfpb.TaskKind_TASK_KIND_DONE:
+				stop()
+				return w.finish(t, out)
+			case asfpb.TaskKind_TASK_KIND_REJOIN:
+				stop()
+				w.log.Info("rejoining", "reason", t.GetReason())
+				return errRejoin
+			case asfpb.TaskKind_TASK_KIND_COMPUTE:
+				k := keyOf(t)
+				if (cur != nil && cur.key == k) || k == last {
+					continue // a repeat of the task in hand
+				}
+				stop()
+				last = k
+				sctx, cancel := context.WithCancel(ctx)
+				cur = &inflight{key: k, cancel: cancel, done: make(chan *asfpb.StepReport, 1)}
+				go func(f *inflight) { f.done <- w.step(sctx, t) }(cur)
+			default: // WAIT: a step in flight was abandoned
+				stop()
+			}
+		}
+	}
+}
+
+// poll long-polls the coordinator for instructions and hands every answer to
+// tasks; after LostAfter consecutive failures it reports on lost and stops.
+func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks chan<- *asfpb.Task, lost chan<- error) {
+	var have haveKey
+	fails := 0
+	backoff := w.cfg.RetryMin
+	for {
+		w.mu.Lock()
+		req := &asfpb.NextTaskRequest{WorkerId: w.cfg.ID, HaveKind: have.kind, HaveGeneration: have.gen, HaveStep: have.step,
+			Held: cluster.HeldToPB(w.heldLocked()), WaitMs: w.cfg.PollWait.Milliseconds()}
+		if w.run != nil {
+			req.JobId = w.run.job.ID
+		}
+		w.mu.Unlock()
+		cctx, cancel := context.WithTimeout(ctx, w.cfg.PollWait+w.cfg.RPCTimeout)
+		t, err := cl.NextTask(cctx, req)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			fails++
+			if fails >= w.cfg.LostAfter {
+				lost <- err
+				return
+			}
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, w.cfg.RetryMax)
+			continue
+		}
+		fails, backoff = 0, w.cfg.RetryMin
+		have = keyOf(t)
+		select {
+		case tasks <- t:
+		case <-ctx.Done():
+			return
+		}
+		if k := t.GetKind(); k == asfpb.TaskKind_TASK_KIND_DONE || k == asfpb.TaskKind_TASK_KIND_REJOIN {
+			return
+		}
+	}
+}
+
+// report delivers a step report, retrying a few times.
+func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, rep *asfpb.StepReport) error {
+	rep.Held = cluster.HeldToPB(w.held())
+	var err error
+	backoff := w.cfg.RetryMin
+	for range w.cfg.LostAfter {
+		cctx, cancel := context.WithTimeout(ctx, w.cfg.RPCTimeout)
+		_, err = cl.Report(cctx, rep)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !sleep(ctx, backoff) {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, w.cfg.RetryMax)
+	}
+	return err
+}
+
+// finish handles the end of the job: it keeps the final state.
+func (w *Worker) finish(t *asfpb.Task, out *Outcome) error {
+	if len(t.GetBaseDigest()) == 0 {
+		return fmt.Errorf("%w: %s", ErrJobFailed, t.GetReason())
+	}
+	d, err := cluster.DigestFrom(t.GetBaseDigest(), "base_digest")
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrJobFailed, t.GetReason())
+	}
+	final := cluster.Held{Step: int(t.GetStep()), Digest: d}
+	w.mu.Lock()
+	if w.tent != nil && w.tent.held() == final {
+		w.comm, w.tent = w.tent, nil
+	}
+	have := w.comm != nil && w.comm.held() == final
+	if w.run != nil {
+		out.Job = w.run.job.ID
+	}
+	w.mu.Unlock()
+	out.Final = final
+	w.log.Info("job finished", "state", final.String(), "holds_final_state", have)
+	return errDone
+}
