@@ -118,6 +118,9 @@ type Config struct {
 	PollWait time.Duration
 	// PullTimeout bounds pulling a state from a worker.
 	PullTimeout time.Duration
+	// ProbeTimeout bounds the health check of each ring member after a failed
+	// step; a member that does not answer is evicted.
+	ProbeTimeout time.Duration
 	// FinishGrace is how long a finished coordinator keeps answering, so that
 	// workers learn the job is done.
 	FinishGrace time.Duration
@@ -155,6 +158,7 @@ func DefaultConfig(j job.Job) Config {
 		MaxRetryDelay:   2 * time.Second,                   // about memberlist's failure detection time
 		PollWait:        5 * time.Second,                   // long polls well inside their deadline
 		PullTimeout:     2 * time.Minute,                   // a state of hundreds of MB on a slow link
+		ProbeTimeout:    time.Second,                       // a live worker answers in milliseconds, even when busy
 		FinishGrace:     3 * time.Second,                   // several polls of every worker
 	}
 }
@@ -206,6 +210,8 @@ func (c Config) Validate() error {
 		return bad("PollWait", c.PollWait, "> 0")
 	case c.PullTimeout <= 0:
 		return bad("PullTimeout", c.PullTimeout, "> 0")
+	case c.ProbeTimeout <= 0:
+		return bad("ProbeTimeout", c.ProbeTimeout, "> 0")
 	case c.FinishGrace < 0:
 		return bad("FinishGrace", c.FinishGrace, ">= 0")
 	case c.EvalThreads < 0:

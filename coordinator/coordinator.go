@@ -141,6 +141,8 @@ type (
 		reply chan struct{}
 	}
 	evLeave struct{ node string }
+	evGone  struct{ id, session string }
+	evDead  struct{ id, addr string }
 	evCkpt  struct {
 		held  Held
 		err   error // the state could not be pulled
@@ -545,6 +547,12 @@ func (c *Coordinator) handle(ev any) {
 				c.m.Leave(now, id, "failed (gossip)")
 			}
 		}
+	case evGone:
+		c.m.Disconnected(now, ev.id, ev.session)
+	case evDead:
+		if c.addrs[ev.id] == ev.addr {
+			c.m.Leave(now, ev.id, "unreachable (health probe failed)")
+		}
 	case evCkpt:
 		if ev.fatal != nil {
 			c.m.Abort(now, ev.fatal)
@@ -634,6 +642,10 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 		c.epoch = epochAcc{epoch: o.State.Step / c.spe, start: now}
 	case Backoff:
 		c.log.Info("step failed; re-forming the ring", "reason", o.Reason, "delay", o.Delay)
+		for _, id := range o.Ring {
+			c.bg.Add(1)
+			go c.probe(ctx, id, c.addrs[id])
+		}
 	case CheckpointSkipped:
 		c.log.Warn("checkpoint skipped", "state", o.State.String(), "err", o.Err)
 	case Finished:
@@ -758,6 +770,29 @@ func (c *Coordinator) pull(ctx context.Context, addr string, h Held) (*checkpoin
 		return nil, nil, fmt.Errorf("%w: asked for %s, got %s", cluster.ErrTransfer, h, got)
 	}
 	return st, model, nil
+}
+
+// probe checks, after a failed step, that ring member id still answers at
+// addr (the gRPC health service); if not, the loop evicts it rather than
+// retrying with it until the gossip declares it dead.
+func (c *Coordinator) probe(ctx context.Context, id, addr string) {
+	defer c.bg.Done()
+	if addr == "" {
+		return
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return
+	}
+	defer cc.Close()
+	pctx, cancel := context.WithTimeout(ctx, c.cfg.ProbeTimeout)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(cc).Check(pctx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(false))
+	if ctx.Err() != nil || err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+		return
+	}
+	c.log.Warn("a ring member does not answer its health check", "worker", id, "addr", addr, "err", err)
+	c.send(evDead{id: id, addr: addr})
 }
 
 // evaluator runs the test evaluations one after another, off the event loop.

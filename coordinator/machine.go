@@ -144,6 +144,7 @@ type Report struct {
 type JoinInfo struct {
 	ID          string
 	Incarnation string // changes with every process start (the memberlist node name)
+	Session     string // changes with every registration
 	Ready       bool   // data loaded: may enter a ring
 	Held        []Held // states it holds
 	LastGen     uint64 // newest generation it took part in
@@ -275,10 +276,12 @@ func (o Adopt) String() string {
 	return fmt.Sprintf("adopt %s from [%s] (checkpoint at step %d)", o.State, strings.Join(o.By, " "), o.From)
 }
 
-// Backoff: a step failed; a new ring is formed at Until.
+// Backoff: a step failed; a new ring is formed after Delay. Ring is the ring
+// of the failed step: the driver may probe its members meanwhile.
 type Backoff struct {
 	Reason string
 	Delay  time.Duration
+	Ring   []string
 }
 
 func (o Backoff) String() string { return fmt.Sprintf("backoff %v (%s)", o.Delay, o.Reason) }
@@ -307,6 +310,7 @@ func (o Failed) String() string { return fmt.Sprintf("failed: %v", o.Err) }
 type member struct {
 	id          string
 	incarnation string
+	session     string
 	ready       bool
 	held        []Held
 	seq         int // join order
@@ -514,12 +518,12 @@ func (m *Machine) Join(now time.Time, j JoinInfo) {
 		m.members[j.ID] = mb
 	} else if mb.incarnation != j.Incarnation && m.inRing(j.ID) && (m.phase == PhaseRunning || m.phase == PhaseBackoff) {
 		// A new process under the same id: the old one, in the ring, is gone.
-		mb.incarnation, mb.ready, mb.held = j.Incarnation, j.Ready, slices.Clone(j.Held)
+		mb.incarnation, mb.session, mb.ready, mb.held = j.Incarnation, j.Session, j.Ready, slices.Clone(j.Held)
 		m.abandon("worker " + j.ID + " restarted")
 		m.reform("worker " + j.ID + " restarted")
 		return
 	}
-	mb.incarnation, mb.ready, mb.held = j.Incarnation, j.Ready, slices.Clone(j.Held)
+	mb.incarnation, mb.session, mb.ready, mb.held = j.Incarnation, j.Session, j.Ready, slices.Clone(j.Held)
 	switch m.phase {
 	case PhaseDone, PhaseFailed:
 	case PhaseRecovering:
@@ -554,12 +558,23 @@ func (m *Machine) Leave(now time.Time, id, reason string) {
 		return
 	}
 	m.emit(Evict{ID: id, Reason: reason})
-	if m.inRing(id) && (m.phase == PhaseRunning || m.phase == PhaseBackoff) {
+	if m.inRing(id) && m.phase == PhaseRunning || m.phase == PhaseBackoff {
 		m.abandon("worker " + id + " " + reason)
 		m.reform("worker " + id + " " + reason)
 		return
 	}
 	m.setTasks()
+}
+
+// Disconnected reports that the task poll of worker id's registration session
+// broke off: the worker died or abandoned its registration. It is removed
+// like a failed worker, unless it has registered again meanwhile.
+func (m *Machine) Disconnected(now time.Time, id, session string) {
+	m.advance(now)
+	if mb := m.members[id]; mb == nil || mb.session != session {
+		return
+	}
+	m.Leave(now, id, "disconnected")
 }
 
 // Report records a worker's report of a step.
@@ -756,7 +771,7 @@ func (m *Machine) abandon(string) {
 func (m *Machine) backoff(reason string) {
 	m.phase = PhaseBackoff
 	m.retry = m.now.Add(m.delay)
-	m.emit(Backoff{Reason: reason, Delay: m.delay})
+	m.emit(Backoff{Reason: reason, Delay: m.delay, Ring: slices.Clone(m.ring)})
 	m.delay = min(2*m.delay, m.cfg.MaxRetryDelay)
 	m.ring = nil
 	m.setTasks()

@@ -23,11 +23,12 @@ import (
 // Commands:
 //
 //	start total=N spe=N [every=N] [startw=N] [minw=N] [deadline=D] [retry=D] [maxretry=D] [settle=D] [ckpt=S:X] [gen=N] [committed=N]
-//	join ID [ready] [inc=X] [held=S:X,S:X] [gen=N]
+//	join ID [ready] [inc=X] [session=S] [held=S:X,S:X] [gen=N]
 //	holds ID S:X,...
 //	report ID [gen=N] [step=N] (ok digest=X [micro=0,1] | fail=aborted|sync|fatal)
 //	reportall digest=X              (every ring member reports ok; micro-batches by rank, 4 per step)
 //	leave ID
+//	disconnect ID [session=S]
 //	tick D                          (advance the clock by D, then Tick)
 //	ckpt S:X [err]                  (CheckpointDone)
 //	tasks                           (print every member's instruction)
@@ -230,7 +231,7 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		if inc == "" {
 			inc = pos[0] + ".1"
 		}
-		r.m.Join(r.now, JoinInfo{ID: pos[0], Incarnation: inc, Ready: slices.Contains(pos, "ready"), Held: held, LastGen: uint64(atoi(args, "gen", 0))})
+		r.m.Join(r.now, JoinInfo{ID: pos[0], Incarnation: inc, Session: args["session"], Ready: slices.Contains(pos, "ready"), Held: held, LastGen: uint64(atoi(args, "gen", 0))})
 	case "holds":
 		held, err := heldList(pos[1])
 		if err != nil {
@@ -264,6 +265,8 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		}
 	case "leave":
 		r.m.Leave(r.now, pos[0], "failed")
+	case "disconnect":
+		r.m.Disconnected(r.now, pos[0], args["session"])
 	case "tick":
 		d, err := time.ParseDuration(pos[0])
 		if err != nil {

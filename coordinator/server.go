@@ -59,7 +59,7 @@ func (s *coordService) Join(ctx context.Context, req *asfpb.JoinRequest) (*asfpb
 			return nil, invalid("%v", err)
 		}
 	}
-	ev := evJoin{info: JoinInfo{ID: req.GetWorkerId(), Incarnation: req.GetNodeName(), Ready: req.GetReady(), Held: held,
+	ev := evJoin{info: JoinInfo{ID: req.GetWorkerId(), Incarnation: req.GetNodeName(), Session: req.GetSession(), Ready: req.GetReady(), Held: held,
 		LastGen: req.GetLastGeneration()}, addr: req.GetGrpcAddr(), node: req.GetNodeName(), reply: make(chan uint64, 1)}
 	if !c.send(ev) {
 		return nil, unavailable
@@ -125,6 +125,11 @@ func (s *coordService) NextTask(ctx context.Context, req *asfpb.NextTaskRequest)
 		case <-c.quit:
 			return nil, unavailable
 		case <-ctx.Done():
+			// The worker's connection dropped, or it gave up this registration.
+			c.log.Debug("a task poll broke off", "worker", id, "session", req.GetSession(), "err", context.Cause(ctx))
+			if req.GetSession() != "" {
+				c.send(evGone{id: id, session: req.GetSession()})
+			}
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
 	}

@@ -74,6 +74,7 @@ type Worker struct {
 
 	coordAddr string
 	coordConn *grpc.ClientConn
+	session   string // of the current registration
 }
 
 // jobRun is a job with its data, ready to compute.
@@ -305,6 +306,9 @@ func (w *Worker) connect(ctx context.Context) (asfpb.CoordinatorClient, error) {
 
 // register joins the coordinator, loading the job's data if it is new to us.
 func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient) error {
+	w.mu.Lock()
+	w.session = cluster.NewNodeName("s")
+	w.mu.Unlock()
 	resp, err := w.joinRPC(ctx, cl)
 	if err != nil {
 		return err
@@ -337,7 +341,7 @@ func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient) error
 func (w *Worker) joinRPC(ctx context.Context, cl asfpb.CoordinatorClient) (*asfpb.JoinResponse, error) {
 	w.mu.Lock()
 	req := &asfpb.JoinRequest{WorkerId: w.cfg.ID, NodeName: w.node, GrpcAddr: w.addr, Version: cluster.Version(),
-		Ready: w.run != nil, Held: cluster.HeldToPB(w.heldLocked()), LastGeneration: w.lastGen.Load()}
+		Ready: w.run != nil, Held: cluster.HeldToPB(w.heldLocked()), LastGeneration: w.lastGen.Load(), Session: w.session}
 	if w.run != nil {
 		req.JobId = w.run.job.ID
 	}
@@ -422,7 +426,7 @@ type inflight struct {
 func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Outcome) error {
 	pctx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	tasks := make(chan *asfpb.Task)
+	tasks := make(chan *asfpb.Task, 1) // a mailbox: a newer instruction replaces one not yet taken
 	lost := make(chan error, 1)
 	go w.poll(pctx, cl, tasks, lost)
 
@@ -485,16 +489,18 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 	}
 }
 
-// poll long-polls the coordinator for instructions and hands every answer to
-// tasks; after LostAfter consecutive failures it reports on lost and stops.
-func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks chan<- *asfpb.Task, lost chan<- error) {
+// poll long-polls the coordinator for instructions and puts every answer in
+// the tasks mailbox (replacing one not yet taken), so that a poll is nearly
+// always outstanding: the coordinator sees the worker's connection drop at
+// once. After LostAfter consecutive failures it reports on lost and stops.
+func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks chan *asfpb.Task, lost chan<- error) {
 	var have haveKey
 	fails := 0
 	backoff := w.cfg.RetryMin
 	for {
 		w.mu.Lock()
 		req := &asfpb.NextTaskRequest{WorkerId: w.cfg.ID, HaveKind: have.kind, HaveGeneration: have.gen, HaveStep: have.step,
-			Held: cluster.HeldToPB(w.heldLocked()), WaitMs: w.cfg.PollWait.Milliseconds()}
+			Held: cluster.HeldToPB(w.heldLocked()), WaitMs: w.cfg.PollWait.Milliseconds(), Session: w.session}
 		if w.run != nil {
 			req.JobId = w.run.job.ID
 		}
@@ -518,11 +524,18 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 			continue
 		}
 		fails, backoff = 0, w.cfg.RetryMin
+		if keyOf(t) == have && t.GetKind() != asfpb.TaskKind_TASK_KIND_DONE {
+			continue // the poll expired: nothing new
+		}
 		have = keyOf(t)
 		select {
 		case tasks <- t:
-		case <-ctx.Done():
-			return
+		default:
+			select {
+			case <-tasks: // superseded before it was taken
+			default:
+			}
+			tasks <- t
 		}
 		if k := t.GetKind(); k == asfpb.TaskKind_TASK_KIND_DONE || k == asfpb.TaskKind_TASK_KIND_REJOIN {
 			return

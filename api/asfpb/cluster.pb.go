@@ -268,8 +268,12 @@ type JoinRequest struct {
 	Held []*HeldState `protobuf:"bytes,7,rep,name=held,proto3" json:"held,omitempty"`
 	// The newest generation the worker has taken part in.
 	LastGeneration uint64 `protobuf:"varint,8,opt,name=last_generation,json=lastGeneration,proto3" json:"last_generation,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Names this registration; the worker's task polls carry it. A poll of the
+	// current session that breaks off (the worker's connection dropped) tells
+	// the coordinator the worker is gone.
+	Session       string `protobuf:"bytes,9,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinRequest) Reset() {
@@ -356,6 +360,13 @@ func (x *JoinRequest) GetLastGeneration() uint64 {
 		return x.LastGeneration
 	}
 	return 0
+}
+
+func (x *JoinRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
 }
 
 type JoinResponse struct {
@@ -466,7 +477,9 @@ type NextTaskRequest struct {
 	Held           []*HeldState `protobuf:"bytes,6,rep,name=held,proto3" json:"held,omitempty"`
 	// How long the coordinator may hold the call before answering with the same
 	// instruction.
-	WaitMs        int64 `protobuf:"varint,7,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	WaitMs int64 `protobuf:"varint,7,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// The registration (JoinRequest.session) the poll belongs to.
+	Session       string `protobuf:"bytes,8,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -548,6 +561,13 @@ func (x *NextTaskRequest) GetWaitMs() int64 {
 		return x.WaitMs
 	}
 	return 0
+}
+
+func (x *NextTaskRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
 }
 
 type RingMember struct {
@@ -1551,7 +1571,7 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"\x13asfpb/cluster.proto\x12\x06asf.v1\"7\n" +
 	"\tHeldState\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xfb\x01\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\x95\x02\n" +
 	"\vJoinRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tnode_name\x18\x02 \x01(\tR\bnodeName\x12\x1b\n" +
@@ -1560,7 +1580,8 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"\x05ready\x18\x05 \x01(\bR\x05ready\x12\x15\n" +
 	"\x06job_id\x18\x06 \x01(\tR\x05jobId\x12%\n" +
 	"\x04held\x18\a \x03(\v2\x11.asf.v1.HeldStateR\x04held\x12'\n" +
-	"\x0flast_generation\x18\b \x01(\x04R\x0elastGeneration\"\xf3\x01\n" +
+	"\x0flast_generation\x18\b \x01(\x04R\x0elastGeneration\x12\x18\n" +
+	"\asession\x18\t \x01(\tR\asession\"\xf3\x01\n" +
 	"\fJoinResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
 	"\x03job\x18\x02 \x01(\fR\x03job\x12)\n" +
@@ -1572,7 +1593,7 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"generation\x12-\n" +
 	"\tsync_mode\x18\x06 \x01(\x0e2\x10.asf.v1.SyncModeR\bsyncMode\x12\x1f\n" +
 	"\vlocal_steps\x18\a \x01(\x05R\n" +
-	"localSteps\"\xfa\x01\n" +
+	"localSteps\"\x94\x02\n" +
 	"\x0fNextTaskRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12-\n" +
@@ -1580,7 +1601,8 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"\x0fhave_generation\x18\x04 \x01(\x04R\x0ehaveGeneration\x12\x1b\n" +
 	"\thave_step\x18\x05 \x01(\x03R\bhaveStep\x12%\n" +
 	"\x04held\x18\x06 \x03(\v2\x11.asf.v1.HeldStateR\x04held\x12\x17\n" +
-	"\await_ms\x18\a \x01(\x03R\x06waitMs\"F\n" +
+	"\await_ms\x18\a \x01(\x03R\x06waitMs\x12\x18\n" +
+	"\asession\x18\b \x01(\tR\asession\"F\n" +
 	"\n" +
 	"RingMember\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +

@@ -361,6 +361,12 @@ func (m *Membership) SetMeta(meta Meta) error {
 // Leave announces a graceful departure (waiting up to timeout for it to
 // spread) and shuts the member down.
 func (m *Membership) Leave(timeout time.Duration) error {
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return nil
+	}
 	err := m.ml.Leave(timeout)
 	return errors.Join(err, m.Shutdown())
 }

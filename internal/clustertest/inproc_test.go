@@ -2,7 +2,13 @@ package clustertest
 
 import (
 	"context"
+	"log/slog"
 	"encoding/hex"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,52 +18,192 @@ import (
 	"github.com/asfnet/asf/internal/local"
 )
 
-func TestInProcDeterminism(t *testing.T) {
-	j := SmallJob()
-	dir := t.TempDir()
-	ref := LocalDigest(t, j, dir)
-	for _, n := range []int{1, 2, 3} {
-		cfg := coordinator.DefaultConfig(j)
-		cfg.DataDir = dir
-		cfg.StorePath = t.TempDir() + "/asf.db"
-		cfg.StartWorkers = n
-		cfg.NoTest = true
-		start := time.Now()
-		res, err := inproc.Run(context.Background(), inproc.Config{Coordinator: cfg, Workers: n})
-		if err != nil {
-			t.Fatalf("%d workers: %v", n, err)
+var (
+	refOnce sync.Once
+	refDig  [32]byte
+	refErr  error
+	refN    int
+	refDir  string
+)
+
+// reference trains SmallJob with the engine alone (once per test binary).
+func reference(t testing.TB) ([32]byte, int, string) {
+	t.Helper()
+	refOnce.Do(func() {
+		refDir, refErr = os.MkdirTemp("", "clustertest-data-")
+		if refErr != nil {
+			return
 		}
-		t.Logf("%d workers: %v, digest %x, generation %d", n, time.Since(start), res.Final.Digest[:8], res.Generation)
-		if res.Final.Digest != ref {
-			t.Fatalf("%d workers: digest %s, local run %s", n, hex.EncodeToString(res.Final.Digest[:]), hex.EncodeToString(ref[:]))
+		var res *local.Result
+		res, refErr = local.Run(context.Background(), SmallJob(), local.Options{DataDir: refDir, Threads: 2, NoTest: true})
+		if refErr == nil {
+			refDig, refN = res.Model.Digest(), res.Train.Len()
 		}
+	})
+	if refErr != nil {
+		t.Fatal(refErr)
+	}
+	return refDig, refN, refDir
+}
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" {
+		os.Exit(childMain(role))
+	}
+	code := m.Run()
+	if refDir != "" {
+		os.RemoveAll(refDir)
+	}
+	os.Exit(code)
+}
+
+// testLogger returns a logger to stderr when ASF_TEST_LOG is set (a level:
+// debug, info, ...), else nil (discard).
+func testLogger(t testing.TB) *slog.Logger {
+	lv := os.Getenv("ASF_TEST_LOG")
+	if lv == "" {
+		return nil
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lv)); err != nil {
+		t.Fatalf("ASF_TEST_LOG=%q: %v", lv, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// checkGoroutines waits for the goroutines started by a test to end.
+func checkGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("%d goroutines left running (%d before the test):\n%s", runtime.NumGoroutine(), before, buf[:n])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// SmallJob is the job of the cluster tests: a small network on a few hundred
-// synthetic samples, so that a run takes a fraction of a second.
-func SmallJob() job.Job {
-	j := job.Default()
-	j.ID = "cluster-test"
-	j.Dataset = "synthetic"
-	j.Spec = "8C3-P2-10FC"
-	j.Neuron.T = 8
-	j.Epochs = 2
-	j.Batch = 32
-	j.Micro = 8
-	j.TrainSize = 320
-	j.TestSize = 64
-	j.Optim.LR = 0.005
-	j.Optim.ScaleEvery = 1
-	return j
+// Property 1: the final weights are bitwise the same with 1, 2 and 3 workers,
+// and equal to the engine alone.
+func TestDeterminismAcrossWorkerCounts(t *testing.T) {
+	ref, n, dir := reference(t)
+	j := SmallJob()
+	for _, w := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("workers=%d", w), func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			start := time.Now()
+			rep, err := RunInProc(context.Background(), InProc{Job: j, DataDir: dir, StorePath: t.TempDir() + "/asf.db", Workers: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := rep.Result
+			t.Logf("%d workers: %v, %d generations, final %x", w, time.Since(start).Round(time.Millisecond), res.Generation, res.Final.Digest[:8])
+			if res.Final.Digest != ref {
+				t.Fatalf("digest %s, the engine alone gives %s", hex.EncodeToString(res.Final.Digest[:]), hex.EncodeToString(ref[:]))
+			}
+			if err := CheckAccounting(res, j, n); err != nil {
+				t.Fatal(err)
+			}
+			if res.State == nil || res.State.Step != res.Steps {
+				t.Fatalf("final checkpoint %+v, want the state after step %d", res.State, res.Steps)
+			}
+			checkGoroutines(t, before)
+		})
+	}
 }
 
-// LocalDigest trains j with the engine alone and returns the final digest.
-func LocalDigest(t testing.TB, j job.Job, dir string) [32]byte {
-	t.Helper()
-	res, err := local.Run(context.Background(), j, local.Options{DataDir: dir, Threads: 2, NoTest: true})
+// The in-process fault scenarios: each must end with the reference weights and
+// an exact accounting of every sample.
+func TestInProcFaults(t *testing.T) {
+	ref, n, dir := reference(t)
+	j := SmallJob()
+	for _, tc := range []struct {
+		name     string
+		workers  int
+		schedule string
+		deadline time.Duration
+		check    func(t *testing.T, rep *Report)
+	}{
+		// Property 2: a worker dies mid-step; the others go on.
+		{"kill", 3, "4 w1 kill +2ms", 0, func(t *testing.T, rep *Report) {
+			if len(rep.DeathToCommit) == 0 {
+				t.Fatal("no step committed after the kill")
+			}
+			t.Logf("death to next commit: %v", rep.DeathToCommit[0])
+			if rep.Result.Retries == 0 {
+				t.Error("the kill abandoned no step attempt")
+			}
+		}},
+		// Property 3: a worker joins mid-run and syncs from a peer.
+		{"join", 1, "3 w1 join", 0, func(t *testing.T, rep *Report) {
+			if o := rep.Outcomes["w1"]; o == nil || o.Synced == 0 || o.Steps == 0 {
+				t.Fatalf("the joiner's outcome %+v: want steps computed after a sync", o)
+			}
+		}},
+		// Property 5: a stalled worker is evicted at the step deadline, and
+		// rejoins when it resumes.
+		{"stall", 2, "3 w1 stop; 7 w1 cont", 1500 * time.Millisecond, func(t *testing.T, rep *Report) {
+			o := rep.Outcomes["w1"]
+			if o == nil || o.Synced == 0 {
+				t.Fatalf("the stalled worker's outcome %+v: want a sync after its return", o)
+			}
+		}},
+		// Property 4 (in process): the coordinator restarts; the workers keep
+		// their state and it adopts it.
+		{"restart", 2, "6 coordinator restart-coordinator", 0, func(t *testing.T, rep *Report) {
+			t.Logf("recomputed %d steps", rep.Result.Recomputed)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sched, err := ParseSchedule(tc.schedule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := runtime.NumGoroutine()
+			start := time.Now()
+			rep, err := RunInProc(context.Background(), InProc{Job: j, DataDir: dir, StorePath: t.TempDir() + "/asf.db",
+				Workers: tc.workers, Schedule: sched, StepDeadline: tc.deadline, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := rep.Result
+			t.Logf("%v: %v, %d generations, %d retries, %d recomputed", tc.schedule, time.Since(start).Round(time.Millisecond),
+				res.Generation, res.Retries, res.Recomputed)
+			if len(rep.Applied) != len(sched) {
+				t.Fatalf("applied %v of %v", rep.Applied, sched)
+			}
+			if res.Final.Digest != ref {
+				t.Fatalf("digest %x, the uninterrupted run gives %x", res.Final.Digest[:8], ref[:8])
+			}
+			if err := CheckAccounting(res, j, n); err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, rep)
+			checkGoroutines(t, before)
+		})
+	}
+}
+
+func TestParseSchedule(t *testing.T) {
+	s, err := ParseSchedule("5 w1 kill; 9 w3 join +10ms;12 coordinator restart-coordinator")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Model.Digest()
+	want := Schedule{{5, "w1", Kill, 0}, {9, "w3", Join, 10 * time.Millisecond}, {12, "coordinator", RestartCoordinator, 0}}
+	if fmt.Sprint(s) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", s, want)
+	}
+	for _, bad := range []string{"x w1 kill", "5 w1 explode", "5 w1", "5 w1 kill 10ms", "-1 w1 kill"} {
+		if _, err := ParseSchedule(bad); err == nil || !strings.Contains(err.Error(), "bad schedule") {
+			t.Errorf("%q: got %v, want ErrSchedule", bad, err)
+		}
+	}
 }
+
+var (
+	_ = inproc.Run
+	_ = coordinator.DefaultConfig
+	_ job.Job
+)

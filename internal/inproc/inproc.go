@@ -74,13 +74,23 @@ func SharedData(dir string) func(context.Context, job.Job) (*dataset.Set, *datas
 // Cluster is a running in-process cluster.
 type Cluster struct {
 	cfg  Config
+	ccfg coordinator.Config
 	data func(context.Context, job.Job) (*dataset.Set, *dataset.Set, error)
 	log  *slog.Logger
-	C    *coordinator.Coordinator
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// The coordinator, replaced by RestartCoordinator.
+	cmu        sync.Mutex
+	C          *coordinator.Coordinator
+	cctx       context.Context
+	ccancel    context.CancelFunc
+	cdone      chan struct{} // closed when the current coordinator's Run returned
+	restarting chan struct{} // closed when a restart in progress is over
+	restartErr error
+	restarts   int
 
 	mu      sync.Mutex
 	workers map[string]*Node
@@ -119,8 +129,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, data: data, log: log, C: co, workers: map[string]*Node{}}
+	c := &Cluster{cfg: cfg, ccfg: cc, data: data, log: log, C: co, workers: map[string]*Node{}, cdone: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.cctx, c.ccancel = context.WithCancel(c.ctx)
 	for range cfg.Workers {
 		if _, err := c.AddWorker(); err != nil {
 			c.cancel()
@@ -146,7 +157,7 @@ func (c *Cluster) AddWorker() (*Node, error) {
 		wc.Threads = max(1, runtime.GOMAXPROCS(0)/max(1, c.cfg.Workers))
 	}
 	wc = wc.Loopback()
-	wc.Join = []string{c.C.GossipAddr()}
+	wc.Join = []string{c.Coordinator().GossipAddr()}
 	wc.Coordinator = ""
 	wc.Data = c.data
 	wc.DataDir = c.cfg.Coordinator.DataDir
@@ -194,7 +205,29 @@ func (c *Cluster) Crash(id string) error {
 // Run runs the coordinator until the job ends, then waits for the workers,
 // and returns the coordinator's result and the first worker error.
 func (c *Cluster) Run() (*coordinator.Result, error) {
-	res, err := c.C.Run(c.ctx)
+	var res *coordinator.Result
+	var err error
+	for {
+		c.cmu.Lock()
+		co, cctx, cdone := c.C, c.cctx, c.cdone
+		c.cmu.Unlock()
+		res, err = co.Run(cctx)
+		close(cdone)
+		c.cmu.Lock()
+		restarting := c.restarting
+		c.cmu.Unlock()
+		if restarting == nil || c.ctx.Err() != nil {
+			break
+		}
+		<-restarting
+		c.cmu.Lock()
+		rerr := c.restartErr
+		c.cmu.Unlock()
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
 	if err != nil {
 		c.cancel()
 	}

@@ -1,0 +1,161 @@
+// Package clustertest drives clusters through scheduled faults, for the
+// cluster tests: a Schedule of (step, node, fault) applied either to an
+// in-process cluster (goroutine nodes, package inproc) or to real child
+// processes (the test binary re-executed as coordinator or worker), so that a
+// new scenario is one line.
+package clustertest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/asfnet/asf/coordinator"
+	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/internal/job"
+)
+
+// Action is a fault.
+type Action string
+
+// The faults.
+const (
+	// Kill ends a worker abruptly: SIGKILL for a process; for a goroutine node,
+	// its gossip stops without a leave and its connections are cut.
+	Kill Action = "kill"
+	// Stop freezes a worker: SIGSTOP for a process; a goroutine node blocks
+	// before its next reduction (its gossip still answers).
+	Stop Action = "stop"
+	// Cont resumes a stopped worker.
+	Cont Action = "cont"
+	// Join starts a new worker with the given id.
+	Join Action = "join"
+	// RestartCoordinator kills the coordinator (SIGKILL; in process, a stop)
+	// and starts it again on the same addresses and store.
+	RestartCoordinator Action = "restart-coordinator"
+)
+
+// ErrSchedule reports a schedule that does not parse.
+var ErrSchedule = errors.New("clustertest: bad schedule")
+
+// Fault is one scheduled fault: Action on Node once Step steps are committed
+// (applied at that step boundary, after Delay, while step Step runs).
+type Fault struct {
+	Step   int
+	Node   string // a worker id; "coordinator" for RestartCoordinator
+	Action Action
+	Delay  time.Duration
+}
+
+func (f Fault) String() string {
+	s := fmt.Sprintf("%d %s %s", f.Step, f.Node, f.Action)
+	if f.Delay > 0 {
+		s += " +" + f.Delay.String()
+	}
+	return s
+}
+
+// Schedule is a list of faults.
+type Schedule []Fault
+
+// ParseSchedule reads "STEP NODE ACTION [+DELAY]; ..." such as
+// "5 w1 kill; 9 w3 join; 12 coordinator restart-coordinator".
+func ParseSchedule(s string) (Schedule, error) {
+	var out Schedule
+	for _, part := range strings.Split(s, ";") {
+		f := strings.Fields(part)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 3 || len(f) > 4 {
+			return nil, fmt.Errorf("%w: %q: want STEP NODE ACTION [+DELAY]", ErrSchedule, strings.TrimSpace(part))
+		}
+		step, err := strconv.Atoi(f[0])
+		if err != nil || step < 0 {
+			return nil, fmt.Errorf("%w: %q: step %q is not a non-negative integer", ErrSchedule, strings.TrimSpace(part), f[0])
+		}
+		a := Action(f[2])
+		if !slices.Contains([]Action{Kill, Stop, Cont, Join, RestartCoordinator}, a) {
+			return nil, fmt.Errorf("%w: %q: action %q is not kill, stop, cont, join or restart-coordinator", ErrSchedule, strings.TrimSpace(part), f[2])
+		}
+		fault := Fault{Step: step, Node: f[1], Action: a}
+		if len(f) == 4 {
+			d, err := time.ParseDuration(strings.TrimPrefix(f[3], "+"))
+			if err != nil || !strings.HasPrefix(f[3], "+") {
+				return nil, fmt.Errorf("%w: %q: delay %q: want +DURATION", ErrSchedule, strings.TrimSpace(part), f[3])
+			}
+			fault.Delay = d
+		}
+		out = append(out, fault)
+	}
+	return out, nil
+}
+
+// At returns the faults of step, in order.
+func (s Schedule) At(step int) []Fault {
+	var out []Fault
+	for _, f := range s {
+		if f.Step == step {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Steps returns the steps that have faults.
+func (s Schedule) Steps() []int {
+	var out []int
+	for _, f := range s {
+		if !slices.Contains(out, f.Step) {
+			out = append(out, f.Step)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SmallJob is the job of the cluster tests: a small network on a few hundred
+// synthetic samples (10 steps per epoch), so that a run takes a fraction of a
+// second.
+func SmallJob() job.Job {
+	j := job.Default()
+	j.ID = "cluster-test"
+	j.Dataset = "synthetic"
+	j.Spec = "8C3-P2-10FC"
+	j.Neuron.T = 8
+	j.Epochs = 2
+	j.Batch = 32
+	j.Micro = 8
+	j.TrainSize = 320
+	j.TestSize = 64
+	j.Optim.LR = 0.005
+	j.Optim.ScaleEvery = 1
+	return j
+}
+
+// CheckAccounting verifies a finished job's ledger: every step committed
+// once, each with its micro-batches computed exactly once, and every sample
+// of every epoch used exactly once.
+func CheckAccounting(res *coordinator.Result, j job.Job, trainLen int) error {
+	plan := dataset.Plan{N: trainLen, Batch: j.Batch, Micro: j.Micro}
+	if len(res.Ledger) != res.Steps {
+		return fmt.Errorf("ledger has %d steps, the job %d", len(res.Ledger), res.Steps)
+	}
+	perm0 := dataset.Perm(j.Seed, 0, trainLen)
+	if err := res.Ledger.Verify(func(step int) int {
+		return len(plan.MicroBatches(perm0, step%plan.Steps()))
+	}); err != nil {
+		return err
+	}
+	for e := range j.Epochs {
+		for s, n := range res.Ledger.SampleUse(plan, j.Seed, e) {
+			if n != 1 {
+				return fmt.Errorf("epoch %d: sample %d used %d times", e, s, n)
+			}
+		}
+	}
+	return nil
+}
