@@ -2,9 +2,9 @@ package clustertest
 
 import (
 	"context"
-	"log/slog"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asfnet/asf/coordinator"
-	"github.com/asfnet/asf/internal/inproc"
-	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/local"
 )
 
@@ -201,9 +198,3 @@ func TestParseSchedule(t *testing.T) {
 		}
 	}
 }
-
-var (
-	_ = inproc.Run
-	_ = coordinator.DefaultConfig
-	_ job.Job
-)
