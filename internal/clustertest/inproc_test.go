@@ -45,7 +45,7 @@ func reference(t testing.TB) ([32]byte, int, string) {
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
-		os.Exit(childMain(role))
+		os.Exit(ChildMain(role))
 	}
 	code := m.Run()
 	if refDir != "" {

@@ -159,3 +159,20 @@ func CheckAccounting(res *coordinator.Result, j job.Job, trainLen int) error {
 	}
 	return nil
 }
+
+// InRing reports, per step, whether worker id was in the ring that committed
+// it, from the rings of a ledger: '+' in, '-' out, '?' unknown.
+func InRing(rings [][]string, id string) string {
+	b := make([]byte, len(rings))
+	for i, r := range rings {
+		switch {
+		case r == nil:
+			b[i] = '?'
+		case slices.Contains(r, id):
+			b[i] = '+'
+		default:
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
