@@ -332,9 +332,8 @@ func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, er
 	return Held{Step: st.Step, Digest: model.Digest()}, model, nil
 }
 
-// reduceBytes is the payload one worker sends per step in a ring of two or
-// more: 2(W-1)/W of the result vector, about twice its size; reported as the
-// vector's size in bytes.
+// reduceBytes is the size of the result vector that a step all-reduces (int64
+// elements); in a ring of W each worker sends 2(W-1)/W of it.
 func reduceBytes(resultLen int) int64 { return int64(resultLen) * 8 }
 
 func (c *Coordinator) listen() error {
@@ -850,7 +849,10 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 	st := &asfpb.ClusterStatus{JobId: c.job.ID, CoordinatorNode: c.ml.Name(), Version: cluster.Version(), Phase: m.Phase().String(),
 		Generation: m.Generation(), Ring: m.Ring(), Step: int64(s.Step), TotalSteps: int64(c.total),
 		Epoch: int64(min(s.Step/c.spe, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.spe),
-		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:], ReduceBytesPerStep: c.reduceB}
+		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:]}
+	if w := int64(len(m.Ring())); w > 1 {
+		st.ReduceBytesPerStep = 2 * (w - 1) * c.reduceB / w
+	}
 	if a := c.epoch; a.samples > 0 {
 		st.Loss = a.mse / float64(a.samples)
 		st.Accuracy = float64(a.correct) / float64(a.samples)

@@ -18,6 +18,7 @@ func init() { rootCmd.AddCommand(newTrainCmd()) }
 func newTrainCmd() *cobra.Command {
 	var (
 		jf      jobFlags
+		cf      clusterFlags // --workers N: the embedded cluster (cluster.go)
 		threads int
 		save    string
 		noTest  bool
@@ -35,6 +36,9 @@ prints the loss and train/test accuracy of each epoch and the final weight diges
 			j, err := jf.resolve(cmd.Flags())
 			if err != nil {
 				return err
+			}
+			if cf.workers > 0 || cf.resume {
+				return runClusterTrain(cmd, j, cf, trainOptions{threads: threads, save: save, noTest: noTest})
 			}
 			logger, err := newLogger(cmd.ErrOrStderr())
 			if err != nil {
@@ -78,6 +82,7 @@ prints the loss and train/test accuracy of each epoch and the final weight diges
 		},
 	}
 	jf.register(cmd.Flags())
+	cf.register(cmd.Flags())
 	cmd.Flags().IntVar(&threads, "threads", 0, "goroutines computing micro-batches (0 = all cores)")
 	cmd.Flags().StringVar(&save, "save", "", "write the trained weights to this safetensors file")
 	cmd.Flags().BoolVar(&noTest, "no-test", false, "skip the test-set evaluation after each epoch")

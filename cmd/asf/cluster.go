@@ -1,0 +1,186 @@
+package main
+
+// The cluster side of the asf command: `asf train --workers N` (a coordinator
+// and N workers in this process, over loopback gRPC and gossip) and
+// `asf status` (a running coordinator's view of the cluster).
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/coordinator"
+	"github.com/asfnet/asf/internal/inproc"
+	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/worker"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func init() { rootCmd.AddCommand(newStatusCmd()) }
+
+// clusterFlags are the flags of `asf train` that select and tune the embedded
+// cluster.
+type clusterFlags struct {
+	workers         int
+	resume          bool
+	checkpointEvery int
+	stepDeadline    time.Duration
+}
+
+func (f *clusterFlags) register(fs *pflag.FlagSet) {
+	fs.IntVar(&f.workers, "workers", 0, "train on an embedded cluster of N workers (coordinator and workers in this process, over loopback gRPC); 0 = the engine alone, no cluster")
+	fs.BoolVar(&f.resume, "resume", false, "with --workers: continue the job --id from the checkpoint store in --data-dir")
+	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "with --workers: save the training state every N steps (and at each epoch end)")
+	fs.DurationVar(&f.stepDeadline, "step-deadline", 30*time.Second, "with --workers: evict a worker that has not finished a step this long after it was issued")
+}
+
+// trainOptions are the settings of `asf train` shared by both paths.
+type trainOptions struct {
+	threads int
+	save    string
+	noTest  bool
+}
+
+// runClusterTrain trains j on an embedded cluster and prints like the local
+// path: a line per epoch and the final weight digest.
+func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOptions) error {
+	logger, err := newLogger(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	prog := newProgress(cmd.ErrOrStderr())
+	cc := coordinator.DefaultConfig(j)
+	cc.DataDir = globals.dataDir
+	cc.Resume, cc.Fresh = cf.resume, !cf.resume
+	cc.StartWorkers = cf.workers
+	cc.CheckpointEvery = cf.checkpointEvery
+	cc.StepDeadline = cf.stepDeadline
+	cc.NoTest = o.noTest
+	cc.EvalThreads = o.threads
+	cc.FinishGrace = time.Second
+	epochs := j.Epochs
+	cc.OnStep = func(s coordinator.StepInfo) {
+		prog.step(local.Progress{Epoch: s.Epoch, Epochs: s.Epochs, Step: s.StepInEpoch, Steps: s.StepsPerEpoch,
+			Loss: s.Loss, Acc: s.Acc, SamplesPerSec: s.SamplesPerSec, Elapsed: s.Elapsed})
+	}
+	cc.OnEpoch = func(r coordinator.EpochReport) {
+		prog.done()
+		printEpoch(out, local.EpochReport{Epoch: r.Epoch, TrainLoss: r.TrainLoss, TrainCE: r.TrainCE, TrainAcc: r.TrainAcc,
+			TestAcc: r.TestAcc, HasTest: r.HasTest, Duration: r.Duration, EvalDuration: r.EvalDuration,
+			SamplesPerSec: r.SamplesPerSec}, epochs)
+	}
+	threads := o.threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	cl, err := inproc.Start(cmd.Context(), inproc.Config{Coordinator: cc, Workers: cf.workers, Logger: logger,
+		Worker: func(i int) worker.Config {
+			wc := worker.DefaultConfig()
+			wc.ID = fmt.Sprintf("w%d", i)
+			wc.Threads = max(1, threads/cf.workers)
+			return wc
+		}})
+	if err != nil {
+		return err
+	}
+	j = cl.Coordinator().Job()
+	epochs = j.Epochs
+	fmt.Fprintf(out, "job %s: %s on %s, T=%d, %d epoch(s), batch %d (micro-batch %d), seed %d, %d worker(s)\n",
+		j.ID, j.Spec, j.Dataset, j.Neuron.T, j.Epochs, j.Batch, j.Micro, j.Seed, cf.workers)
+	fmt.Fprintf(out, "coordinator %s (gossip %s); asf status --coordinator %s\n",
+		cl.Coordinator().Addr(), cl.Coordinator().GossipAddr(), cl.Coordinator().Addr())
+	start := time.Now()
+	res, err := cl.Run()
+	prog.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "trained in %s (%d generation(s), %d step attempt(s) redone, %d step(s) recomputed)\n",
+		time.Since(start).Round(time.Millisecond), res.Generation, res.Retries, res.Recomputed)
+	fmt.Fprintf(out, "weights sha256: %s\n", hex.EncodeToString(res.Final.Digest[:]))
+	if o.save != "" {
+		if res.State == nil {
+			return fmt.Errorf("--save: the final state was not saved by the coordinator (see the log)")
+		}
+		if err := writeSafetensors(o.save, res.State); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "weights saved to %s (safetensors; evaluate with: asf eval --weights %s)\n", o.save, o.save)
+	}
+	return nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var (
+		addr    string
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a running coordinator's cluster and job",
+		Long: `Show what a running coordinator knows: the job's progress (step, epoch, loss,
+accuracy, samples/s), the current generation and ring, and every worker with its
+state and step times.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return fmt.Errorf("--coordinator %q: %w", addr, err)
+			}
+			defer cc.Close()
+			st, err := asfpb.NewCoordinatorClient(cc).Status(ctx, &asfpb.StatusRequest{})
+			if err != nil {
+				return fmt.Errorf("coordinator %s: %w", addr, err)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&addr, "coordinator", "127.0.0.1:7070", "the coordinator's gRPC address")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
+	return cmd
+}
+
+func printStatus(w io.Writer, st *asfpb.ClusterStatus) {
+	fmt.Fprintf(w, "job %s  phase %s  generation %d  ring [%s]\n", st.GetJobId(), st.GetPhase(), st.GetGeneration(),
+		strings.Join(st.GetRing(), " "))
+	spe := max(1, st.GetStepsPerEpoch())
+	fmt.Fprintf(w, "step %d/%d  epoch %d/%d (step %d/%d)  loss %.4f  accuracy %.2f%%  %.0f samples/s\n",
+		st.GetStep(), st.GetTotalSteps(), min(st.GetEpoch()+1, st.GetEpochs()), st.GetEpochs(), st.GetStep()%spe, spe,
+		st.GetLoss(), 100*st.GetAccuracy(), st.GetSamplesPerSec())
+	if st.GetHasTest() {
+		fmt.Fprintf(w, "test accuracy (last epoch): %.2f%%\n", 100*st.GetTestAccuracy())
+	}
+	fmt.Fprintf(w, "checkpoint at step %d; %d step(s) recomputed; %d step attempt(s) redone; %.2f MB all-reduced per worker per step\n",
+		st.GetCheckpointStep(), st.GetRecomputed(), st.GetRetries(), float64(st.GetReduceBytesPerStep())/1e6)
+	if d := st.GetDigest(); len(d) > 0 {
+		fmt.Fprintf(w, "weights sha256 at step %d: %s\n", st.GetStep(), hex.EncodeToString(d))
+	}
+	if e := st.GetError(); e != "" {
+		fmt.Fprintf(w, "error: %s\n", e)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKER\tSTATE\tRANK\tADDRESS\tSTEPS\tLAST STEP\tMEAN STEP\tCOMPUTE\tREDUCE")
+	for _, m := range st.GetMembers() {
+		rank := "-"
+		if m.GetRank() >= 0 {
+			rank = fmt.Sprint(m.GetRank())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\n", m.GetWorkerId(), m.GetState(), rank,
+			m.GetGrpcAddr(), m.GetSteps(), m.GetLastStepMs(), m.GetMeanStepMs(), m.GetLastComputeMs(), m.GetLastReduceMs())
+	}
+	tw.Flush()
+}
