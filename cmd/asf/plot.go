@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/asfnet/asf/checkpoint"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/plot"
 	"github.com/spf13/cobra"
@@ -69,11 +67,7 @@ coordinator that is training.`,
 				}
 				jobID = jobs[0]
 			}
-			points, err := s.Metrics(jobID)
-			if errors.Is(err, checkpoint.ErrJobNotFound) {
-				jobs, _ := s.Jobs()
-				return fmt.Errorf("%w (jobs in %s: %s)", err, s.Path(), strings.Join(jobs, ", "))
-			}
+			points, err := s.Metrics(jobID) // ErrJobNotFound names the store's jobs
 			if err != nil {
 				return err
 			}

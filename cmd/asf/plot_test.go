@@ -101,7 +101,7 @@ func TestPlotCurvesErrors(t *testing.T) {
 		err  string
 	}{
 		{"no history", []string{"--db", db, "--job", "empty", "-o", o}, `job "empty" has no metrics history`},
-		{"unknown job", []string{"--db", db, "--job", "vgg", "-o", o}, "jobs in " + db + ": empty, lenet"},
+		{"unknown job", []string{"--db", db, "--job", "vgg", "-o", o}, `no job "vgg" in ` + db + " (jobs: empty, lenet)"},
 		{"job needed", []string{"--db", db, "-o", o}, "--job is required: the store " + db + " holds 2 jobs"},
 		{"no output", []string{"--db", db, "--job", "lenet"}, "-o FILE.png or FILE.svg is required"},
 		{"format", []string{"--db", db, "--job", "lenet", "-o", filepath.Join(dir, "c.pdf")}, `extension ".pdf"`},

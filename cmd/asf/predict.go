@@ -58,6 +58,11 @@ func (f *sampleFlags) check() error {
 	return nil
 }
 
+// maxImagePixels bounds the size of an input image (64 megapixels, 512 MiB
+// decoded at 8 bytes a pixel): far above any picture of a digit, and a guard
+// against a decompression bomb.
+const maxImagePixels = 64 << 20
+
 // pngMagic starts every PNG file.
 var pngMagic = []byte("\x89PNG\r\n\x1a\n")
 
@@ -92,6 +97,13 @@ func readImage(path string, in engine.Shape, ds string, invert bool) (sample, er
 		}
 		head := data[:min(len(data), 8)]
 		return sample{}, fmt.Errorf("image %s: %s (it starts with %q; want the PNG signature %q): convert it to PNG", path, kind, head, pngMagic)
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return sample{}, fmt.Errorf("image %s: decoding the PNG header: %w", path, err)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return sample{}, fmt.Errorf("image %s: %dx%d pixels; at most %d pixels are read (the network takes %dx%d)", path, cfg.Width, cfg.Height, maxImagePixels, in.W, in.H)
 	}
 	img, err := png.Decode(bytes.NewReader(data))
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -62,6 +64,15 @@ func TestReadImage(t *testing.T) {
 	os.WriteFile(jpeg, []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), 0o644)
 	broken := filepath.Join(dir, "broken.png")
 	os.WriteFile(broken, append(append([]byte(nil), pngMagic...), "garbage"...), 0o644)
+	// A valid header claiming 100000x100000 pixels (no image data needed to refuse it).
+	huge := filepath.Join(dir, "huge.png")
+	var hb bytes.Buffer
+	png.Encode(&hb, image.NewGray(image.Rect(0, 0, 1, 1)))
+	hdr := hb.Bytes()
+	binary.BigEndian.PutUint32(hdr[16:], 100000)
+	binary.BigEndian.PutUint32(hdr[20:], 100000)
+	binary.BigEndian.PutUint32(hdr[29:], crc32.ChecksumIEEE(hdr[12:29]))
+	os.WriteFile(huge, hdr, 0o644)
 	text := filepath.Join(dir, "notes.png")
 	os.WriteFile(text, []byte("hello"), 0o644)
 
@@ -135,6 +146,7 @@ func TestReadImage(t *testing.T) {
 		{name: "JPEG", path: jpeg, in: engine.Shape{C: 1, H: 2, W: 2}, err: "a JPEG image, not a PNG"},
 		{name: "text", path: text, in: engine.Shape{C: 1, H: 2, W: 2}, err: "notes.png: not a PNG file"},
 		{name: "broken PNG", path: broken, in: engine.Shape{C: 1, H: 2, W: 2}, err: "broken.png: decoding the PNG"},
+		{name: "huge", path: huge, in: engine.Shape{C: 1, H: 2, W: 2}, err: "huge.png: 100000x100000 pixels; at most"},
 		{name: "2 channels", path: grayPath, in: engine.Shape{C: 2, H: 2, W: 2}, err: "takes 2 channels"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
