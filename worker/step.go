@@ -113,7 +113,8 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	}
 	rep.ReduceUs = time.Since(t1).Microseconds()
 
-	next := &replica{step: step + 1, model: base.model.Clone(), opt: base.opt.Clone()}
+	next := w.copyOf(base)
+	next.step = step + 1
 	st, err := next.opt.Apply(next.model, acc, epoch)
 	if err != nil {
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("applying step %d: %w", step, err))
@@ -121,7 +122,7 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	next.digest = next.model.Digest()
 	w.mu.Lock()
 	if w.comm == base {
-		w.tent = next
+		w.setLocked(base, next)
 	}
 	w.steps++
 	w.mu.Unlock()
@@ -140,11 +141,11 @@ func (w *Worker) base(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	w.mu.Lock()
 	switch {
 	case w.comm != nil && w.comm.held() == want:
-		w.tent = nil // a redo of the step: what was computed is dropped
+		w.setLocked(w.comm, nil) // a redo of the step: what was computed is dropped
 	case w.tent != nil && w.tent.held() == want:
-		w.comm, w.tent = w.tent, nil
+		w.setLocked(w.tent, nil)
 	case want.Step == 0 && want.Digest == r.fresh:
-		w.comm, w.tent = &replica{step: 0, model: engine.NewModel(r.net, r.job.Seed), opt: engine.NewOptimizer(r.job.Optim, r.net.NParams), digest: r.fresh}, nil
+		w.setLocked(&replica{step: 0, model: engine.NewModel(r.net, r.job.Seed), opt: engine.NewOptimizer(r.job.Optim, r.net.NParams), digest: r.fresh}, nil)
 	default:
 		w.mu.Unlock()
 		return w.sync(ctx, r, t, want)
@@ -188,7 +189,7 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	model.Net = r.net
 	b := &replica{step: want.Step, model: model, opt: opt, digest: got.Digest}
 	w.mu.Lock()
-	w.comm, w.tent = b, nil
+	w.setLocked(b, nil)
 	w.synced++
 	w.mu.Unlock()
 	d := time.Since(t0)
@@ -245,20 +246,22 @@ func (s *stateService) GetState(req *asfpb.StateRequest, stream asfpb.WorkerStat
 	if err != nil {
 		return err
 	}
+	// Capture under the lock: a state that stops being held has its buffers
+	// reused by the next step.
 	w.mu.Lock()
 	r := w.run
-	var found *replica
+	var st *checkpoint.State
 	for _, rp := range []*replica{w.comm, w.tent} {
-		if rp != nil && rp.held() == h {
-			found = rp
+		if rp != nil && r != nil && j == r.job.ID && rp.held() == h {
+			pos := snapshot.Position{Epoch: h.Step / r.spe, Step: h.Step, StepInEpoch: h.Step % r.spe}
+			st = snapshot.Capture(r.job, rp.model, rp.opt, pos, checkpoint.Summary{})
+			break
 		}
 	}
 	w.mu.Unlock()
-	if r == nil || j != r.job.ID || found == nil {
+	if st == nil {
 		return cluster.NotFound(j, h)
 	}
-	pos := snapshot.Position{Epoch: h.Step / r.spe, Step: h.Step, StepInEpoch: h.Step % r.spe}
-	st := snapshot.Capture(r.job, found.model, found.opt, pos, checkpoint.Summary{})
 	enc, err := checkpoint.EncodeState(st)
 	if err != nil {
 		return err

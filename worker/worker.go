@@ -60,8 +60,9 @@ type Worker struct {
 	// The job and its data; set by prepare, read by the step and the server.
 	mu   sync.Mutex
 	run  *jobRun
-	comm *replica // the committed state
-	tent *replica // the tentative state (after the step last computed)
+	comm  *replica // the committed state
+	tent  *replica // the tentative state (after the step last computed)
+	spare *replica // a state no longer held, whose buffers the next step reuses
 
 	lastGen atomic.Uint64
 	steps   int
@@ -101,6 +102,38 @@ type replica struct {
 }
 
 func (r *replica) held() cluster.Held { return cluster.Held{Step: r.step, Digest: r.digest} }
+
+// setLocked replaces the held states (w.mu held); a state no longer held
+// becomes the spare.
+func (w *Worker) setLocked(comm, tent *replica) {
+	for _, old := range []*replica{w.comm, w.tent} {
+		if old != nil && old != comm && old != tent {
+			w.spare = old
+		}
+	}
+	w.comm, w.tent = comm, tent
+}
+
+// copyOf returns a copy of b for the step to change, in the spare's buffers
+// when there is one (a step then allocates nothing).
+func (w *Worker) copyOf(b *replica) *replica {
+	w.mu.Lock()
+	r := w.spare
+	w.spare = nil
+	w.mu.Unlock()
+	if r == nil || len(r.model.Params) != len(b.model.Params) || len(r.model.Scales) != len(b.model.Scales) ||
+		len(r.opt.M) != len(b.opt.M) || len(r.opt.V) != len(b.opt.V) {
+		return &replica{step: b.step, model: b.model.Clone(), opt: b.opt.Clone()}
+	}
+	r.model.Net = b.model.Net
+	copy(r.model.Params, b.model.Params)
+	copy(r.model.Scales, b.model.Scales)
+	r.opt.Config, r.opt.Step = b.opt.Config, b.opt.Step
+	copy(r.opt.M, b.opt.M)
+	copy(r.opt.V, b.opt.V)
+	r.step, r.digest = b.step, b.digest
+	return r
+}
 
 // New starts the worker's gRPC server and gossip membership; Run then joins
 // the cluster and works.
@@ -381,7 +414,7 @@ func (w *Worker) prepare(ctx context.Context, j job.Job, js string) error {
 		wss: local.Workspaces(n, w.cfg.Threads), fresh: engine.NewModel(n, j.Seed).Digest(),
 		acc: make([]int64, n.ResultLen()), perms: map[int][]int{}}
 	w.mu.Lock()
-	w.run, w.comm, w.tent = r, nil, nil
+	w.run, w.comm, w.tent, w.spare = r, nil, nil, nil
 	w.mu.Unlock()
 	return nil
 }
@@ -575,7 +608,7 @@ func (w *Worker) finish(t *asfpb.Task, out *Outcome) error {
 	final := cluster.Held{Step: int(t.GetStep()), Digest: d}
 	w.mu.Lock()
 	if w.tent != nil && w.tent.held() == final {
-		w.comm, w.tent = w.tent, nil
+		w.setLocked(w.tent, nil)
 	}
 	have := w.comm != nil && w.comm.held() == final
 	if w.run != nil {
