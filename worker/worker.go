@@ -58,8 +58,8 @@ type Worker struct {
 	node string
 
 	// The job and its data; set by prepare, read by the step and the server.
-	mu   sync.Mutex
-	run  *jobRun
+	mu    sync.Mutex
+	run   *jobRun
 	comm  *replica // the committed state
 	tent  *replica // the tentative state (after the step last computed)
 	spare *replica // a state no longer held, whose buffers the next step reuses
