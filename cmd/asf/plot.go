@@ -72,7 +72,7 @@ coordinator that is training.`,
 				return err
 			}
 			if len(points) == 0 {
-				return fmt.Errorf("job %q has no metrics history in %s: the coordinator of a cluster run records one point per step and per epoch in its checkpoint store; a local 'asf train' writes none (it prints the epoch results instead)", jobID, s.Path())
+				return fmt.Errorf("job %q has no metrics history in %s: a cluster run records one point per step and per epoch in its coordinator's store (asf train --workers N writes <data-dir>/asf.db, asf-coordinator its --data-dir's); a local 'asf train' without --workers writes none", jobID, s.Path())
 			}
 			var buf bytes.Buffer
 			if err := plot.TrainingCurves(points, &buf, format); err != nil {

@@ -185,6 +185,7 @@ func TrainingCurves(points []checkpoint.MetricPoint, w io.Writer, format string)
 		return err
 	}
 	ap.Y.Min, ap.Y.Max = 0, 100
+	lp.X.Tick.Marker, ap.X.Tick.Marker = intTicks{}, intTicks{} // steps and epochs are whole
 	if lp.Y.Min > 0 {
 		lp.Y.Min = 0 // losses are non-negative: start the axis at 0 to show the scale
 	}
