@@ -94,7 +94,8 @@ type Config struct {
 	Gossip     cluster.MembershipConfig
 	GossipJoin []string
 	// SyncMode and LocalSteps choose gradient averaging every step (default) or
-	// weight averaging every LocalSteps steps.
+	// weight averaging every LocalSteps steps. A restarted coordinator must use
+	// the same mode and LocalSteps as before.
 	SyncMode   SyncMode
 	LocalSteps int
 	// StartWorkers is how many ready workers the first generation waits for;

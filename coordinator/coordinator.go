@@ -46,7 +46,8 @@ type Result struct {
 	Recomputed int               // step commits that repeated a step committed before a rollback
 	Retries    int               // step attempts abandoned and redone
 	Generation uint64            // the last generation
-	Steps      int               // total steps of the job
+	Steps      int               // units of work of the job (one ledger row each): training steps, or rounds of LocalSteps in weights mode
+	LocalSteps int               // training steps per unit: 1 in gradient mode
 }
 
 // Coordinator runs a job on a cluster of workers: the event loop around a
@@ -61,8 +62,10 @@ type Coordinator struct {
 	in    engine.Shape
 	net   *engine.Net
 	plan  dataset.Plan
-	spe   int
-	total int
+	E     int // training steps per epoch
+	H     int // training steps per unit of work: 1, or LocalSteps in weights mode
+	spe   int // units per epoch (the machine's steps)
+	total int // units of the job
 	fresh Digest
 
 	lis    net.Listener
@@ -197,7 +200,8 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	if start.Checkpoint == nil && start.Committed == 0 {
 		settle = 0 // a new job: no worker can hold a state of it
 	}
-	c.m, err = NewMachine(MachineConfig{TotalSteps: c.total, StepsPerEpoch: c.spe, CheckpointEvery: cfg.CheckpointEvery,
+	every := (cfg.CheckpointEvery + c.H - 1) / c.H // in units
+	c.m, err = NewMachine(MachineConfig{TotalSteps: c.total, StepsPerEpoch: c.spe, CheckpointEvery: every,
 		StartWorkers: cfg.StartWorkers, MinWorkers: cfg.MinWorkers, StepDeadline: cfg.StepDeadline,
 		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: settle}, start, time.Now())
 	if err != nil {
@@ -264,7 +268,11 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 	if err := c.plan.Validate(); err != nil {
 		return Start{}, err
 	}
-	c.spe = c.plan.Steps()
+	c.E, c.H = c.plan.Steps(), 1
+	if cfg.SyncMode == SyncWeights {
+		c.H = cfg.LocalSteps
+	}
+	c.spe = (c.E + c.H - 1) / c.H
 	c.total = c.spe * j.Epochs
 	c.fresh = engine.NewModel(c.net, j.Seed).Digest()
 	c.reduceB = reduceBytes(c.net.ResultLen())
@@ -285,12 +293,17 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 		case "reset":
 			st.Ledger, st.Committed = nil, 0
 		case "rollback":
-			st.Ledger = st.Ledger[:min(len(st.Ledger), p.Step)]
-		case "step":
-			if p.Step >= 1 && p.Step-1 <= len(st.Ledger) {
-				st.Ledger = append(st.Ledger[:p.Step-1], LedgerRow{Step: p.Step - 1, Generation: p.Generation, Restored: true})
+			if u, ok := c.unitOf(p.Step); ok {
+				st.Ledger = st.Ledger[:min(len(st.Ledger), u)]
 			}
-			st.Committed = max(st.Committed, p.Step)
+		case "step":
+			u, ok := c.unitOf(p.Step)
+			if ok && u >= 1 && u-1 <= len(st.Ledger) {
+				st.Ledger = append(st.Ledger[:u-1], LedgerRow{Step: u - 1, Generation: p.Generation, Restored: true})
+			}
+			if ok {
+				st.Committed = max(st.Committed, u)
+			}
 		}
 	}
 	state, info, err := c.store.Latest(j.ID)
@@ -326,10 +339,38 @@ func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, er
 	if string(j.JSON()) != string(c.job.JSON()) {
 		return Held{}, nil, fmt.Errorf("%w: the state belongs to another configuration of job %q", ErrCheckpoint, st.Job)
 	}
-	if st.Step != st.Epoch*c.spe+st.StepInEpoch {
-		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.spe)
+	if st.Step != st.Epoch*c.E+st.StepInEpoch {
+		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.E)
 	}
-	return Held{Step: st.Step, Digest: model.Digest()}, model, nil
+	u, ok := c.unitOf(st.Step)
+	if !ok {
+		return Held{}, nil, fmt.Errorf("%w: step %d is not at the end of a unit of %d local steps (was the job run with another --local-steps?)",
+			ErrCheckpoint, st.Step, c.H)
+	}
+	return Held{Step: u, Digest: model.Digest()}, model, nil
+}
+
+// unit returns the epoch of unit u, its first step in the epoch and its
+// number of steps.
+func (c *Coordinator) unit(u int) (epoch, first, n int) {
+	epoch, first = u/c.spe, u%c.spe*c.H
+	return epoch, first, min(c.H, c.E-first)
+}
+
+// steps is the number of training steps done after u units.
+func (c *Coordinator) steps(u int) int {
+	e, first, _ := c.unit(u)
+	return e*c.E + first
+}
+
+// unitOf is the inverse of steps: the units done after gs training steps, if
+// gs ends a unit.
+func (c *Coordinator) unitOf(gs int) (int, bool) {
+	e, sie := gs/c.E, gs%c.E
+	if sie%c.H != 0 {
+		return 0, false
+	}
+	return e*c.spe + sie/c.H, true
 }
 
 // reduceBytes is the size of the result vector that a step all-reduces (int64
@@ -436,7 +477,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Job: c.job, Final: c.m.State(), State: c.final, Epochs: c.reports, Ledger: c.m.Ledger(),
-		Recomputed: c.m.Recomputed(), Retries: c.m.Retries(), Generation: c.m.Generation(), Steps: c.total}
+		Recomputed: c.m.Recomputed(), Retries: c.m.Retries(), Generation: c.m.Generation(), Steps: c.total, LocalSteps: c.H}
 	return res, nil
 }
 
@@ -593,7 +634,7 @@ func (c *Coordinator) epochDone(rep EpochReport) {
 	c.reports = append(c.reports, rep)
 	c.log.Info("epoch done", "epoch", rep.Epoch+1, "loss", rep.TrainLoss, "train_acc", rep.TrainAcc,
 		"test_acc", rep.TestAcc, "samples_per_s", int(rep.SamplesPerSec))
-	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.spe, Time: time.Now().UTC(),
+	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.E, Time: time.Now().UTC(),
 		Loss: rep.TrainLoss, Acc: rep.TrainAcc, TestAcc: rep.TestAcc, HasTest: rep.HasTest, SamplesPerSec: rep.SamplesPerSec,
 		LR: c.job.Optim.LRAt(rep.Epoch), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
 	if err := c.store.AppendMetrics(p); err != nil {
@@ -631,7 +672,7 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 		c.log.Warn("worker evicted", "worker", o.ID, "reason", o.Reason)
 	case Rollback:
 		c.log.Warn("no live node holds the current state: rolling back", "from", o.From, "to", o.To)
-		p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "rollback", Step: o.To, Time: now.UTC(), Generation: c.m.Generation()}
+		p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "rollback", Step: c.steps(o.To), Time: now.UTC(), Generation: c.m.Generation()}
 		if err := c.store.AppendMetrics(p); err != nil {
 			c.m.Abort(now, fmt.Errorf("coordinator: recording a rollback: %w", err))
 		}
@@ -655,8 +696,8 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 }
 
 func (c *Coordinator) commit(o Commit, now time.Time) {
-	e := o.Step / c.spe
-	if c.epoch.epoch != e || o.Step%c.spe == 0 {
+	e, first, n := c.unit(o.Step)
+	if c.epoch.epoch != e || first == 0 {
 		// A new epoch: time it from when its first step was issued.
 		c.epoch = epochAcc{epoch: e, start: now.Add(-o.Reports[0].StepTime)}
 	}
@@ -667,11 +708,11 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	a.samples += o.Stats.Samples
 	a.last = now
 	el := now.Sub(a.start)
-	info := StepInfo{Step: o.Step + 1, Epoch: e, StepInEpoch: o.Step%c.spe + 1, StepsPerEpoch: c.spe, Epochs: c.job.Epochs,
+	info := StepInfo{Step: c.steps(o.Step + 1), Epoch: e, StepInEpoch: first + n, StepsPerEpoch: c.E, Epochs: c.job.Epochs,
 		Loss: a.mse / float64(max(1, a.samples)), Acc: float64(a.correct) / float64(max(1, a.samples)),
 		SamplesPerSec: float64(a.samples) / max(el.Seconds(), 1e-9), Workers: len(o.Ring), Generation: o.Generation, Elapsed: el}
 	st := o.Stats
-	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: o.Step + 1, Time: now.UTC(),
+	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: c.steps(o.Step + 1), Time: now.UTC(),
 		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
 		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation}
 	if err := c.store.AppendMetrics(p); err != nil {
@@ -679,7 +720,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 		return
 	}
 	c.log.Debug("step committed", "step", o.Step, "generation", o.Generation, "loss", p.Loss, "digest", fmt.Sprintf("%x", o.Digest[:6]))
-	if info.StepInEpoch == c.spe {
+	if info.StepInEpoch == c.E {
 		rep := EpochReport{Epoch: e, TrainLoss: info.Loss, TrainCE: a.ce / float64(max(1, a.samples)), TrainAcc: info.Acc,
 			Duration: el, SamplesPerSec: info.SamplesPerSec}
 		if c.cfg.NoTest || c.test.Len() == 0 {
@@ -847,8 +888,8 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 	m := c.m
 	s := m.State()
 	st := &asfpb.ClusterStatus{JobId: c.job.ID, CoordinatorNode: c.ml.Name(), Version: cluster.Version(), Phase: m.Phase().String(),
-		Generation: m.Generation(), Ring: m.Ring(), Step: int64(s.Step), TotalSteps: int64(c.total),
-		Epoch: int64(min(s.Step/c.spe, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.spe),
+		Generation: m.Generation(), Ring: m.Ring(), Step: int64(c.steps(s.Step)), TotalSteps: int64(c.job.Epochs * c.E),
+		Epoch: int64(min(s.Step/c.spe, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.E),
 		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:]}
 	if w := int64(len(m.Ring())); w > 1 {
 		st.ReduceBytesPerStep = 2 * (w - 1) * c.reduceB / w
@@ -862,7 +903,7 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 		st.TestAccuracy, st.HasTest = c.reports[n-1].TestAcc, true
 	}
 	if ck, ok := m.Checkpoint(); ok {
-		st.CheckpointStep = int64(ck.Step)
+		st.CheckpointStep = int64(c.steps(ck.Step))
 	}
 	if err := m.Err(); err != nil {
 		st.Error = err.Error()

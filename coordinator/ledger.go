@@ -56,19 +56,20 @@ func (l Ledger) Verify(numMicro func(step int) int) error {
 	return nil
 }
 
-// SampleUse returns, for epoch e of a job with the given plan and seed, how
-// often the committed steps of the ledger used each training sample: every
-// count is 1 when the epoch is complete and accounted for exactly once. Rows
-// without details count their whole step.
-func (l Ledger) SampleUse(plan dataset.Plan, seed uint64, e int) []int {
+// SampleUse returns, for epoch e of a job with the given plan and seed run in
+// units of h training steps (1 in gradient mode), how often the committed
+// units of the ledger used each training sample: every count is 1 when the
+// epoch is complete and accounted for exactly once. Rows without details
+// count their whole unit.
+func (l Ledger) SampleUse(plan dataset.Plan, seed uint64, e, h int) []int {
 	use := make([]int, plan.N)
 	perm := dataset.Perm(seed, e, plan.N)
-	spe := plan.Steps()
+	spe := (plan.Steps() + h - 1) / h
 	for _, r := range l {
 		if r.Step/spe != e {
 			continue
 		}
-		mbs := plan.MicroBatches(perm, r.Step%spe)
+		mbs := UnitMicroBatches(plan, perm, r.Step%spe, h)
 		var done []int
 		if r.Adopted || r.Restored {
 			for j := range mbs {
@@ -88,6 +89,17 @@ func (l Ledger) SampleUse(plan dataset.Plan, seed uint64, e int) []int {
 		}
 	}
 	return use
+}
+
+// UnitMicroBatches returns the micro-batches of unit u of an epoch (its h
+// steps from step u*h on, the last unit possibly shorter), numbered in order:
+// a unit's micro-batch j is what a report's micro_batches names.
+func UnitMicroBatches(plan dataset.Plan, perm []int, u, h int) [][]int {
+	var mbs [][]int
+	for s := u * h; s < min((u+1)*h, plan.Steps()); s++ {
+		mbs = append(mbs, plan.MicroBatches(perm, s)...)
+	}
+	return mbs
 }
 
 // Details counts the rows with and without per-worker details.

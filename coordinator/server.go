@@ -145,8 +145,11 @@ func differs(t Task, req *asfpb.NextTaskRequest) bool {
 
 func (c *Coordinator) taskPB(t Task, addrs map[string]string) *asfpb.Task {
 	p := &asfpb.Task{Kind: asfpb.TaskKind(t.Kind), JobId: c.job.ID, Generation: t.Generation, Step: int64(t.Step),
-		Epoch: int64(t.Step / c.spe), StepInEpoch: int64(t.Step % c.spe), Rank: int32(t.Rank), Reason: t.Reason,
-		StallMs: c.cfg.StepDeadline.Milliseconds()}
+		Rank: int32(t.Rank), Reason: t.Reason, StallMs: c.cfg.StepDeadline.Milliseconds()}
+	if t.Kind == TaskCompute {
+		e, first, n := c.unit(t.Step)
+		p.Epoch, p.StepInEpoch, p.LocalSteps = int64(e), int64(first), int32(n)
+	}
 	if t.Kind == TaskCompute || t.Kind == TaskDone && t.Base != (Digest{}) {
 		p.BaseDigest = append([]byte(nil), t.Base[:]...)
 	}

@@ -53,9 +53,12 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	switch {
 	case size < 1 || rank < 0 || rank >= size || t.GetRing()[rank].GetWorkerId() != w.cfg.ID:
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size))
-	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.spe || step != epoch*r.spe+sie:
-		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs (%d epochs)",
-			ErrTask, step, epoch, sie, r.spe, r.job.Epochs))
+	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.E || sie%r.h != 0 || step != epoch*r.upe+sie/r.h:
+		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
+			ErrTask, step, epoch, sie, r.E, r.h, r.job.Epochs))
+	case int(t.GetLocalSteps()) != min(r.h, r.E-sie) && (r.avg || t.GetLocalSteps() != 0):
+		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: %d local steps from step %d; this worker expects %d",
+			ErrTask, t.GetLocalSteps(), sie, min(r.h, r.E-sie)))
 	}
 	want, err := cluster.DigestFrom(t.GetBaseDigest(), "base_digest")
 	if err != nil {
@@ -66,6 +69,9 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 		return fail(asfpb.FailureKind_FAILURE_KIND_SYNC, err)
 	}
 	rep.SyncUs = synced.Microseconds()
+	if r.avg {
+		return w.localSteps(ctx, r, t, base, rep, start, fail)
+	}
 
 	// The micro-batches of this ring position: j = rank, rank+W, ...
 	perm := r.perm(epoch)
@@ -178,7 +184,11 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	if err != nil {
 		return nil, 0, fmt.Errorf("from %s: %w", src.GetGrpcAddr(), err)
 	}
-	got := cluster.Held{Step: st.Step, Digest: model.Digest()}
+	u, ok := r.unitOf(st.Step)
+	if !ok {
+		u = -1
+	}
+	got := cluster.Held{Step: u, Digest: model.Digest()}
 	switch {
 	case string(j.JSON()) != r.json:
 		return nil, 0, fmt.Errorf("%w: the state from %s belongs to another configuration of job %q", cluster.ErrTransfer, src.GetGrpcAddr(), j.ID)
@@ -253,7 +263,8 @@ func (s *stateService) GetState(req *asfpb.StateRequest, stream asfpb.WorkerStat
 	var st *checkpoint.State
 	for _, rp := range []*replica{w.comm, w.tent} {
 		if rp != nil && r != nil && j == r.job.ID && rp.held() == h {
-			pos := snapshot.Position{Epoch: h.Step / r.spe, Step: h.Step, StepInEpoch: h.Step % r.spe}
+			e, sie, gs := r.position(h.Step)
+			pos := snapshot.Position{Epoch: e, Step: gs, StepInEpoch: sie}
 			st = snapshot.Capture(r.job, rp.model, rp.opt, pos, checkpoint.Summary{})
 			break
 		}

@@ -86,11 +86,36 @@ type jobRun struct {
 	in    engine.Shape
 	net   *engine.Net
 	plan  dataset.Plan
-	spe   int
+	E     int  // training steps per epoch
+	h     int  // training steps per unit of work (1 in gradient mode)
+	upe   int  // units per epoch
+	avg   bool // weights mode: local steps, then the weights are averaged
 	wss   []*engine.Workspace
 	fresh cluster.Digest
 	acc   []int64
 	perms map[int][]int
+	vec   []int64   // weights mode: the quantised state being averaged
+	f64   []float64 // weights mode: conversion buffer
+}
+
+// key says whether r runs the job js in the given mode.
+func (r *jobRun) key(js string, avg bool, h int) bool {
+	return r.json == js && r.avg == avg && r.h == h
+}
+
+// unitOf returns the units done after gs training steps, if gs ends a unit.
+func (r *jobRun) unitOf(gs int) (int, bool) {
+	e, sie := gs/r.E, gs%r.E
+	if sie%r.h != 0 {
+		return 0, false
+	}
+	return e*r.upe + sie/r.h, true
+}
+
+// position is where in the job the state after u units is.
+func (r *jobRun) position(u int) (epoch, stepInEpoch, steps int) {
+	epoch, stepInEpoch = u/r.upe, u%r.upe*r.h
+	return epoch, stepInEpoch, epoch*r.E + stepInEpoch
 }
 
 // replica is one training state; it is never changed once stored.
@@ -351,11 +376,19 @@ func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient) error
 			w.log.Warn("joining the coordinator's gossip", "addr", resp.GetGossipAddr(), "err", err)
 		}
 	}
-	if resp.GetSyncMode() != asfpb.SyncMode_SYNC_MODE_GRADIENT && resp.GetSyncMode() != asfpb.SyncMode_SYNC_MODE_UNSPECIFIED {
+	avg, h := false, 1
+	switch resp.GetSyncMode() {
+	case asfpb.SyncMode_SYNC_MODE_GRADIENT, asfpb.SyncMode_SYNC_MODE_UNSPECIFIED:
+	case asfpb.SyncMode_SYNC_MODE_WEIGHTS:
+		avg, h = true, int(resp.GetLocalSteps())
+		if h < 1 {
+			return fmt.Errorf("%w: weights mode with %d local steps", ErrJobFailed, h)
+		}
+	default:
 		return fmt.Errorf("%w: sync mode %v is not supported by this worker", ErrJobFailed, resp.GetSyncMode())
 	}
 	w.mu.Lock()
-	same := w.run != nil && w.run.json == string(resp.GetJob())
+	same := w.run != nil && w.run.key(string(resp.GetJob()), avg, h)
 	w.mu.Unlock()
 	if same {
 		return nil
@@ -364,7 +397,7 @@ func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient) error
 	if err != nil {
 		return fmt.Errorf("%w: the coordinator's job: %v", ErrJobFailed, err)
 	}
-	if err := w.prepare(ctx, j, string(resp.GetJob())); err != nil {
+	if err := w.prepare(ctx, j, string(resp.GetJob()), avg, h); err != nil {
 		return fmt.Errorf("%w: %v", ErrJobFailed, err)
 	}
 	_, err = w.joinRPC(ctx, cl)
@@ -386,7 +419,7 @@ func (w *Worker) joinRPC(ctx context.Context, cl asfpb.CoordinatorClient) (*asfp
 
 // prepare loads the job's data and builds its network; it drops any state of
 // another job.
-func (w *Worker) prepare(ctx context.Context, j job.Job, js string) error {
+func (w *Worker) prepare(ctx context.Context, j job.Job, js string, avg bool, h int) error {
 	w.log.Info("loading the job", "job", j.ID, "dataset", j.Dataset, "spec", j.Spec)
 	load := w.cfg.Data
 	if load == nil {
@@ -410,7 +443,8 @@ func (w *Worker) prepare(ctx context.Context, j job.Job, js string) error {
 	if err := plan.Validate(); err != nil {
 		return err
 	}
-	r := &jobRun{job: j, json: js, train: train, in: in, net: n, plan: plan, spe: plan.Steps(),
+	E := plan.Steps()
+	r := &jobRun{job: j, json: js, train: train, in: in, net: n, plan: plan, E: E, h: h, upe: (E + h - 1) / h, avg: avg,
 		wss: local.Workspaces(n, w.cfg.Threads), fresh: engine.NewModel(n, j.Seed).Digest(),
 		acc: make([]int64, n.ResultLen()), perms: map[int][]int{}}
 	w.mu.Lock()

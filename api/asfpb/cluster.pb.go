@@ -696,7 +696,12 @@ type Task struct {
 	// How long a reduction may go without progress (milliseconds).
 	StallMs int64 `protobuf:"varint,11,opt,name=stall_ms,json=stallMs,proto3" json:"stall_ms,omitempty"`
 	// Why (for WAIT, DONE and REJOIN).
-	Reason        string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,12,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The training steps of the task, from step_in_epoch on: 1 in gradient
+	// mode; in weights mode the local steps before the weights are averaged.
+	// In weights mode, step and the held states count these units of work (a
+	// unit is local_steps steps, the last one of an epoch possibly shorter).
+	LocalSteps    int32 `protobuf:"varint,13,opt,name=local_steps,json=localSteps,proto3" json:"local_steps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,6 +818,13 @@ func (x *Task) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Task) GetLocalSteps() int32 {
+	if x != nil {
+		return x.LocalSteps
+	}
+	return 0
 }
 
 type StepReport struct {
@@ -1610,7 +1622,7 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"\n" +
 	"SyncSource\x12\x1b\n" +
 	"\tgrpc_addr\x18\x01 \x01(\tR\bgrpcAddr\x12\x1b\n" +
-	"\tsource_id\x18\x02 \x01(\tR\bsourceId\"\xe9\x02\n" +
+	"\tsource_id\x18\x02 \x01(\tR\bsourceId\"\x8a\x03\n" +
 	"\x04Task\x12$\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x10.asf.v1.TaskKindR\x04kind\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x1e\n" +
@@ -1627,7 +1639,9 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"\x04sync\x18\n" +
 	" \x01(\v2\x12.asf.v1.SyncSourceR\x04sync\x12\x19\n" +
 	"\bstall_ms\x18\v \x01(\x03R\astallMs\x12\x16\n" +
-	"\x06reason\x18\f \x01(\tR\x06reason\"\x94\x04\n" +
+	"\x06reason\x18\f \x01(\tR\x06reason\x12\x1f\n" +
+	"\vlocal_steps\x18\r \x01(\x05R\n" +
+	"localSteps\"\x94\x04\n" +
 	"\n" +
 	"StepReport\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +

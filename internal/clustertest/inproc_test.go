@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/local"
 )
 
@@ -196,5 +197,58 @@ func TestParseSchedule(t *testing.T) {
 		if _, err := ParseSchedule(bad); err == nil || !strings.Contains(err.Error(), "bad schedule") {
 			t.Errorf("%q: got %v, want ErrSchedule", bad, err)
 		}
+	}
+}
+
+// Weights mode (local SGD): deterministic for a fixed number of workers, every
+// sample of every epoch used once, and it learns. A worker's death changes the
+// ring size, so the run ends with other weights, but it ends.
+func TestWeightsMode(t *testing.T) {
+	_, n, dir := reference(t)
+	j := SmallJob()
+	j.Epochs = 3
+	run := func(workers int, schedule string) *Report {
+		t.Helper()
+		sched, err := ParseSchedule(schedule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := runtime.NumGoroutine()
+		rep, err := RunInProc(context.Background(), InProc{Job: j, DataDir: dir, StorePath: t.TempDir() + "/asf.db",
+			Workers: workers, Schedule: sched, Logger: testLogger(t), Tweak: func(c *coordinator.Config) {
+				c.SyncMode, c.LocalSteps, c.NoTest = coordinator.SyncWeights, 3, false
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckAccounting(rep.Result, j, n); err != nil {
+			t.Fatal(err)
+		}
+		checkGoroutines(t, before)
+		return rep
+	}
+	a, b := run(2, ""), run(2, "")
+	if a.Result.Final.Digest != b.Result.Final.Digest {
+		t.Fatalf("two runs with 2 workers: %x and %x", a.Result.Final.Digest[:8], b.Result.Final.Digest[:8])
+	}
+	if got := a.Result.Steps; got != 3*4 {
+		t.Fatalf("%d units, want 4 per epoch (10 steps in units of 3) for 3 epochs", got)
+	}
+	last := a.Result.Epochs[len(a.Result.Epochs)-1]
+	t.Logf("2 workers, local steps 3: train accuracy %.3f, test accuracy %.3f", last.TrainAcc, last.TestAcc)
+	if !last.HasTest || last.TestAcc < 0.9 {
+		t.Fatalf("test accuracy %.3f after %d epochs of local SGD, want >= 0.9", last.TestAcc, j.Epochs)
+	}
+	// A coordinator restart keeps the ring size: the same weights.
+	if r := run(2, "4 coordinator restart-coordinator"); r.Result.Final.Digest != a.Result.Final.Digest {
+		t.Fatalf("after a coordinator restart: %x, uninterrupted %x", r.Result.Final.Digest[:8], a.Result.Final.Digest[:8])
+	}
+	one := run(1, "")
+	if one.Result.Final.Digest == a.Result.Final.Digest {
+		t.Fatal("1 and 2 workers gave the same weights in weights mode: nothing was averaged")
+	}
+	k := run(3, "5 w1 kill +2ms")
+	if k.Result.Retries == 0 {
+		t.Fatal("the kill abandoned no unit")
 	}
 }

@@ -144,14 +144,16 @@ func CheckAccounting(res *coordinator.Result, j job.Job, trainLen int) error {
 	if len(res.Ledger) != res.Steps {
 		return fmt.Errorf("ledger has %d steps, the job %d", len(res.Ledger), res.Steps)
 	}
+	h := max(1, res.LocalSteps)
 	perm0 := dataset.Perm(j.Seed, 0, trainLen)
-	if err := res.Ledger.Verify(func(step int) int {
-		return len(plan.MicroBatches(perm0, step%plan.Steps()))
+	upe := (plan.Steps() + h - 1) / h
+	if err := res.Ledger.Verify(func(u int) int {
+		return len(coordinator.UnitMicroBatches(plan, perm0, u%upe, h))
 	}); err != nil {
 		return err
 	}
 	for e := range j.Epochs {
-		for s, n := range res.Ledger.SampleUse(plan, j.Seed, e) {
+		for s, n := range res.Ledger.SampleUse(plan, j.Seed, e, h) {
 			if n != 1 {
 				return fmt.Errorf("epoch %d: sample %d used %d times", e, s, n)
 			}
