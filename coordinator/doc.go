@@ -95,6 +95,16 @@
 //
 // SyncGradient (the default) sums every worker's micro-batch results every
 // step, which makes the result bitwise independent of the number of workers.
-// SyncWeights (local SGD) is accepted in the configuration and the protocol
-// but not implemented by this version's workers, which refuse it.
+//
+// SyncWeights is local SGD: the unit of work (the machine's "step", the held
+// states, the ledger rows) becomes a round of LocalSteps training steps (the
+// last round of an epoch may be shorter). In a round each worker trains on its
+// own micro-batches j (j mod W = rank) of each of the round's steps with its
+// own optimizer, then the state (weights, Adam moments, ASF scales) is
+// quantised with fixed power-of-two scales into int64, all-reduced through the
+// ring and divided by W. So every replica ends a round with the same state,
+// which is what the round's digest checks and what checkpoints and joiners
+// get; between rounds each worker has its own. The result depends on W (not
+// on which worker has which rank): deterministic for a fixed number of
+// workers. A restarted coordinator must use the same mode and LocalSteps.
 package coordinator

@@ -77,6 +77,8 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&d.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "save the state every N steps (and at each epoch end)")
 	fs.DurationVar(&d.Settle, "settle", d.Settle, "after a restart, wait this long for workers to register")
 	fs.BoolVar(&d.NoTest, "no-test", false, "skip the test-set evaluation after each epoch")
+	fs.StringVar((*string)(&d.SyncMode), "sync-mode", string(d.SyncMode), "gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
+	fs.IntVar(&d.LocalSteps, "local-steps", d.LocalSteps, "with --sync-mode weights: local steps between weight averages")
 	fs.IntVar(&d.EvalThreads, "eval-threads", 0, "goroutines of the test evaluation (0 = all cores)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -35,6 +35,8 @@ type clusterFlags struct {
 	resume          bool
 	checkpointEvery int
 	stepDeadline    time.Duration
+	syncMode        string
+	localSteps      int
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
@@ -42,6 +44,8 @@ func (f *clusterFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.resume, "resume", false, "with --workers: continue the job --id from the checkpoint store in --data-dir")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "with --workers: save the training state every N steps (and at each epoch end)")
 	fs.DurationVar(&f.stepDeadline, "step-deadline", 30*time.Second, "with --workers: evict a worker that has not finished a step this long after it was issued")
+	fs.StringVar(&f.syncMode, "sync-mode", "gradient", "with --workers: gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
+	fs.IntVar(&f.localSteps, "local-steps", 8, "with --sync-mode weights: local steps between weight averages")
 }
 
 // trainOptions are the settings of `asf train` shared by both paths.
@@ -66,6 +70,7 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 	cc.StartWorkers = cf.workers
 	cc.CheckpointEvery = cf.checkpointEvery
 	cc.StepDeadline = cf.stepDeadline
+	cc.SyncMode, cc.LocalSteps = coordinator.SyncMode(cf.syncMode), cf.localSteps
 	cc.NoTest = o.noTest
 	cc.EvalThreads = o.threads
 	cc.FinishGrace = time.Second
