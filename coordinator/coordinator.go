@@ -582,9 +582,9 @@ func (c *Coordinator) handle(ev any) {
 	case evLeave:
 		if id, ok := c.nodes[ev.node]; ok {
 			delete(c.nodes, ev.node)
-			if c.m.incarnation(id) == ev.node {
-				c.log.Warn("worker failed (gossip)", "worker", id, "node", ev.node)
-				c.m.Leave(now, id, "failed (gossip)")
+			if c.m.incarnation(id) == ev.node && c.m.Phase() != PhaseDone && c.m.Phase() != PhaseFailed {
+				c.log.Warn("worker left or failed (gossip)", "worker", id, "node", ev.node)
+				c.m.Leave(now, id, "left or failed (gossip)")
 			}
 		}
 	case evGone:
