@@ -88,6 +88,7 @@ type Coordinator struct {
 	epoch     epochAcc
 	pendingEp map[int]EpochReport
 	evalQ     chan evalJob
+	metricsQ  chan checkpoint.MetricPoint
 	evals     int // evaluations queued or running
 	reports   []EpochReport
 	final     *checkpoint.State
@@ -146,6 +147,7 @@ type (
 	evLeave struct{ node string }
 	evGone  struct{ id, session string }
 	evDead  struct{ id, addr string }
+	evFatal struct{ err error }
 	evCkpt  struct {
 		held  Held
 		err   error // the state could not be pulled
@@ -176,7 +178,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	}
 	c := &Coordinator{cfg: cfg, log: log.With("component", "coordinator"), events: make(chan any, 256),
 		quit: make(chan struct{}), addrs: map[string]string{}, nodes: map[string]string{},
-		pendingEp: map[int]EpochReport{}, evalQ: make(chan evalJob, 64)}
+		pendingEp: map[int]EpochReport{}, evalQ: make(chan evalJob, 64), metricsQ: make(chan checkpoint.MetricPoint, 4096)}
 	c.pub.wake = make(chan struct{})
 	c.pub.doneSeen = map[string]bool{}
 	defer func() {
@@ -467,11 +469,13 @@ func (c *Coordinator) send(ev any) bool {
 // Run drives the job until it is finished (then it returns the result), fails,
 // or ctx ends; then it stops serving and closes the store.
 func (c *Coordinator) Run(ctx context.Context) (*Result, error) {
-	c.bg.Add(1)
+	c.bg.Add(2)
 	go c.evaluator()
+	go c.recorder()
 	err := c.loop(ctx)
 	close(c.quit)
 	close(c.evalQ)
+	close(c.metricsQ)
 	c.closeAll()
 	if err != nil {
 		return nil, err
@@ -589,6 +593,8 @@ func (c *Coordinator) handle(ev any) {
 		}
 	case evGone:
 		c.m.Disconnected(now, ev.id, ev.session)
+	case evFatal:
+		c.m.Abort(now, ev.err)
 	case evDead:
 		if c.addrs[ev.id] == ev.addr {
 			c.m.Leave(now, ev.id, "unreachable (health probe failed)")
@@ -637,9 +643,7 @@ func (c *Coordinator) epochDone(rep EpochReport) {
 	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.E, Time: time.Now().UTC(),
 		Loss: rep.TrainLoss, Acc: rep.TrainAcc, TestAcc: rep.TestAcc, HasTest: rep.HasTest, SamplesPerSec: rep.SamplesPerSec,
 		LR: c.job.Optim.LRAt(rep.Epoch), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
-	if err := c.store.AppendMetrics(p); err != nil {
-		c.log.Error("recording the epoch metrics", "err", err)
-	}
+	c.record(p)
 	if c.cfg.OnEpoch != nil {
 		c.cfg.OnEpoch(rep)
 	}
@@ -673,9 +677,7 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 	case Rollback:
 		c.log.Warn("no live node holds the current state: rolling back", "from", o.From, "to", o.To)
 		p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "rollback", Step: c.steps(o.To), Time: now.UTC(), Generation: c.m.Generation()}
-		if err := c.store.AppendMetrics(p); err != nil {
-			c.m.Abort(now, fmt.Errorf("coordinator: recording a rollback: %w", err))
-		}
+		c.record(p)
 		c.epoch = epochAcc{epoch: o.To / c.spe, start: now}
 	case Adopt:
 		c.log.Info("adopting the workers' state", "state", o.State.String(), "workers", o.By, "checkpoint_step", o.From)
@@ -715,10 +717,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: c.steps(o.Step + 1), Time: now.UTC(),
 		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
 		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation}
-	if err := c.store.AppendMetrics(p); err != nil {
-		c.m.Abort(now, fmt.Errorf("coordinator: recording step %d: %w", o.Step, err))
-		return
-	}
+	c.record(p)
 	c.log.Debug("step committed", "step", o.Step, "generation", o.Generation, "loss", p.Loss, "digest", fmt.Sprintf("%x", o.Digest[:6]))
 	if info.StepInEpoch == c.E {
 		rep := EpochReport{Epoch: e, TrainLoss: info.Loss, TrainCE: a.ce / float64(max(1, a.samples)), TrainAcc: info.Acc,
@@ -833,6 +832,35 @@ func (c *Coordinator) probe(ctx context.Context, id, addr string) {
 	}
 	c.log.Warn("a ring member does not answer its health check", "worker", id, "addr", addr, "err", err)
 	c.send(evDead{id: id, addr: addr})
+}
+
+// record queues a point of the metrics history. Points are written in order,
+// in batches, off the event loop: a step does not wait for a disk sync (a
+// crash may lose the last few points; the checkpoints are written in line).
+func (c *Coordinator) record(p checkpoint.MetricPoint) { c.metricsQ <- p }
+
+// recorder writes the queued metrics points until the queue is closed.
+func (c *Coordinator) recorder() {
+	defer c.bg.Done()
+	for p := range c.metricsQ {
+		batch := []checkpoint.MetricPoint{p}
+	more:
+		for {
+			select {
+			case q, ok := <-c.metricsQ:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		if err := c.store.AppendMetrics(batch...); err != nil {
+			c.log.Error("recording the metrics history", "err", err)
+			c.send(evFatal{err: fmt.Errorf("coordinator: the metrics history: %w", err)})
+		}
+	}
 }
 
 // evaluator runs the test evaluations one after another, off the event loop.
