@@ -40,8 +40,11 @@
 //     the statistics, the micro-batches it computed and its timings.
 //  5. When every ring member has reported success with the same digest, the
 //     coordinator commits step k: it records who computed what (the ledger)
-//     and appends the step's metrics to the store. Replicas that disagree stop
-//     the job (ErrDiverged): computation is deterministic, so that is a bug.
+//     and queues the step's metrics for the store's history (written in
+//     batches off the event loop: a crash may lose the last few points, which
+//     only makes a restarted coordinator count fewer steps as recomputed).
+//     Replicas that disagree stop the job (ErrDiverged): computation is
+//     deterministic, so that is a bug.
 //  6. Every CheckpointEvery steps, at each epoch end and at the end, it pulls
 //     S_{k+1} from a ring member (WorkerState.GetState), verifies its digest,
 //     and saves it. Ordering rule: the checkpoint is committed to the store
