@@ -155,7 +155,7 @@ type MachineConfig struct {
 	TotalSteps      int           // steps of the whole job
 	StepsPerEpoch   int           // steps of one epoch
 	CheckpointEvery int           // save every this many steps (0: only at epoch ends and the end)
-	StartWorkers    int           // workers to wait for before the first generation
+	StartWorkers    int           // workers to wait for before the first generation of a new job (a restart waits for MinWorkers)
 	MinWorkers      int           // fewer ready workers than this: wait
 	StepDeadline    time.Duration // a ring member that has not reported this long after the step was issued is evicted
 	RetryDelay      time.Duration // first delay before re-forming a ring after a failed step
@@ -331,10 +331,11 @@ func (mb *member) holds(h Held) bool { return slices.Contains(mb.held, h) }
 // current instruction of every worker. It does no I/O and reads no clock: every
 // event carries the time. It is not safe for concurrent use.
 type Machine struct {
-	cfg   MachineConfig
-	now   time.Time
-	start time.Time
-	fresh Digest
+	cfg       MachineConfig
+	startNeed int // ready workers the first generation waits for
+	now       time.Time
+	start     time.Time
+	fresh     Digest
 
 	phase  Phase
 	gen    uint64
@@ -363,14 +364,18 @@ type Machine struct {
 
 // NewMachine returns a machine at the start of a job (st.Checkpoint nil) or
 // after a coordinator restart (the newest checkpoint). It waits in
-// PhaseRecovering for StartWorkers workers and the Settle time.
+// PhaseRecovering for the Settle time and for StartWorkers workers (a new
+// job) or MinWorkers (a restart: some workers may not come back).
 func NewMachine(cfg MachineConfig, st Start, now time.Time) (*Machine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	m := &Machine{cfg: cfg, now: now, start: now, fresh: st.Fresh, phase: PhaseRecovering, gen: st.Generation,
 		base: st.Fresh, reports: map[string]Report{}, members: map[string]*member{}, tasks: map[string]Task{},
-		delay: cfg.RetryDelay, maxCommitted: st.Committed, ledger: slices.Clone(st.Ledger)}
+		delay: cfg.RetryDelay, maxCommitted: st.Committed, ledger: slices.Clone(st.Ledger), startNeed: cfg.StartWorkers}
+	if st.Checkpoint != nil || st.Committed > 0 {
+		m.startNeed = cfg.MinWorkers
+	}
 	if st.Checkpoint != nil {
 		c := *st.Checkpoint
 		if c.Step > cfg.TotalSteps {
@@ -699,7 +704,7 @@ func (m *Machine) eligible() []string {
 }
 
 func (m *Machine) maybeStart() {
-	if m.phase != PhaseRecovering || m.now.Sub(m.start) < m.cfg.Settle || len(m.eligible()) < m.cfg.StartWorkers {
+	if m.phase != PhaseRecovering || m.now.Sub(m.start) < m.cfg.Settle || len(m.eligible()) < m.startNeed {
 		return
 	}
 	m.adopt()
@@ -782,7 +787,7 @@ func (m *Machine) reform(reason string) {
 	elig := m.eligible()
 	need := m.cfg.MinWorkers
 	if m.phase == PhaseRecovering {
-		need = m.cfg.StartWorkers
+		need = m.startNeed
 	}
 	if len(elig) < need {
 		if m.phase != PhaseRecovering {
