@@ -89,11 +89,16 @@ type Coordinator struct {
 	pendingEp map[int]EpochReport
 	evalQ     chan evalJob
 	metricsQ  chan checkpoint.MetricPoint
-	evals     int // evaluations queued or running
-	reports   []EpochReport
-	final     *checkpoint.State
-	finishAt  time.Time
-	reduceB   int64
+	queued    int // metrics points queued so far
+	// written counts the metrics points on disk; the recorder signals it.
+	wmu      sync.Mutex
+	wcond    *sync.Cond
+	written  int
+	evals    int // evaluations queued or running
+	reports  []EpochReport
+	final    *checkpoint.State
+	finishAt time.Time
+	reduceB  int64
 }
 
 type published struct {
@@ -181,6 +186,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 		pendingEp: map[int]EpochReport{}, evalQ: make(chan evalJob, 64), metricsQ: make(chan checkpoint.MetricPoint, 4096)}
 	c.pub.wake = make(chan struct{})
 	c.pub.doneSeen = map[string]bool{}
+	c.wcond = sync.NewCond(&c.wmu)
 	defer func() {
 		if err != nil {
 			c.closeAll()
@@ -714,6 +720,10 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 		Loss: a.mse / float64(max(1, a.samples)), Acc: float64(a.correct) / float64(max(1, a.samples)),
 		SamplesPerSec: float64(a.samples) / max(el.Seconds(), 1e-9), Workers: len(o.Ring), Generation: o.Generation, Elapsed: el}
 	st := o.Stats
+	// The history of the previous steps is on disk before this commit is
+	// recorded (it was written while this step ran): a crash loses at most the
+	// newest step's point.
+	c.flushMetrics()
 	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: c.steps(o.Step + 1), Time: now.UTC(),
 		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
 		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation}
@@ -835,9 +845,20 @@ func (c *Coordinator) probe(ctx context.Context, id, addr string) {
 }
 
 // record queues a point of the metrics history. Points are written in order,
-// in batches, off the event loop: a step does not wait for a disk sync (a
-// crash may lose the last few points; the checkpoints are written in line).
-func (c *Coordinator) record(p checkpoint.MetricPoint) { c.metricsQ <- p }
+// in batches, off the event loop: a step does not wait for a disk sync.
+func (c *Coordinator) record(p checkpoint.MetricPoint) {
+	c.queued++
+	c.metricsQ <- p
+}
+
+// flushMetrics waits until every queued point is on disk (or failed).
+func (c *Coordinator) flushMetrics() {
+	c.wmu.Lock()
+	for c.written < c.queued {
+		c.wcond.Wait()
+	}
+	c.wmu.Unlock()
+}
 
 // recorder writes the queued metrics points until the queue is closed.
 func (c *Coordinator) recorder() {
@@ -856,7 +877,12 @@ func (c *Coordinator) recorder() {
 				break more
 			}
 		}
-		if err := c.store.AppendMetrics(batch...); err != nil {
+		err := c.store.AppendMetrics(batch...)
+		c.wmu.Lock()
+		c.written += len(batch)
+		c.wcond.Broadcast()
+		c.wmu.Unlock()
+		if err != nil { // after the count: the loop may be waiting for it
 			c.log.Error("recording the metrics history", "err", err)
 			c.send(evFatal{err: fmt.Errorf("coordinator: the metrics history: %w", err)})
 		}

@@ -40,9 +40,10 @@
 //     the statistics, the micro-batches it computed and its timings.
 //  5. When every ring member has reported success with the same digest, the
 //     coordinator commits step k: it records who computed what (the ledger)
-//     and queues the step's metrics for the store's history (written in
-//     batches off the event loop: a crash may lose the last few points, which
-//     only makes a restarted coordinator count fewer steps as recomputed).
+//     and queues the step's metrics for the store's history. The point is
+//     written off the event loop while the next step runs, and the next commit
+//     waits for it: a crash loses at most the newest step's point (a restarted
+//     coordinator then counts one step fewer as recomputed).
 //     Replicas that disagree stop the job (ErrDiverged): computation is
 //     deterministic, so that is a bug.
 //  6. Every CheckpointEvery steps, at each epoch end and at the end, it pulls

@@ -207,7 +207,7 @@ func TestWeightsMode(t *testing.T) {
 	_, n, dir := reference(t)
 	j := SmallJob()
 	j.Epochs = 3
-	run := func(workers int, schedule string) *Report {
+	run := func(workers, minWorkers int, schedule string) *Report {
 		t.Helper()
 		sched, err := ParseSchedule(schedule)
 		if err != nil {
@@ -216,7 +216,7 @@ func TestWeightsMode(t *testing.T) {
 		before := runtime.NumGoroutine()
 		rep, err := RunInProc(context.Background(), InProc{Job: j, DataDir: dir, StorePath: t.TempDir() + "/asf.db",
 			Workers: workers, Schedule: sched, Logger: testLogger(t), Tweak: func(c *coordinator.Config) {
-				c.SyncMode, c.LocalSteps, c.NoTest = coordinator.SyncWeights, 3, false
+				c.SyncMode, c.LocalSteps, c.NoTest, c.MinWorkers = coordinator.SyncWeights, 3, false, minWorkers
 			}})
 		if err != nil {
 			t.Fatal(err)
@@ -227,7 +227,7 @@ func TestWeightsMode(t *testing.T) {
 		checkGoroutines(t, before)
 		return rep
 	}
-	a, b := run(2, ""), run(2, "")
+	a, b := run(2, 2, ""), run(2, 2, "")
 	if a.Result.Final.Digest != b.Result.Final.Digest {
 		t.Fatalf("two runs with 2 workers: %x and %x", a.Result.Final.Digest[:8], b.Result.Final.Digest[:8])
 	}
@@ -239,15 +239,16 @@ func TestWeightsMode(t *testing.T) {
 	if !last.HasTest || last.TestAcc < 0.9 {
 		t.Fatalf("test accuracy %.3f after %d epochs of local SGD, want >= 0.9", last.TestAcc, j.Epochs)
 	}
-	// A coordinator restart keeps the ring size: the same weights.
-	if r := run(2, "4 coordinator restart-coordinator"); r.Result.Final.Digest != a.Result.Final.Digest {
+	// A coordinator restart that keeps the ring size (the restarted
+	// coordinator waits for MinWorkers = 2) gives the same weights.
+	if r := run(2, 2, "4 coordinator restart-coordinator"); r.Result.Final.Digest != a.Result.Final.Digest {
 		t.Fatalf("after a coordinator restart: %x, uninterrupted %x", r.Result.Final.Digest[:8], a.Result.Final.Digest[:8])
 	}
-	one := run(1, "")
+	one := run(1, 1, "")
 	if one.Result.Final.Digest == a.Result.Final.Digest {
 		t.Fatal("1 and 2 workers gave the same weights in weights mode: nothing was averaged")
 	}
-	k := run(3, "5 w1 kill +2ms")
+	k := run(3, 2, "5 w1 kill +2ms")
 	if k.Result.Retries == 0 {
 		t.Fatal("the kill abandoned no unit")
 	}
