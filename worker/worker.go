@@ -18,6 +18,7 @@ import (
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/local"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -298,6 +299,10 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 			return out, fmt.Errorf("worker: the coordinator refused us: %w", err)
 		}
 		w.log.Info("coordinator unreachable; retrying", "err", err, "in", backoff)
+		if w.coordConn != nil { // a fresh connection for the next attempt
+			_ = w.coordConn.Close()
+			w.coordConn = nil
+		}
 		if !sleep(ctx, backoff) {
 			return out, ctx.Err()
 		}
@@ -353,7 +358,12 @@ func (w *Worker) connect(ctx context.Context) (asfpb.CoordinatorClient, error) {
 		if w.coordConn != nil {
 			_ = w.coordConn.Close()
 		}
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// gRPC's own reconnection backoff (1 s, growing to 2 min) would keep a
+		// restarted coordinator unreachable long after it is back.
+		bo := backoff.DefaultConfig
+		bo.BaseDelay, bo.MaxDelay = w.cfg.RetryMin, w.cfg.RetryMax
+		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: w.cfg.RPCTimeout}))
 		if err != nil {
 			return nil, fmt.Errorf("worker: coordinator %q: %w", addr, err)
 		}
