@@ -9,6 +9,7 @@
 #   deploy/cluster.sh ps            the containers and their health
 #   deploy/cluster.sh down          stop and remove the containers; keep the checkpoint store
 #   deploy/cluster.sh clean         the same, and delete the checkpoint store (a fresh start)
+#   deploy/cluster.sh export [FILE] write the job's newest checkpoint to FILE (weights.safetensors), from the store volume
 #   deploy/cluster.sh images        only build the binaries and the images
 #
 # Environment (see compose.yaml for the rest):
@@ -126,6 +127,23 @@ scale)
 	n="${1:-}"
 	[[ "$n" =~ ^[0-9]+$ ]] || die "scale: want a worker count, got '$n'"
 	compose up -d --no-build --no-recreate --scale "worker=$n"
+	;;
+export)
+	out="$(realpath -m "${1:-weights.safetensors}")"
+	job="$(sed -n 's/.*"id"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$ASF_JOB_FILE" | head -1)"
+	[[ -n "$job" ]] || die "no \"id\" in $ASF_JOB_FILE"
+	docker volume inspect "${project}_store" >/dev/null 2>&1 || die "no volume ${project}_store: the cluster never ran (or was cleaned)"
+	mkdir -p "$(dirname "$out")"
+	say "asf checkpoint export $job -> $out"
+	# The store file belongs to the image's user (65532): export as that user
+	# into the container's own /var/lib/asf, then copy the file out.
+	cid="$(docker create -v "${project}_store:/store:ro" --entrypoint /usr/local/bin/asf "$ASF_IMAGE-coordinator:$ASF_TAG" \
+		checkpoint export "$job" -o /var/lib/asf/export.safetensors --db /store/asf.db)"
+	trap 'docker rm -f "$cid" >/dev/null' EXIT
+	docker start -a "$cid"
+	[[ "$(docker inspect -f '{{.State.ExitCode}}' "$cid")" == 0 ]] || die "export failed (is the coordinator still running? it holds the store)"
+	docker cp "$cid:/var/lib/asf/export.safetensors" "$out"
+	echo "weights written to $out (evaluate: asf eval --weights $out)" >&2
 	;;
 down) compose down --remove-orphans ;;
 clean) compose down -v --remove-orphans ;;
