@@ -137,7 +137,7 @@ func TestComposeFile(t *testing.T) {
 	}
 
 	// The job files: the compose default and the end-to-end test's.
-	for name, text := range map[string]string{"deploy/job.json": "", "e2eJob": e2eJob} {
+	for name, text := range map[string]string{"deploy/job.json": "", "e2eJob": e2eJob(8000)} {
 		if text == "" {
 			b, err := os.ReadFile(filepath.Join(deploy, "job.json"))
 			if err != nil {
@@ -152,6 +152,30 @@ func TestComposeFile(t *testing.T) {
 		}
 		if j.Dataset != "mnist" {
 			t.Errorf("%s: data set %s, want mnist (what cluster.sh fetches)", name, j.Dataset)
+		}
+	}
+}
+
+func TestE2ETrainSize(t *testing.T) {
+	tests := []struct {
+		rate float64
+		want int
+	}{
+		{0, 125 * 64},   // the floor: 250 steps
+		{300, 125 * 64}, // 205 steps wanted: the floor
+		{745, 207 * 64}, // 414 steps
+		{1e6, 60000},    // all of MNIST at most
+	}
+	for _, tc := range tests {
+		got := e2eTrainSize(tc.rate)
+		if got != tc.want {
+			t.Errorf("e2eTrainSize(%v) = %d, want %d", tc.rate, got, tc.want)
+		}
+		if got%64 != 0 && got != 60000 {
+			t.Errorf("e2eTrainSize(%v) = %d: not whole batches", tc.rate, got)
+		}
+		if _, err := job.Parse([]byte(e2eJob(got)), job.Default()); err != nil {
+			t.Errorf("e2eJob(%d): %v", got, err)
 		}
 	}
 }

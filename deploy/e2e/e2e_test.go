@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,36 +22,54 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// e2eJob is the job of the test: LeNet on the first 6400 MNIST samples, T=8,
-// two epochs of 100 steps. The cluster needs the steps: the schedule's
-// partition lasts 20 s, and the job must still be running after it (with one
-// thread per worker, a step takes about 0.3 s on the 2-core CI machine).
-const e2eJob = `{
+// e2eJob returns the job of the test: LeNet on the first trainSize MNIST
+// samples, T=8, two epochs of trainSize/64 steps.
+func e2eJob(trainSize int) string {
+	return fmt.Sprintf(`{
   "id": "e2e-mnist",
   "dataset": "mnist",
   "epochs": 2,
   "batch": 64,
   "micro_batch": 8,
   "seed": 7,
-  "train_size": 6400,
+  "train_size": %d,
   "test_size": 500,
   "neuron": {"T": 8}
 }
-`
+`, trainSize)
+}
+
+// e2eTrainSize picks the training set size from the speed of one thread of
+// this machine (samples/s of `asf train --threads 1` on a few batches). The
+// job must still run after the schedule's 20 s partition and the worker's
+// return, about 30 s in which the workers left keep training: the job gets
+// the steps one thread does in 30 s, 65 steps for the faults before and a
+// margin, and at least 250 steps. (A worker in a container does about half
+// the steps of the calibration: the estimate errs on the long side.)
+func e2eTrainSize(samplesPerSec float64) int {
+	steps := max(int(samplesPerSec/64*30)+65, 250)
+	return min((steps+1)/2*64, 60000)
+}
 
 // e2eWorkers is how many worker containers the test starts.
 const e2eWorkers = 3
 
-// e2eSchedule is the test's faults: cut w2 off the network for 20 s and wait
-// until it is back in the ring, kill w1, then crash and restart the
-// coordinator. The partition comes first: Docker gives a reconnected
-// container the lowest free address of the network, its own only while no
-// container below it has gone (a killed w1, a restarting coordinator), and
-// the worker keeps advertising the address it started with.
-const e2eSchedule = "5 w2 disconnect 20s; +0 w2 in-ring; +5 w1 kill; +10 coordinator restart"
+// e2eSchedule is the test's faults: kill w3, crash and restart the
+// coordinator, then cut w2 off the network for 20 s and wait until it is back
+// in the ring. Workers are named in the order of their addresses: Docker
+// gives a container that comes back (the coordinator after its restart, w2
+// after its reconnection) the lowest free address of the network, which is
+// its own while no container below it has gone; w3, killed, is above the
+// others. (The nodes keep advertising the address they started with.)
+const e2eSchedule = "5 w3 kill; +10 coordinator restart; +10 w2 disconnect 20s; +0 w2 in-ring"
 
 // e2eTimeout bounds the cluster's run (build and reference excluded).
 const e2eTimeout = 6 * time.Minute
+
+// cleanupMargin is kept free before the test binary's deadline (go test
+// -timeout) so that the tear-down runs: a test killed by the timeout would
+// leave its containers behind.
+const cleanupMargin = 90 * time.Second
 
 // TestComposeCluster runs deploy/compose.yaml with a coordinator and three
 // workers under e2eSchedule and checks that the job completes with the
@@ -104,7 +123,12 @@ func TestComposeCluster(t *testing.T) {
 		defer cancel()
 		_, _ = e.docker(ctx, "rmi", "-f", "asf-e2e-coordinator:"+tag, "asf-e2e-worker:"+tag)
 	})
-	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// Everything ends before the test binary's deadline, leaving time to tear down.
+	end := time.Now().Add(15 * time.Minute)
+	if d, ok := t.Deadline(); ok {
+		end = d.Add(-cleanupMargin)
+	}
+	bctx, bcancel := context.WithDeadline(context.Background(), end)
 	defer bcancel()
 	if out, err := e.run(bctx, filepath.Join(repo, "deploy", "cluster.sh"), "images"); err != nil {
 		t.Fatalf("deploy/cluster.sh images: %v\n%s", err, out)
@@ -120,8 +144,32 @@ func TestComposeCluster(t *testing.T) {
 	if err := chmodReadable(dataDir); err != nil {
 		t.Fatal(err)
 	}
+	// The job's length follows this machine's speed (see e2eTrainSize).
+	calDir := filepath.Join(tmp, "calibrate")
+	if err := os.MkdirAll(calDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dataDir, "mnist"), filepath.Join(calDir, "mnist")); err != nil {
+		t.Fatal(err)
+	}
+	calJob := filepath.Join(calDir, "job.json")
+	if err := os.WriteFile(calJob, []byte(strings.Replace(e2eJob(640), `"e2e-mnist"`, `"e2e-calibrate"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.run(bctx, asfBin, "train", "--job", calJob, "--epochs", "1", "--workers", "0", "--threads", "1", "--no-test",
+		"--data-dir", calDir, "--log-level", "warn")
+	if err != nil {
+		t.Fatalf("calibration run: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`(?m)^epoch 1/1 .* (\d+) samples/s`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("calibration run: no samples/s in its output:\n%s", out)
+	}
+	rate, _ := strconv.ParseFloat(m[1], 64)
+	trainSize := e2eTrainSize(rate)
+	e.events.add("calibration: %.0f samples/s on one thread: the job trains on %d samples, %d steps", rate, trainSize, 2*trainSize/64)
 	jobFile := filepath.Join(tmp, "job.json")
-	if err := os.WriteFile(jobFile, []byte(e2eJob), 0o644); err != nil {
+	if err := os.WriteFile(jobFile, []byte(e2eJob(trainSize)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -153,7 +201,7 @@ func TestComposeCluster(t *testing.T) {
 
 	// The cluster. Tear-down is registered before the log keeper, which runs
 	// first on failure.
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	ctx, cancel := context.WithTimeout(bctx, e2eTimeout)
 	defer cancel()
 	t.Cleanup(e.down)
 	t.Cleanup(e.keepLogsOnFailure)
@@ -168,7 +216,7 @@ func TestComposeCluster(t *testing.T) {
 	}
 	ids := map[string]bool{}
 	for i, w := range e.workers {
-		t.Logf("w%d: container %s, worker id %s", i+1, w.name, w.id)
+		t.Logf("w%d: container %s, address %s, worker id %s", i+1, w.name, w.addr, w.id)
 		if ids[w.id] {
 			t.Fatalf("two workers have the id %s: ids must be unique per replica", w.id)
 		}
@@ -332,7 +380,8 @@ func (tl *timeline) lines() []string {
 // container is one container of the cluster.
 type container struct {
 	cid, name string
-	num       int    // compose's container number
+	num       int // compose's container number
+	addr      netip.Addr
 	id        string // worker id (workers)
 	net       string // its compose network
 	killed    bool
@@ -349,12 +398,22 @@ type env struct {
 	coord      *container
 	workers    []*container
 	statuses   []string // "step ring" as polled, for the logs
+
+	mu       sync.Mutex
+	addrNote string // a worker came back with another address
 }
 
 func (e *env) runEnv(ctx context.Context, vars []string, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = e.repo
-	cmd.Env = append(os.Environ(), vars...)
+	// The caller's ASF_* variables would reach the binaries as flags (and
+	// could change the reference's job): only the test's own are passed.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ASF_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, vars...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -417,8 +476,13 @@ func (e *env) findContainers(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("project %s: no worker number %d among %d worker containers", e.project, n, len(byNum))
 		}
+		if c.addr, err = netip.ParseAddr(e.ip(ctx, c)); err != nil {
+			return fmt.Errorf("worker %s: address: %v", c.name, err)
+		}
 		e.workers = append(e.workers, c)
 	}
+	// w1, w2, ...: in the order of their addresses (see e2eSchedule).
+	slices.SortFunc(e.workers, func(a, b *container) int { return a.addr.Compare(b.addr) })
 	// Each worker logs its id once it listens.
 	deadline := time.Now().Add(time.Minute)
 	for _, c := range e.workers {
@@ -551,7 +615,8 @@ func (e *env) drive(ctx context.Context, sched Schedule) error {
 	workerOf := func(node string) *container { return e.workers[WorkerIndex(node)-1] }
 	for {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("the job did not finish within %s (last step %d, schedule at entry %d of %d): %w", e2eTimeout, step, next, len(sched), err)
+			return fmt.Errorf("the job did not finish in time (%s, or the test's deadline less %s; last step %d, schedule at entry %d of %d): %w",
+				e2eTimeout, cleanupMargin, step, next, len(sched), err)
 		}
 		st, err := e.status(ctx, &sc)
 		switch {
@@ -606,7 +671,7 @@ func (e *env) drive(ctx context.Context, sched Schedule) error {
 		if running == nil && next < len(sched) && sched[next].Action != InRing && step >= 0 && step >= sched[next].Due(prevDone) {
 			f := sched[next]
 			if total > 0 && step >= total {
-				return fmt.Errorf("schedule entry %q is due at step %d, after the job's last step (%d): make e2eJob longer", f, step, total)
+				return fmt.Errorf("schedule entry %q is due at step %d, after the job's last step (%d): lengthen the job (e2eTrainSize)", f, step, total)
 			}
 			pending, running = &f, make(chan error, 1)
 			firedAt = time.Now()
@@ -639,7 +704,10 @@ func (e *env) drive(ctx context.Context, sched Schedule) error {
 					after := e.ip(ctx, c)
 					e.events.add("%s reconnected (address %s, before %s)", f.Node, after, before)
 					if after != before {
-						e.events.add("NOTE: %s came back with another address; its advertised gRPC and gossip addresses are stale", f.Node)
+						e.mu.Lock()
+						e.addrNote = fmt.Sprintf("%s came back with address %s instead of %s, and keeps advertising %s", f.Node, after, before, before)
+						e.mu.Unlock()
+						e.events.add("NOTE: %s", e.addrNote)
 					}
 					done <- err
 				}(running)
@@ -668,7 +736,13 @@ func (e *env) drive(ctx context.Context, sched Schedule) error {
 				}
 				e.events.add("coordinator exited 0 after step %d", step)
 				if next < len(sched) {
-					return fmt.Errorf("the job finished (last step seen %d) before schedule entry %q ran: make e2eJob longer", step, sched[next])
+					e.mu.Lock()
+					note := e.addrNote
+					e.mu.Unlock()
+					if note != "" {
+						return fmt.Errorf("the job finished (last step seen %d) before schedule entry %q ran; %s", step, sched[next], note)
+					}
+					return fmt.Errorf("the job finished (last step seen %d) before schedule entry %q ran: lengthen the job (e2eTrainSize)", step, sched[next])
 				}
 				return nil
 			}
