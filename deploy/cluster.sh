@@ -99,7 +99,11 @@ up)
 	[[ "${ASF_NO_BUILD:-}" == 1 ]] || images
 	data
 	say "compose up: coordinator and $n worker(s), project $project, data $ASF_DATA, job $ASF_JOB_FILE"
-	compose up -d --no-build --scale "worker=$n"
+	if ! compose up -d --no-build --scale "worker=$n"; then
+		echo >&2
+		compose logs --tail=8 coordinator >&2 || true
+		die "compose up failed. If the coordinator printed 'job ... finished', the store already holds this job done: run 'deploy/cluster.sh clean' (or change \"id\" in the job file) to train again"
+	fi
 	cat >&2 <<EOF
 
 Started. Follow the job:    deploy/cluster.sh logs      (or: deploy/cluster.sh status)
