@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Side-by-side training speed: asf's engine vs the authors' PyTorch formulation of
+# ASF-BP (bench/pytorch/asf_lenet.py), same network, batch, T values and thread count,
+# back to back in one invocation on this machine.
+#
+# Usage: bench/pytorch/compare.sh            (from anywhere; runs in the repository root)
+# Settings (environment): STEPS (measured steps per T, default 5), TS (default 20,100),
+#   BATCH (64), THREADS (2), DATA_DIR (asf-data), ASF_BIN (/tmp/asf-bench),
+#   MKLDNN (on|off, default on = PyTorch's default), TORCH_BLAS (openblas|system,
+#   default openblas when libopenblas0-pthread is installed), PYTHON (/usr/bin/python3),
+#   OUT (folder for the raw outputs, default a new temporary folder).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+STEPS=${STEPS:-5}
+TS=${TS:-20,100}
+BATCH=${BATCH:-64}
+THREADS=${THREADS:-2}
+DATA_DIR=${DATA_DIR:-asf-data}
+ASF_BIN=${ASF_BIN:-/tmp/asf-bench}
+MKLDNN=${MKLDNN:-on}
+PYTHON=${PYTHON:-/usr/bin/python3}
+OUT=${OUT:-$(mktemp -d /tmp/asf-compare.XXXXXX)}
+mkdir -p "$OUT"
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+
+[[ $STEPS =~ ^[1-9][0-9]*$ ]] || die "STEPS=$STEPS: expected a positive integer"
+[[ $BATCH =~ ^[1-9][0-9]*$ ]] || die "BATCH=$BATCH: expected a positive integer"
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "THREADS=$THREADS: expected a positive integer"
+[[ $TS =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "TS=$TS: expected comma-separated positive integers such as 20,100"
+[[ $MKLDNN == on || $MKLDNN == off ]] || die "MKLDNN=$MKLDNN: expected on or off"
+
+# PyTorch: Debian's python3-torch installs for /usr/bin/python3 (a pyenv python3 on PATH lacks it).
+[[ -x $PYTHON ]] || die "$PYTHON not found: apt-get install python3-torch (it brings /usr/bin/python3)"
+if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
+	die "$PYTHON cannot import torch: apt-get install python3-torch"
+fi
+
+# BLAS for PyTorch's matrix products: Debian links torch against libblas.so.3; choose
+# OpenBLAS (pthreads) explicitly when it is installed, else whatever the system provides.
+openblas_dir=/usr/lib/x86_64-linux-gnu/openblas-pthread
+TORCH_BLAS=${TORCH_BLAS:-$([[ -e $openblas_dir/libblas.so.3 ]] && echo openblas || echo system)}
+case $TORCH_BLAS in
+openblas)
+	[[ -e $openblas_dir/libblas.so.3 ]] || die "TORCH_BLAS=openblas but $openblas_dir/libblas.so.3 is missing: apt-get install libopenblas0-pthread"
+	torch_env=(env "LD_LIBRARY_PATH=$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "OPENBLAS_NUM_THREADS=$THREADS")
+	;;
+system) torch_env=(env) ;;
+*) die "TORCH_BLAS=$TORCH_BLAS: expected openblas or system" ;;
+esac
+
+echo "== building asf -> $ASF_BIN"
+go build -o "$ASF_BIN" ./cmd/asf
+
+mnist=$DATA_DIR/mnist
+need_fetch=0
+for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+	[[ -s $mnist/$f ]] || need_fetch=1
+done
+if ((need_fetch)); then
+	echo "== fetching MNIST into $mnist"
+	"$ASF_BIN" --data-dir "$DATA_DIR" data fetch mnist
+fi
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== asf bench engine (batch $BATCH, T $TS, $STEPS steps, $THREADS threads)"
+"$ASF_BIN" --data-dir "$DATA_DIR" bench engine --T "$TS" --batch "$BATCH" --steps "$STEPS" --threads "$THREADS" | tee "$OUT/asf.txt"
+
+echo
+echo "== PyTorch (authors' formulation; BLAS $TORCH_BLAS, mkldnn $MKLDNN, batch $BATCH, T $TS, $STEPS steps, $THREADS threads)"
+"${torch_env[@]}" "$PYTHON" "$here/asf_lenet.py" --mnist-dir "$mnist" --T "$TS" --batch "$BATCH" \
+	--steps "$STEPS" --warmup 3 --threads "$THREADS" --mkldnn "$MKLDNN" --tsv "$OUT/torch.tsv" | tee "$OUT/torch.txt"
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# asf's table: rows "T samples/s cpu_est ms/batch fwd bwd share fired rss" after the header line.
+awk '/^ *T +samples\/s/ {t=1; next} t && $1 ~ /^[0-9]+$/ && NF >= 6 {print $1 "\t" $2 "\t" $3 "\t" $5 "\t" $6}' \
+	"$OUT/asf.txt" >"$OUT/asf.tsv"
+[[ -s $OUT/asf.tsv ]] || die "could not read the result rows from asf's output ($OUT/asf.txt)"
+
+echo
+echo "== summary: training samples/s, batch $BATCH, $THREADS threads (raw outputs in $OUT)"
+echo "   wall = samples per wall-clock second; cpu = samples per process-CPU-second x $THREADS threads"
+echo "   (the fairer figure on a shared machine); CPU ms/sample = forward/backward CPU time per sample"
+awk -F'\t' '
+	NR == FNR { a[$1] = $0; next }
+	FNR == 1 { next }
+	{ t[$1] = $0 }
+	END {
+		printf "%5s  %11s %11s %7s   %11s %11s %7s   %17s %17s\n", "T", "asf wall", "torch wall", "ratio", "asf cpu", "torch cpu", "ratio", "asf fwd/bwd ms", "torch fwd/bwd ms"
+		n = 0
+		for (k in t) ks[++n] = k + 0
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (ks[j] < ks[i]) { x = ks[i]; ks[i] = ks[j]; ks[j] = x }
+		for (i = 1; i <= n; i++) {
+			k = ks[i]
+			if (!(k in a)) { printf "%5d  asf row missing\n", k; continue }
+			split(a[k], A, "\t"); split(t[k], P, "\t")
+			printf "%5d  %11.1f %11.1f %6.1fx   %11.1f %11.1f %6.1fx   %8.3f/%-8.3f %8.3f/%-8.3f\n", k, A[2], P[2], A[2] / P[2], A[3], P[3], A[3] / P[3], A[4], A[5], P[4], P[5]
+		}
+	}' "$OUT/asf.tsv" "$OUT/torch.tsv" | tee "$OUT/summary.txt"
