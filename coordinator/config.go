@@ -63,8 +63,9 @@ type EpochReport struct {
 // coordinator's event loop: while one runs, nothing else happens.
 type Hooks struct {
 	// AfterCommit is called after step `steps`-1 is committed (and its metrics
-	// recorded), before the next step's tasks are published.
-	AfterCommit func(steps int)
+	// recorded), before the next step's tasks are published, with the ring
+	// (worker ids in rank order) that committed it.
+	AfterCommit func(steps int, ring []string)
 }
 
 // Config configures a Coordinator.

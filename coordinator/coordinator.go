@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -743,7 +744,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 		c.cfg.OnStep(info)
 	}
 	if c.cfg.Hooks.AfterCommit != nil {
-		c.cfg.Hooks.AfterCommit(o.Step + 1)
+		c.cfg.Hooks.AfterCommit(o.Step+1, slices.Clone(o.Ring))
 	}
 }
 

@@ -103,6 +103,7 @@ func RunInProc(ctx context.Context, o InProc) (*Report, error) {
 		}
 		return gates[id]
 	}
+	pace := newPacer(o.Workers)
 	apply := func(f Fault) {
 		defer async.Done()
 		time.Sleep(f.Delay)
@@ -122,13 +123,15 @@ func RunInProc(ctx context.Context, o InProc) (*Report, error) {
 		case RestartCoordinator:
 			err = cl.RestartCoordinator()
 		}
+		pace.fault(f)
 		if err != nil {
 			mu.Lock()
 			asyncErr = fmt.Errorf("fault %v: %w", f, err)
 			mu.Unlock()
 		}
 	}
-	cfg.Hooks.AfterCommit = func(steps int) {
+	cfg.Hooks.AfterCommit = func(steps int, ring []string) {
+		time.Sleep(pace.commit(ring))
 		mu.Lock()
 		now := time.Now()
 		for _, d := range deaths {

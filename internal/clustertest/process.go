@@ -38,7 +38,6 @@ const (
 	envGoss  = "ASF_CLUSTERTEST_GOSSIP"   // coordinator: gossip port
 	envJoin  = "ASF_CLUSTERTEST_JOIN"     // worker: gossip address to join
 	envID    = "ASF_CLUSTERTEST_ID"       // worker id
-	envHold  = "ASF_CLUSTERTEST_HOLD"     // coordinator: steps at which to wait for "go" on stdin
 	envDead  = "ASF_CLUSTERTEST_DEADLINE" // coordinator: step deadline
 	envOut   = "ASF_CLUSTERTEST_RESULT"   // coordinator: where to write the result (JSON)
 	envStart = "ASF_CLUSTERTEST_START"    // coordinator: workers to wait for before the first generation
@@ -111,24 +110,15 @@ func childCoordinator(ctx context.Context, j job.Job, log *slogLogger) error {
 	if d, err := time.ParseDuration(os.Getenv(envDead)); err == nil && d > 0 {
 		cfg.StepDeadline = d
 	}
-	var hold []int
-	for _, s := range strings.Split(os.Getenv(envHold), ",") {
-		if n, err := strconv.Atoi(s); err == nil {
-			hold = append(hold, n)
-		}
-	}
 	if n, err := strconv.Atoi(os.Getenv(envStart)); err == nil && n > 0 {
 		cfg.StartWorkers = n
 	}
+	// After every commit: report it with its ring, wait for the harness's "go"
+	// (it applies faults and paces the run).
 	in := bufio.NewScanner(os.Stdin)
-	held := map[int]bool{}
-	cfg.Hooks.AfterCommit = func(steps int) {
-		fmt.Printf("commit %d %d\n", steps, time.Now().UnixNano())
-		if slices.Contains(hold, steps) && !held[steps] { // once: a rollback may commit a step again
-			held[steps] = true
-			fmt.Printf("at %d\n", steps)
-			in.Scan() // "go"
-		}
+	cfg.Hooks.AfterCommit = func(steps int, ring []string) {
+		fmt.Printf("commit %d %d %s\n", steps, time.Now().UnixNano(), strings.Join(ring, ","))
+		in.Scan() // "go"
 	}
 	var testAcc float64
 	cfg.OnEpoch = func(r coordinator.EpochReport) { testAcc = r.TestAcc }
@@ -259,6 +249,7 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 		deaths   []time.Time
 		commitCh = make(chan string, 64)
 		fired    = map[int]bool{}
+		pace     = newPacer(o.Workers)
 	)
 	defer func() {
 		for _, c := range all {
@@ -274,21 +265,12 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 		}
 		logMu.Unlock()
 	}()
-	holds := func(after int) string {
-		var s []string
-		for _, st := range o.Schedule.Steps() {
-			if st > after {
-				s = append(s, strconv.Itoa(st))
-			}
-		}
-		return strings.Join(s, ",")
-	}
 	var coord *child
 	var coordIn io.WriteCloser
-	startCoord := func(after int) error {
+	startCoord := func() error {
 		c, in, out, err := start("coordinator", "coordinator", envStore+"="+filepath.Join(o.Dir, "asf.db"),
 			envGRPC+"="+net.JoinHostPort("127.0.0.1", strconv.Itoa(cport)), envGoss+"="+strconv.Itoa(gport),
-			envHold+"="+holds(after), envDead+"="+o.StepDeadline.String(), envOut+"="+resultPath,
+			envDead+"="+o.StepDeadline.String(), envOut+"="+resultPath,
 			envStart+"="+strconv.Itoa(max(1, o.Workers)))
 		if err != nil {
 			return err
@@ -312,7 +294,7 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 		all = append(all, c)
 		return nil
 	}
-	if err := startCoord(-1); err != nil {
+	if err := startCoord(); err != nil {
 		return rep, err
 	}
 	for i := range o.Workers {
@@ -338,7 +320,7 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 			}
 			<-old.done
 			old.done <- nil // for the deferred cleanup
-			return startCoord(at)
+			return startCoord()
 		}
 		return fmt.Errorf("unknown action %q", f.Action)
 	}
@@ -357,29 +339,31 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 		}
 		f := strings.Fields(line)
 		switch {
-		case len(f) == 3 && f[0] == "commit":
+		case len(f) >= 3 && f[0] == "commit":
+			at, _ := strconv.Atoi(f[1])
 			ns, _ := strconv.ParseInt(f[2], 10, 64)
 			for _, d := range deaths {
 				rep.DeathToCommit = append(rep.DeathToCommit, time.Unix(0, ns).Sub(d))
 			}
 			deaths = nil
-		case len(f) == 2 && f[0] == "at":
-			at, _ := strconv.Atoi(f[1])
-			if fired[at] {
-				if _, err := io.WriteString(coordIn, "go\n"); err != nil {
-					return rep, err
-				}
-				continue
+			var ring []string
+			if len(f) == 4 {
+				ring = strings.Split(f[3], ",")
 			}
-			fired[at] = true
+			time.Sleep(pace.commit(ring))
 			if _, err := io.WriteString(coordIn, "go\n"); err != nil {
 				return rep, err
 			}
+			if fired[at] { // once: a rollback may commit a step again
+				continue
+			}
+			fired[at] = true
 			for _, fault := range o.Schedule.At(at) {
 				time.Sleep(fault.Delay)
 				if err := apply(fault, at); err != nil {
 					return rep, fmt.Errorf("fault %v: %w", fault, err)
 				}
+				pace.fault(fault)
 				rep.Applied = append(rep.Applied, fault)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asfnet/asf/coordinator"
@@ -177,4 +178,61 @@ func InRing(rings [][]string, id string) string {
 		}
 	}
 	return string(b)
+}
+
+// PaceDelay is how long the coordinator is held after each commit while a
+// worker that a fault brought (back) into the cluster is not yet in the ring.
+const PaceDelay = 100 * time.Millisecond
+
+// pacer keeps a schedule's outcome independent of the machine's speed: a
+// worker that joins, continues or must re-register with a restarted
+// coordinator needs some wall time (process start, data loading, state sync)
+// before it can enter a ring, while the job's steps take milliseconds. Until
+// every such worker is in a committed ring, each commit is followed by
+// PaceDelay, so the job cannot finish before they enter. A worker that never
+// enters still fails the test (the job ends after its last step).
+type pacer struct {
+	mu      sync.Mutex
+	alive   map[string]bool // running workers (not killed, not stopped)
+	pending map[string]bool // expected in a ring, not seen there yet
+}
+
+func newPacer(workers int) *pacer {
+	p := &pacer{alive: map[string]bool{}, pending: map[string]bool{}}
+	for i := range workers {
+		p.alive[fmt.Sprintf("w%d", i)] = true
+	}
+	return p
+}
+
+// fault records an applied fault.
+func (p *pacer) fault(f Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch f.Action {
+	case Kill, Stop:
+		delete(p.alive, f.Node)
+		delete(p.pending, f.Node)
+	case Cont, Join:
+		p.alive[f.Node] = true
+		p.pending[f.Node] = true
+	case RestartCoordinator:
+		for id := range p.alive {
+			p.pending[id] = true
+		}
+	}
+}
+
+// commit records the ring of a committed step and returns how long to hold
+// the coordinator before its next step.
+func (p *pacer) commit(ring []string) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ring {
+		delete(p.pending, id)
+	}
+	if len(p.pending) > 0 {
+		return PaceDelay
+	}
+	return 0
 }
