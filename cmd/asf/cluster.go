@@ -40,7 +40,7 @@ type clusterFlags struct {
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
-	fs.IntVar(&f.workers, "workers", 0, "train on an embedded cluster of N workers (coordinator and workers in this process, over loopback gRPC); 0 = the engine alone, no cluster")
+	fs.IntVar(&f.workers, "workers", 2, "train on an embedded cluster of N workers (a coordinator and N workers in this process, over loopback gRPC and gossip, with a checkpoint store in --data-dir); 0 = the engine alone, no cluster")
 	fs.BoolVar(&f.resume, "resume", false, "with --workers: continue the job --id from the checkpoint store in --data-dir")
 	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "with --workers: save the training state every N steps (and at each epoch end)")
 	fs.DurationVar(&f.stepDeadline, "step-deadline", 30*time.Second, "with --workers: evict a worker that has not finished a step this long after it was issued")
