@@ -8,4 +8,9 @@
 // Files:
 //   - allreduce.proto: AllReducePeer, the worker-to-worker ring all-reduce stream
 //     (see package github.com/asfnet/asf/allreduce).
+//   - cluster.proto: Coordinator (Join, NextTask, Report, Status: the control
+//     plane between workers, the coordinator and `asf status`) and WorkerState
+//     (GetState: the training state streamed to a joiner or to the coordinator's
+//     checkpoint), see packages github.com/asfnet/asf/coordinator and
+//     github.com/asfnet/asf/worker.
 package asfpb
