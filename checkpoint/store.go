@@ -854,3 +854,52 @@ func (tx *Tx) Metrics(job string) ([]MetricPoint, error) {
 	})
 	return out, err
 }
+
+// SetTestAccuracy records the test accuracy of checkpoint id of job, measured
+// after it was saved (a trainer evaluates the state it has just checkpointed).
+// The checkpoint is read and verified, its metrics summary updated, and it is
+// rewritten under the same id with a new checksum, in one transaction: a crash
+// leaves either the old or the new record. The retention policy's "best by test
+// accuracy" then counts it.
+func (s *Store) SetTestAccuracy(job string, id uint64, acc float64) error {
+	return s.Update(func(tx *Tx) error { return tx.SetTestAccuracy(job, id, acc) })
+}
+
+// SetTestAccuracy records a checkpoint's test accuracy in this transaction; see
+// Store.SetTestAccuracy.
+func (tx *Tx) SetTestAccuracy(job string, id uint64, acc float64) error {
+	if err := tx.writable(); err != nil {
+		return err
+	}
+	if math.IsNaN(acc) || acc < 0 || acc > 1 {
+		return fmt.Errorf("checkpoint: job %q checkpoint %d: test accuracy %v is not in [0, 1]", job, id, acc)
+	}
+	st, old, err := tx.Load(job, id)
+	if err != nil {
+		return err
+	}
+	st.Metrics.TestAcc, st.Metrics.HasTest = acc, true
+	enc, err := EncodeState(st)
+	if err != nil {
+		return err
+	}
+	in := newInfo(st, enc)
+	in.ID, in.Saved = old.ID, old.Saved
+	data := tx.bucket(bucketCkpt, []byte(job), bucketData)
+	idx := tx.bucket(bucketCkpt, []byte(job), bucketIndex)
+	for n := range max(old.Chunks, in.Chunks) {
+		if n >= in.Chunks {
+			if err := data.Delete(chunkKey(id, n)); err != nil {
+				return fmt.Errorf("checkpoint: job %q checkpoint %d: chunk %d: %w", job, id, n, err)
+			}
+			continue
+		}
+		if err := data.Put(chunkKey(id, n), enc[n*chunkSize:min(len(enc), (n+1)*chunkSize)]); err != nil {
+			return fmt.Errorf("checkpoint: job %q checkpoint %d: chunk %d: %w", job, id, n, err)
+		}
+	}
+	if err := idx.Put(u64key(id), encodeInfo(in)); err != nil {
+		return fmt.Errorf("checkpoint: job %q checkpoint %d: index: %w", job, id, err)
+	}
+	return nil
+}
