@@ -51,7 +51,9 @@ const (
 )
 
 // URI returns the URI SAN that names role r: asf://role/<r>.
-func (r Role) URI() *url.URL { return &url.URL{Scheme: roleScheme, Host: roleHost, Path: "/" + string(r)} }
+func (r Role) URI() *url.URL {
+	return &url.URL{Scheme: roleScheme, Host: roleHost, Path: "/" + string(r)}
+}
 
 // RoleOf returns the asf role named by cert's URI SANs.
 func RoleOf(cert *x509.Certificate) (Role, bool) {
