@@ -163,6 +163,9 @@ func (c MembershipConfig) Validate() error {
 	default:
 		return bad("SecretKey", fmt.Sprintf("%d bytes", len(c.SecretKey)), "16, 24 or 32 bytes")
 	}
+	if len(c.Label) > 255 {
+		return bad("Label", fmt.Sprintf("%d bytes", len(c.Label)), "at most 255 bytes")
+	}
 	if c.BindAddr != "" && net.ParseIP(c.BindAddr) == nil {
 		return bad("BindAddr", strconv.Quote(c.BindAddr), "an IP address")
 	}
@@ -274,6 +277,8 @@ func StartMembership(cfg MembershipConfig, name string, meta Meta, logger *slog.
 	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
 	mc.GossipToTheDeadTime = 5 * time.Second
 	mc.SecretKey = cfg.SecretKey
+	// With a key, unencrypted gossip is neither sent nor accepted.
+	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	mc.Label = cfg.Label
 	m.meta = &metaDelegate{b: mb}
 	mc.Delegate = m.meta
@@ -461,8 +466,28 @@ func (*metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (*metaDelegate) LocalState(bool) []byte          { return nil }
 func (*metaDelegate) MergeRemoteState([]byte, bool)   {}
 
-// logBridge turns memberlist's "[LEVEL] memberlist: msg" lines into slog records.
-type logBridge struct{ log *slog.Logger }
+// logBridge turns memberlist's "[LEVEL] memberlist: msg" lines into slog
+// records. Gossip refused for a wrong key or label is logged as a warning
+// (at most one every refusalEvery, the rest at debug level: a foreign node
+// keeps trying).
+type logBridge struct {
+	log *slog.Logger
+
+	mu   sync.Mutex
+	last time.Time
+}
+
+// refusalEvery limits the warnings about refused gossip.
+const refusalEvery = 5 * time.Second
+
+// refusals are the memberlist messages of gossip from a node without the
+// cluster's key or label.
+var refusals = [][]byte{[]byte("unacceptable label"), []byte("Decrypt packet failed"), []byte("could decrypt"),
+	[]byte("encryption is configured but"), []byte("encryption is not configured"), []byte("label header")}
+
+// RefusedGossip starts the warning logged when gossip of a node without the
+// cluster's key or label is discarded.
+const RefusedGossip = "refused gossip from a node without the cluster's key or label"
 
 func (b *logBridge) Write(p []byte) (int, error) {
 	line := bytes.TrimSpace(p)
@@ -478,6 +503,20 @@ func (b *logBridge) Write(p []byte) (int, error) {
 		}
 	}
 	line = bytes.TrimPrefix(line, []byte("memberlist: "))
+	for _, r := range refusals {
+		if bytes.Contains(line, r) {
+			b.mu.Lock()
+			if now := time.Now(); now.Sub(b.last) >= refusalEvery {
+				b.last = now
+				b.mu.Unlock()
+				b.log.Warn(RefusedGossip, "reason", string(line))
+				return len(p), nil
+			}
+			b.mu.Unlock()
+			level = slog.LevelDebug
+			break
+		}
+	}
 	b.log.Log(context.Background(), level, string(line))
 	return len(p), nil
 }
