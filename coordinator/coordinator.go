@@ -100,6 +100,8 @@ type Coordinator struct {
 	final    *checkpoint.State
 	finishAt time.Time
 	reduceB  int64
+
+	obs observed // the history Observe returns (observe.go)
 }
 
 type published struct {
@@ -188,6 +190,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	c.pub.wake = make(chan struct{})
 	c.pub.doneSeen = map[string]bool{}
 	c.wcond = sync.NewCond(&c.wmu)
+	c.obs.started = time.Now()
 	defer func() {
 		if err != nil {
 			c.closeAll()
@@ -217,6 +220,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 		return nil, err
 	}
 	c.epoch = epochAcc{epoch: c.m.Step() / c.spe, start: time.Now()}
+	c.listCheckpoints()
 	if err := c.listen(); err != nil {
 		return nil, err
 	}
@@ -651,6 +655,7 @@ func (c *Coordinator) epochDone(rep EpochReport) {
 		Loss: rep.TrainLoss, Acc: rep.TrainAcc, TestAcc: rep.TestAcc, HasTest: rep.HasTest, SamplesPerSec: rep.SamplesPerSec,
 		LR: c.job.Optim.LRAt(rep.Epoch), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
 	c.record(p)
+	c.obs.epoch(rep)
 	if c.cfg.OnEpoch != nil {
 		c.cfg.OnEpoch(rep)
 	}
@@ -674,6 +679,7 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 	switch o := o.(type) {
 	case NewGeneration:
 		c.log.Info("new generation", "generation", o.Generation, "ring", o.Ring, "step", o.Step, "reason", o.Reason)
+		c.obs.generation(o, c.steps(o.Step), now)
 	case Commit:
 		c.commit(o, now)
 	case SaveCheckpoint:
@@ -729,6 +735,8 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
 		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation}
 	c.record(p)
+	c.obs.step(StepSnapshot{Step: p.Step, Epoch: e, Time: now, Loss: p.Loss, Accuracy: p.Acc, SamplesPerSec: p.SamplesPerSec,
+		Generation: o.Generation, Workers: len(o.Ring)}, o.Reports)
 	c.log.Debug("step committed", "step", o.Step, "generation", o.Generation, "loss", p.Loss, "digest", fmt.Sprintf("%x", o.Digest[:6]))
 	if info.StepInEpoch == c.E {
 		rep := EpochReport{Epoch: e, TrainLoss: info.Loss, TrainCE: a.ce / float64(max(1, a.samples)), TrainAcc: info.Acc,
@@ -771,6 +779,7 @@ func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint) {
 		} else {
 			ev.id, ev.state, ev.model = id, st, model
 			c.log.Info("checkpoint saved", "state", o.State.String(), "id", id, "from", addr)
+			c.listCheckpoints()
 		}
 		c.send(ev)
 		return
