@@ -11,6 +11,7 @@ import (
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/secure"
 )
 
 // SyncMode says how replicas are kept equal.
@@ -90,10 +91,18 @@ type Config struct {
 	// interfaces).
 	Listen    string
 	Advertise string
-	// Gossip configures the coordinator's membership; GossipJoin optionally
-	// names members to join at start (workers of a previous run).
+	// Gossip configures the coordinator's membership (with its key and label);
+	// GossipJoin optionally names members to join at start (workers of a
+	// previous run).
 	Gossip     cluster.MembershipConfig
 	GossipJoin []string
+	// TLS is the coordinator's TLS identity: every gRPC connection is mutual
+	// TLS against its CA, accepting workers and clients. Nil is plaintext.
+	TLS *secure.TLS
+	// JoinToken, when set, must be presented (gRPC metadata secure.TokenKey)
+	// by every call of a worker: registering, polling for tasks, reporting,
+	// fetching the state. Calls without it are refused with PermissionDenied.
+	JoinToken string
 	// SyncMode and LocalSteps choose gradient averaging every step (default) or
 	// weight averaging every LocalSteps steps. A restarted coordinator must use
 	// the same mode and LocalSteps as before.

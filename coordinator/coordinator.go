@@ -21,7 +21,6 @@ import (
 	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/internal/snapshot"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -414,7 +413,7 @@ func (c *Coordinator) listen() error {
 			c.log.Info("no previous member answered; workers will join", "err", err)
 		}
 	}
-	c.srv = grpc.NewServer()
+	c.srv = grpc.NewServer(c.serverOptions()...)
 	asfpb.RegisterCoordinatorServer(c.srv, &coordService{co: c})
 	asfpb.RegisterWorkerStateServer(c.srv, &stateService{co: c})
 	c.health = health.NewServer()
@@ -810,7 +809,7 @@ func (c *Coordinator) pull(ctx context.Context, addr string, h Held) (*checkpoin
 	if addr == "" {
 		return nil, nil, errors.New("no address")
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, c.dialOption())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -839,7 +838,7 @@ func (c *Coordinator) probe(ctx context.Context, id, addr string) {
 	if addr == "" {
 		return
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, c.dialOption())
 	if err != nil {
 		return
 	}
