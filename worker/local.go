@@ -58,6 +58,7 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 			return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("local step %d of epoch %d: %w", first+s, epoch, err))
 		}
 		mse, ce, correct, samples = mse+st.MSE, ce+st.CE, correct+st.Correct, samples+st.Samples
+		w.observeSpikes(r.net, st)
 	}
 	rep.ComputeUs = time.Since(t0).Microseconds()
 	if h := w.cfg.Hooks.BeforeReduce; h != nil {

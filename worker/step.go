@@ -125,6 +125,7 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	if err != nil {
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("applying step %d: %w", step, err))
 	}
+	w.observeSpikes(r.net, st)
 	next.digest = next.model.Digest()
 	w.mu.Lock()
 	if w.comm == base {

@@ -77,6 +77,8 @@ type Worker struct {
 	coordAddr string
 	coordConn *grpc.ClientConn
 	session   string // of the current registration
+
+	obs observed // measurements for Stats (metrics.go)
 }
 
 // jobRun is a job with its data, ready to compute.
@@ -537,6 +539,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 			return fmt.Errorf("%w: %v", errLost, err)
 		case rep := <-curDone:
 			cur = nil
+			w.observeReport(rep)
 			if err := w.report(ctx, cl, rep); err != nil {
 				return fmt.Errorf("%w: %v", errLost, err)
 			}
