@@ -13,6 +13,7 @@ import (
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/secure"
 )
 
 // ErrConfig reports a configuration field with a value out of range.
@@ -43,6 +44,11 @@ type Config struct {
 	// through (usually the coordinator's gossip address).
 	Gossip cluster.MembershipConfig
 	Join   []string
+	// TLS is the worker's TLS identity: every gRPC connection is mutual TLS
+	// against its CA (see package secure for the roles). Nil is plaintext.
+	TLS *secure.TLS
+	// JoinToken is sent with every call to the coordinator.
+	JoinToken string
 	// Coordinator is the coordinator's gRPC address; "" finds it through the
 	// gossip metadata.
 	Coordinator string

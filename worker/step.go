@@ -15,7 +15,6 @@ import (
 	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/internal/snapshot"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Errors of a step.
@@ -170,7 +169,7 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 		return nil, 0, fmt.Errorf("%w: %s (holding %v)", ErrNeedSync, want, w.held())
 	}
 	t0 := time.Now()
-	cc, err := grpc.NewClient(src.GetGrpcAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(src.GetGrpcAddr(), w.syncDialOptions()...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -219,7 +218,7 @@ func (w *Worker) transport(gen uint64, right string) (*allreduce.GRPCTransport, 
 		_ = w.tr.Close()
 		w.tr = nil
 	}
-	tr, err := allreduce.NewGRPCTransport(w.peer, right, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	tr, err := allreduce.NewGRPCTransport(w.peer, right, w.peerDialOption())
 	if err != nil {
 		return nil, err
 	}

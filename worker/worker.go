@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -197,7 +196,7 @@ func New(cfg Config) (_ *Worker, err error) {
 			return nil, err
 		}
 	}
-	w.srv = grpc.NewServer(allreduce.DefaultGRPCTuning().ServerOptions()...)
+	w.srv = grpc.NewServer(w.serverOptions()...)
 	allreduce.RegisterPeerServer(w.srv, w.peer)
 	asfpb.RegisterWorkerStateServer(w.srv, &stateService{w: w})
 	w.hlth = health.NewServer()
@@ -299,6 +298,9 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 			return out, ctx.Err()
 		case status.Code(err) == codes.InvalidArgument:
 			return out, fmt.Errorf("worker: the coordinator refused us: %w", err)
+		case status.Code(err) == codes.PermissionDenied || status.Code(err) == codes.Unauthenticated:
+			w.log.Error("the coordinator refused this worker; giving up", "reason", status.Convert(err).Message())
+			return out, fmt.Errorf("%w: %s", ErrRefused, status.Convert(err).Message())
 		}
 		w.log.Info("coordinator unreachable; retrying", "err", err, "in", backoff)
 		if w.coordConn != nil { // a fresh connection for the next attempt
@@ -364,8 +366,8 @@ func (w *Worker) connect(ctx context.Context) (asfpb.CoordinatorClient, error) {
 		// restarted coordinator unreachable long after it is back.
 		bo := backoff.DefaultConfig
 		bo.BaseDelay, bo.MaxDelay = w.cfg.RetryMin, w.cfg.RetryMax
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: w.cfg.RPCTimeout}))
+		cc, err := grpc.NewClient(addr, append(w.coordDialOptions(),
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: w.cfg.RPCTimeout}))...)
 		if err != nil {
 			return nil, fmt.Errorf("worker: coordinator %q: %w", addr, err)
 		}
