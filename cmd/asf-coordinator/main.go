@@ -15,6 +15,12 @@
 // workers re-register, and their state is adopted when it is newer than the
 // last checkpoint. Every flag can be set from the environment as ASF_<FLAG>
 // (--data-dir is ASF_DATA_DIR).
+//
+// Security (docs/security.md): --tls-ca, --tls-cert and --tls-key turn on
+// mutual TLS on every gRPC connection (`asf certs init DIR` makes the files);
+// --gossip-key-file and --cluster-label encrypt the gossip and keep clusters
+// apart; --join-token-file is the token a worker presents to the coordinator.
+// Without them the process warns that it runs in plaintext.
 package main
 
 import (
@@ -29,6 +35,7 @@ import (
 
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/secure"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/spf13/pflag"
 )
@@ -80,6 +87,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar((*string)(&d.SyncMode), "sync-mode", string(d.SyncMode), "gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
 	fs.IntVar(&d.LocalSteps, "local-steps", d.LocalSteps, "with --sync-mode weights: local steps between weight averages")
 	fs.IntVar(&d.EvalThreads, "eval-threads", 0, "goroutines of the test evaluation (0 = all cores)")
+	var secFlags secure.Flags
+	secFlags.Register(fs)
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -121,6 +130,18 @@ func run(ctx context.Context, args []string) error {
 	d.GossipJoin = join
 	if err := d.Gossip.SetGossipAddrs(gossipBind, gossipAdv); err != nil {
 		return err
+	}
+	sec, err := secFlags.Load()
+	if err != nil {
+		return err
+	}
+	for _, w := range sec.Warnings() {
+		log.Warn(w)
+	}
+	d.Gossip.SecretKey, d.Gossip.Label = sec.GossipKey, sec.Label
+	d.TLS, d.JoinToken = sec.TLS, sec.Token
+	if sec.TLS != nil && sec.Token == "" {
+		log.Warn("no join token: any holder of a worker certificate of the CA can join; set --join-token-file")
 	}
 	d.Logger = log
 	c, err := coordinator.New(ctx, d)

@@ -9,6 +9,12 @@
 // Data sets are read (MNIST is fetched on first use) from --data-dir on the
 // worker's own machine. Every flag can be set from the environment as
 // ASF_<FLAG> (--join is ASF_JOIN).
+//
+// Security (docs/security.md): --tls-ca, --tls-cert and --tls-key turn on
+// mutual TLS on every gRPC connection (`asf certs init DIR` makes the files);
+// --gossip-key-file and --cluster-label encrypt the gossip and keep clusters
+// apart; --join-token-file is the token a worker presents to the coordinator.
+// Without them the process warns that it runs in plaintext.
 package main
 
 import (
@@ -21,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/secure"
 	"github.com/asfnet/asf/worker"
 	"github.com/spf13/pflag"
 )
@@ -48,6 +55,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&gossipAdv, "gossip-advertise", "", "gossip address other nodes use (default: the bound one)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the data sets")
 	fs.IntVar(&c.Threads, "threads", 0, "goroutines computing micro-batches (0 = all cores)")
+	var secFlags secure.Flags
+	secFlags.Register(fs)
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +75,15 @@ func run(ctx context.Context, args []string) error {
 	if err := c.Gossip.SetGossipAddrs(gossipBind, gossipAdv); err != nil {
 		return err
 	}
+	sec, err := secFlags.Load()
+	if err != nil {
+		return err
+	}
+	for _, w := range sec.Warnings() {
+		log.Warn(w)
+	}
+	c.Gossip.SecretKey, c.Gossip.Label = sec.GossipKey, sec.Label
+	c.TLS, c.JoinToken = sec.TLS, sec.Token
 	c.Logger = log
 	w, err := worker.New(c)
 	if err != nil {
