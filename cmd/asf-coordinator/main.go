@@ -35,8 +35,8 @@ import (
 
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/cluster"
-	"github.com/asfnet/asf/internal/secure"
 	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/secure"
 	"github.com/spf13/pflag"
 )
 
