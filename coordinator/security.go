@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/asfnet/asf/api/asfpb"
@@ -32,7 +33,9 @@ var open = map[string]bool{
 // plaintext), message size limit, keepalive enforcement and the join token.
 func (c *Coordinator) serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		c.cfg.TLS.ServerOption(c.log, secure.RoleWorker, secure.RoleClient),
+		// Any role of the CA may connect (the coordinator's own for `asf health`
+		// in its container); only workers may call the guarded methods.
+		c.cfg.TLS.ServerOption(c.log),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.ConnectionTimeout(10 * time.Second), // a handshake that takes longer is not a live worker
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -51,19 +54,33 @@ func (c *Coordinator) serverOptions() []grpc.ServerOption {
 // dialOption is the transport credentials for dialling a worker.
 func (c *Coordinator) dialOption() grpc.DialOption { return c.cfg.TLS.DialOption(secure.RoleWorker) }
 
-// tokenOK reports whether the call carries the join token (always, without
-// one configured).
-func (c *Coordinator) tokenOK(ctx context.Context, method string) bool {
-	if c.cfg.JoinToken == "" || open[method] {
-		return true
+// admit checks a call: a guarded method needs a worker's certificate (with
+// TLS) and the join token (when one is configured). It returns the reason of
+// a refusal, "" to let the call through.
+func (c *Coordinator) admit(ctx context.Context, method string) string {
+	if open[method] {
+		return ""
+	}
+	if !secure.RoleAllowed(ctx, secure.RoleWorker) {
+		r, _ := secure.PeerRole(ctx)
+		return fmt.Sprintf("a %s certificate may not call %s (worker only)", r, method)
+	}
+	if c.cfg.JoinToken == "" {
+		return ""
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	got := md.Get(secure.TokenKey)
-	return len(got) == 1 && secure.TokenEqual(got[0], c.cfg.JoinToken)
+	switch {
+	case len(got) == 0:
+		return "no join token"
+	case len(got) > 1 || !secure.TokenEqual(got[0], c.cfg.JoinToken):
+		return "wrong join token"
+	}
+	return ""
 }
 
-// refuse logs and returns the refusal of a call without the right token.
-func (c *Coordinator) refuse(ctx context.Context, method string, req any) error {
+// refuse logs and returns the refusal of a call.
+func (c *Coordinator) refuse(ctx context.Context, method, reason string, req any) error {
 	from := ""
 	if p, ok := peer.FromContext(ctx); ok {
 		from = p.Addr.String()
@@ -72,25 +89,20 @@ func (c *Coordinator) refuse(ctx context.Context, method string, req any) error 
 	if r, ok := req.(interface{ GetWorkerId() string }); ok {
 		id = r.GetWorkerId()
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	reason := "wrong join token"
-	if len(md.Get(secure.TokenKey)) == 0 {
-		reason = "no join token"
-	}
 	c.log.Warn("refused a worker", "worker", id, "peer", from, "method", method, "reason", reason)
-	return status.Errorf(codes.PermissionDenied, "coordinator: %s (set --join-token-file to the cluster's token)", reason)
+	return status.Errorf(codes.PermissionDenied, "coordinator: %s", reason)
 }
 
 func (c *Coordinator) tokenUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if !c.tokenOK(ctx, info.FullMethod) {
-		return nil, c.refuse(ctx, info.FullMethod, req)
+	if reason := c.admit(ctx, info.FullMethod); reason != "" {
+		return nil, c.refuse(ctx, info.FullMethod, reason, req)
 	}
 	return h(ctx, req)
 }
 
 func (c *Coordinator) tokenStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if !c.tokenOK(ss.Context(), info.FullMethod) {
-		return c.refuse(ss.Context(), info.FullMethod, nil)
+	if reason := c.admit(ss.Context(), info.FullMethod); reason != "" {
+		return c.refuse(ss.Context(), info.FullMethod, reason, nil)
 	}
 	return h(srv, ss)
 }

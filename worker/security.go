@@ -1,13 +1,18 @@
 package worker
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/asfnet/asf/allreduce"
 	"github.com/asfnet/asf/internal/secure"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 // ErrRefused reports that the coordinator refused this worker (a wrong or
@@ -24,7 +29,9 @@ const maxRecvBytes = 4 << 20
 // plaintext), the message size limit and keepalive enforcement.
 func (w *Worker) serverOptions() []grpc.ServerOption {
 	return append(allreduce.DefaultGRPCTuning().ServerOptions(),
-		w.cfg.TLS.ServerOption(w.log, secure.RoleWorker, secure.RoleCoordinator, secure.RoleClient),
+		w.cfg.TLS.ServerOption(w.log), // any role connects; peerOnly guards the methods
+		grpc.ChainUnaryInterceptor(w.peerOnlyUnary),
+		grpc.ChainStreamInterceptor(w.peerOnlyStream),
 		grpc.MaxRecvMsgSize(maxRecvBytes),
 		grpc.ConnectionTimeout(10*time.Second), // a handshake that takes longer is not a live peer
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -52,3 +59,32 @@ func (w *Worker) syncDialOptions() []grpc.DialOption {
 
 // peerDialOption is the credentials of the connection to a ring neighbour.
 func (w *Worker) peerDialOption() grpc.DialOption { return w.cfg.TLS.DialOption(secure.RoleWorker) }
+
+// peerOnly refuses a call to anything but the health service from a peer
+// that is neither a worker nor the coordinator (with TLS).
+func (w *Worker) peerOnly(ctx context.Context, method string) error {
+	if strings.HasPrefix(method, "/grpc.health.v1.Health/") || secure.RoleAllowed(ctx, secure.RoleWorker, secure.RoleCoordinator) {
+		return nil
+	}
+	r, _ := secure.PeerRole(ctx)
+	from := ""
+	if p, ok := peer.FromContext(ctx); ok {
+		from = p.Addr.String()
+	}
+	w.log.Warn("refused a call", "peer", from, "method", method, "reason", "role "+string(r)+" is not a worker or the coordinator")
+	return status.Errorf(codes.PermissionDenied, "worker: a %s certificate may not call %s", r, method)
+}
+
+func (w *Worker) peerOnlyUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := w.peerOnly(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (w *Worker) peerOnlyStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := w.peerOnly(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}

@@ -8,12 +8,16 @@
 // identified by its host name. A certificate is accepted when
 //
 //  1. its chain verifies against the cluster's CA (the --tls-ca file), and
-//  2. it carries a role URI SAN, asf://role/<role>, with a role the
-//     connection accepts: a coordinator accepts workers and clients (the asf
-//     command: status, health); a worker accepts workers (its ring
-//     neighbours), the coordinator and clients; a worker dialling the
-//     coordinator wants the coordinator role, one dialling a ring neighbour
-//     the worker role.
+//  2. it carries a role URI SAN, asf://role/<role>: coordinator, worker or
+//     client (the asf command: status, health).
+//
+// Roles then decide what a peer may do. Servers accept any role of the CA at
+// the handshake; the coordinator lets only workers call its worker methods
+// (join, tasks, reports, state), anyone call Status and the health service;
+// a worker lets only workers and the coordinator call the all-reduce and
+// state services. Clients check the server's role too: a worker dialling the
+// coordinator wants the coordinator role, one dialling a ring neighbour the
+// worker role, so a worker certificate cannot pose as the coordinator.
 //
 // Host names in a certificate (the SANs written by Init) are informative and
 // not checked. Anyone holding a key signed by the CA with a role can take that

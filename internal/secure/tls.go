@@ -1,6 +1,7 @@
 package secure
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/peer"
 )
 
 // Errors of the TLS settings and of peer verification.
@@ -254,4 +256,33 @@ func (c *loggingCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 
 func (c *loggingCreds) Clone() credentials.TransportCredentials {
 	return &loggingCreds{TransportCredentials: c.TransportCredentials.Clone(), log: c.log}
+}
+
+// PeerRole returns the asf role of the TLS peer of a gRPC call; false on a
+// plaintext connection.
+func PeerRole(ctx context.Context) (Role, bool) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", false
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return "", false
+	}
+	return RoleOf(info.State.PeerCertificates[0])
+}
+
+// RoleAllowed reports whether the peer of a call may call it: always on a
+// plaintext connection (there is no identity to check), else when the
+// peer's role is one of accept.
+func RoleAllowed(ctx context.Context, accept ...Role) bool {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return false
+	}
+	if _, tlsConn := p.AuthInfo.(credentials.TLSInfo); !tlsConn {
+		return true
+	}
+	r, ok := PeerRole(ctx)
+	return ok && slices.Contains(accept, r)
 }
