@@ -23,7 +23,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 func init() { rootCmd.AddCommand(newStatusCmd()) }
@@ -130,6 +129,7 @@ func newStatusCmd() *cobra.Command {
 	var (
 		addr    string
 		timeout time.Duration
+		tf      tlsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -141,7 +141,11 @@ state and step times.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			creds, err := tf.dialOption()
+			if err != nil {
+				return err
+			}
+			cc, err := grpc.NewClient(addr, creds)
 			if err != nil {
 				return fmt.Errorf("--coordinator %q: %w", addr, err)
 			}
@@ -156,6 +160,7 @@ state and step times.`,
 	}
 	cmd.Flags().StringVar(&addr, "coordinator", "127.0.0.1:7070", "the coordinator's gRPC address")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
+	tf.register(cmd.Flags())
 	return cmd
 }
 

@@ -50,13 +50,18 @@ func defaultHealthAddr() string {
 // grpc.health.v1.Health/Check of service) or an http:// or https:// URL (a GET
 // that must answer 2xx, such as a node's /healthz).
 func checkHealth(ctx context.Context, target, service string) (string, error) {
+	return checkHealthWith(ctx, target, service, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// checkHealthWith is checkHealth with the gRPC credentials creds.
+func checkHealthWith(ctx context.Context, target, service string, creds grpc.DialOption) (string, error) {
 	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
 		return checkHTTP(ctx, target)
 	}
 	if _, _, err := net.SplitHostPort(target); err != nil {
 		return "", fmt.Errorf("address %q: want host:port (gRPC) or an http(s):// URL: %v", target, err)
 	}
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(target, creds)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", target, err)
 	}
@@ -113,6 +118,7 @@ func newHealthCmd() *cobra.Command {
 	var (
 		timeout time.Duration
 		service string
+		tf      tlsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "health [ADDR]",
@@ -124,7 +130,8 @@ which have no shell or curl.
 
 ADDR is host:port, checked with the standard gRPC health service
 (grpc.health.v1.Health/Check), or an http:// or https:// URL such as a node's
-/healthz, which must answer 2xx. Without ADDR it checks the gRPC listen address
+/healthz, which must answer 2xx. With --tls-ca, --tls-cert and --tls-key
+(ASF_TLS_* in a node's container) the gRPC check uses mutual TLS. Without ADDR it checks the gRPC listen address
 of the node in the same container ($ASF_LISTEN, on 127.0.0.1), else
 127.0.0.1:7070.`,
 		Example: `  asf health                      # the node beside it (ASF_LISTEN) or 127.0.0.1:7070
@@ -141,7 +148,11 @@ of the node in the same container ($ASF_LISTEN, on 127.0.0.1), else
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			line, err := checkHealth(ctx, target, service)
+			creds, err := tf.dialOption()
+			if err != nil {
+				return err
+			}
+			line, err := checkHealthWith(ctx, target, service, creds)
 			if err != nil {
 				return err
 			}
@@ -150,6 +161,7 @@ of the node in the same container ($ASF_LISTEN, on 127.0.0.1), else
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long (a container health check has its own limit above it)")
+	tf.register(cmd.Flags())
 	cmd.Flags().StringVar(&service, "service", "", `gRPC service to ask about ("" = the server as a whole)`)
 	return cmd
 }
