@@ -23,7 +23,8 @@ type Stats struct {
 	Steps       int64
 	FailedSteps int64
 	// Cumulative seconds of the successful steps: the whole step, the
-	// computation, the all-reduce, and fetching states from peers.
+	// computation, the all-reduce (of the steps that reduced), and fetching
+	// states from peers.
 	StepSeconds, ComputeSeconds, ReduceSeconds, SyncSeconds float64
 	// Last successful step.
 	LastStep, LastCompute, LastReduce time.Duration
@@ -65,11 +66,11 @@ func (w *Worker) observeReport(rep *asfpb.StepReport) {
 	o.s.LastStep, o.s.LastCompute, o.s.LastReduce = us(rep.GetStepUs()), us(rep.GetComputeUs()), us(rep.GetReduceUs())
 	o.s.StepSeconds += o.s.LastStep.Seconds()
 	o.s.ComputeSeconds += o.s.LastCompute.Seconds()
-	o.s.ReduceSeconds += o.s.LastReduce.Seconds()
 	o.s.SyncSeconds += us(rep.GetSyncUs()).Seconds()
 	if b := rep.GetReduceBytes(); b > 0 {
 		o.s.ReduceBytes += b
 		o.s.Reduces++
+		o.s.ReduceSeconds += o.s.LastReduce.Seconds()
 	}
 	o.s.Samples += rep.GetSamples()
 	if n := rep.GetSamples(); n > 0 {
