@@ -130,7 +130,9 @@ func TestWorkers(t *testing.T) {
 }
 
 func TestMedianStep(t *testing.T) {
-	m := func(rank int, s float64) coordinator.MemberSnapshot { return coordinator.MemberSnapshot{Rank: rank, LastStep: s} }
+	m := func(rank int, s float64) coordinator.MemberSnapshot {
+		return coordinator.MemberSnapshot{Rank: rank, LastStep: s}
+	}
 	for _, tc := range []struct {
 		name string
 		ms   []coordinator.MemberSnapshot
