@@ -19,6 +19,7 @@ import (
 	"github.com/asfnet/asf/internal/inproc"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/web"
 	"github.com/asfnet/asf/worker"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -36,6 +37,7 @@ type clusterFlags struct {
 	stepDeadline    time.Duration
 	syncMode        string
 	localSteps      int
+	http            string
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
@@ -45,7 +47,12 @@ func (f *clusterFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.stepDeadline, "step-deadline", 30*time.Second, "with --workers: evict a worker that has not finished a step this long after it was issued")
 	fs.StringVar(&f.syncMode, "sync-mode", "gradient", "with --workers: gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
 	fs.IntVar(&f.localSteps, "local-steps", 8, "with --sync-mode weights: local steps between weight averages")
+	fs.StringVar(&f.http, "http", defaultTrainHTTP, "with --workers: serve the dashboard, /metrics and /healthz on this address (the default falls back to a free port when taken; \"\" = off)")
 }
+
+// defaultTrainHTTP is where `asf train` serves its dashboard by default: this
+// machine only.
+const defaultTrainHTTP = "localhost:8080"
 
 // trainOptions are the settings of `asf train` shared by both paths.
 type trainOptions struct {
@@ -104,6 +111,24 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 		j.ID, j.Spec, j.Dataset, j.Neuron.T, j.Epochs, j.Batch, j.Micro, j.Seed, cf.workers)
 	fmt.Fprintf(out, "coordinator %s (gossip %s); asf status --coordinator %s\n",
 		cl.Coordinator().Addr(), cl.Coordinator().GossipAddr(), cl.Coordinator().Addr())
+	if cf.http != "" {
+		hc := web.DefaultConfig(cf.http)
+		hc.Fallback = cf.http == defaultTrainHTTP
+		hc.Logger = logger.With("component", "http")
+		hs, err := web.StartNode(cmd.Context(), hc, web.Node{Coordinator: cl.Coordinator, Workers: func() []worker.Stats {
+			var st []worker.Stats
+			for _, n := range cl.Workers() {
+				st = append(st, n.W.Stats())
+			}
+			return st
+		}})
+		if err != nil {
+			cl.Stop()
+			return err
+		}
+		defer hs.Close()
+		fmt.Fprintf(out, "dashboard %s (metrics %smetrics)\n", hs.URL(), hs.URL())
+	}
 	start := time.Now()
 	res, err := cl.Run()
 	prog.done()

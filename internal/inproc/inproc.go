@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -187,6 +189,18 @@ func (c *Cluster) Worker(id string) *Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.workers[id]
+}
+
+// Workers returns the workers started so far (running or not), sorted by id.
+func (c *Cluster) Workers() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(c.workers))
+	out := make([]*Node, len(ids))
+	for i, id := range ids {
+		out[i] = c.workers[id]
+	}
+	return out
 }
 
 // Crash stops worker id abruptly (no gossip leave, connections cut) and waits
