@@ -101,6 +101,20 @@ func SendState(enc []byte, send func(*asfpb.StateChunk) error) error {
 // the server announced. It fails with ErrNoState if the server does not hold
 // it, and with ErrTransfer if the stream breaks or the bytes do not match.
 func FetchState(ctx context.Context, cc grpc.ClientConnInterface, job string, h Held) (*checkpoint.State, []byte, error) {
+	return FetchStateLimit(ctx, cc, job, h, maxStateBytes)
+}
+
+// StateBytesBound is the largest encoded state of a network of nParams
+// parameters that a receiver should believe: 32 bytes a parameter (the
+// weights and two optimizer moments, at most 8 bytes each, and room to spare)
+// and 16 MiB for the configuration, names and scales.
+func StateBytesBound(nParams int) int64 { return 32*int64(max(0, nParams)) + 16<<20 }
+
+// FetchStateLimit is FetchState refusing (ErrTransfer) a state announced or
+// sent larger than limit bytes (see StateBytesBound): a hostile or broken
+// peer cannot make the receiver allocate more than the model needs.
+func FetchStateLimit(ctx context.Context, cc grpc.ClientConnInterface, job string, h Held, limit int64) (*checkpoint.State, []byte, error) {
+	limit = min(limit, maxStateBytes)
 	stream, err := asfpb.NewWorkerStateClient(cc).GetState(ctx, &asfpb.StateRequest{JobId: job, Step: int64(h.Step), Digest: h.Digest[:]})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrTransfer, err)
@@ -122,11 +136,12 @@ func FetchState(ctx context.Context, cc grpc.ClientConnInterface, job string, h 
 			return nil, nil, fmt.Errorf("%w: %s of job %q: %v", ErrTransfer, h, job, err)
 		}
 		if total < 0 {
-			if c.GetTotalSize() < 0 || c.GetTotalSize() > maxStateBytes || len(c.GetSha256()) != sha256.Size {
-				return nil, nil, fmt.Errorf("%w: first chunk announces %d bytes and a %d-byte checksum", ErrTransfer, c.GetTotalSize(), len(c.GetSha256()))
+			if c.GetTotalSize() < 0 || c.GetTotalSize() > limit || len(c.GetSha256()) != sha256.Size {
+				return nil, nil, fmt.Errorf("%w: first chunk announces %d bytes (at most %d expected) and a %d-byte checksum",
+					ErrTransfer, c.GetTotalSize(), limit, len(c.GetSha256()))
 			}
 			total, sum = c.GetTotalSize(), c.GetSha256()
-			buf.Grow(int(total))
+			buf.Grow(int(min(total, 64<<20))) // the rest as the bytes arrive
 		}
 		if c.GetOffset() != int64(buf.Len()) {
 			return nil, nil, fmt.Errorf("%w: chunk at offset %d, expected %d", ErrTransfer, c.GetOffset(), buf.Len())
