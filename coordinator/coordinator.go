@@ -816,7 +816,7 @@ func (c *Coordinator) pull(ctx context.Context, addr string, h Held) (*checkpoin
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.PullTimeout)
 	defer cancel()
-	st, _, err := cluster.FetchState(ctx, cc, c.job.ID, h)
+	st, _, err := cluster.FetchStateLimit(ctx, cc, c.job.ID, h, cluster.StateBytesBound(c.net.NParams))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -176,7 +176,7 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	defer cc.Close()
 	fctx, cancel := context.WithTimeout(ctx, w.cfg.PullTimeout)
 	defer cancel()
-	st, enc, err := cluster.FetchState(fctx, cc, r.job.ID, want)
+	st, enc, err := cluster.FetchStateLimit(fctx, cc, r.job.ID, want, cluster.StateBytesBound(r.net.NParams))
 	if err != nil {
 		return nil, 0, fmt.Errorf("from %s (%s): %w", src.GetSourceId(), src.GetGrpcAddr(), err)
 	}
