@@ -36,7 +36,7 @@ type Stats struct {
 	// Accuracy are those of the last step's batch.
 	Samples        int64
 	Loss, Accuracy float64
-	// Layers names each layer (its spec token); FiringRates is, per layer, the
+	// Layers names each layer (conv1, pool2, fc3...); FiringRates is, per layer, the
 	// mean spikes per neuron per time step in the last step (0 for layers
 	// without neurons).
 	Layers      []string

@@ -37,6 +37,7 @@ import (
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/secure"
+	"github.com/asfnet/asf/internal/web"
 	"github.com/spf13/pflag"
 )
 
@@ -54,8 +55,8 @@ func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("asf-coordinator", pflag.ContinueOnError)
 	d := coordinator.DefaultConfig(job.Default())
 	var (
-		jobFile, gossipBind, gossipAdv, logLevel, logFormat string
-		join                                                []string
+		jobFile, gossipBind, gossipAdv, logLevel, logFormat, httpAddr string
+		join                                                          []string
 	)
 	j := job.Default()
 	fs.StringVar(&jobFile, "job", "", "JSON job file (absent fields keep their defaults; the job flags override it)")
@@ -89,6 +90,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&d.EvalThreads, "eval-threads", 0, "goroutines of the test evaluation (0 = all cores)")
 	var secFlags secure.Flags
 	secFlags.Register(fs)
+	fs.StringVar(&httpAddr, "http", ":8080", "HTTP address of the dashboard, /metrics and /healthz (\"\" = off; the default falls back to a free port when taken)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -147,6 +149,17 @@ func run(ctx context.Context, args []string) error {
 	c, err := coordinator.New(ctx, d)
 	if err != nil {
 		return err
+	}
+	if httpAddr != "" {
+		hc := web.DefaultConfig(httpAddr)
+		hc.Fallback = !fs.Changed("http")
+		hc.Logger = log.With("component", "http")
+		hs, err := web.StartNode(ctx, hc, web.Node{Coordinator: func() *coordinator.Coordinator { return c }})
+		if err != nil {
+			return err
+		}
+		defer hs.Close()
+		log.Info("dashboard", "url", hs.URL(), "metrics", hs.URL()+"metrics", "healthz", hs.URL()+"healthz")
 	}
 	start := time.Now()
 	res, err := c.Run(ctx)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/secure"
+	"github.com/asfnet/asf/internal/web"
 	"github.com/asfnet/asf/worker"
 	"github.com/spf13/pflag"
 )
@@ -45,7 +46,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("asf-worker", pflag.ContinueOnError)
 	c := worker.DefaultConfig()
-	var gossipBind, gossipAdv, logLevel, logFormat string
+	var gossipBind, gossipAdv, logLevel, logFormat, httpAddr string
 	fs.StringVar(&c.ID, "id", c.ID, "the worker's stable identity")
 	fs.StringSliceVar(&c.Join, "join", nil, "gossip address(es) to join through, e.g. the coordinator's host:7946")
 	fs.StringVar(&c.Coordinator, "coordinator", "", "the coordinator's gRPC address (default: found through the gossip)")
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.Threads, "threads", 0, "goroutines computing micro-batches (0 = all cores)")
 	var secFlags secure.Flags
 	secFlags.Register(fs)
+	fs.StringVar(&httpAddr, "http", ":8081", "HTTP address of /metrics and /healthz (\"\" = off; the default falls back to a free port when taken)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +90,17 @@ func run(ctx context.Context, args []string) error {
 	w, err := worker.New(c)
 	if err != nil {
 		return err
+	}
+	if httpAddr != "" {
+		hc := web.DefaultConfig(httpAddr)
+		hc.Fallback = !fs.Changed("http")
+		hc.Logger = log.With("component", "http")
+		hs, err := web.StartNode(ctx, hc, web.Node{Workers: func() []worker.Stats { return []worker.Stats{w.Stats()} }})
+		if err != nil {
+			return err
+		}
+		defer hs.Close()
+		log.Info("metrics", "url", hs.URL()+"metrics", "healthz", hs.URL()+"healthz")
 	}
 	out, err := w.Run(ctx)
 	if err != nil {
