@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/asfnet/asf/api/asfpb"
@@ -105,4 +107,42 @@ func (c *Coordinator) tokenStream(srv any, ss grpc.ServerStream, info *grpc.Stre
 		return c.refuse(ss.Context(), info.FullMethod, reason, nil)
 	}
 	return h(srv, ss)
+}
+
+// ErrReport reports a step report whose numbers cannot be true.
+var ErrReport = errors.New("coordinator: malformed step report")
+
+// validateReport checks the numbers of a step report from a worker: finite,
+// non-negative statistics and timings, a non-negative step, micro-batch
+// indices that are not negative. The error names the worker and the field.
+func validateReport(r *asfpb.StepReport) error {
+	bad := func(field string, v any, want string) error {
+		return fmt.Errorf("%w: worker %q: %s is %v, want %s", ErrReport, r.GetWorkerId(), field, v, want)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"mse", r.GetMse()}, {"ce", r.GetCe()}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return bad(f.name, f.v, "a finite number >= 0")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"step", r.GetStep()}, {"correct", r.GetCorrect()}, {"samples", r.GetSamples()}, {"sync_us", r.GetSyncUs()},
+		{"compute_us", r.GetComputeUs()}, {"reduce_us", r.GetReduceUs()}, {"step_us", r.GetStepUs()}, {"reduce_bytes", r.GetReduceBytes()}} {
+		if f.v < 0 {
+			return bad(f.name, f.v, ">= 0")
+		}
+	}
+	if r.GetCorrect() > r.GetSamples() {
+		return bad("correct", r.GetCorrect(), fmt.Sprintf("<= samples (%d)", r.GetSamples()))
+	}
+	for i, j := range r.GetMicroBatches() {
+		if j < 0 {
+			return bad(fmt.Sprintf("micro_batches[%d]", i), j, ">= 0")
+		}
+	}
+	return nil
 }

@@ -169,6 +169,10 @@ func (c *Coordinator) taskPB(t Task, addrs map[string]string) *asfpb.Task {
 // Report implements asfpb.CoordinatorServer.
 func (s *coordService) Report(ctx context.Context, req *asfpb.StepReport) (*asfpb.ReportAck, error) {
 	c := s.c()
+	if err := validateReport(req); err != nil {
+		c.log.Warn("refused a step report", "worker", req.GetWorkerId(), "err", err)
+		return nil, invalid("%v", err)
+	}
 	if req.GetJobId() != c.job.ID {
 		return &asfpb.ReportAck{Reason: fmt.Sprintf("job %q, the coordinator runs %q", req.GetJobId(), c.job.ID)}, nil
 	}
