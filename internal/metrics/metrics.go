@@ -8,7 +8,7 @@
 // Every metric is named asf_<role>_<what>; per-worker series carry the label
 // worker="<id>", so that a straggler stands out in one query:
 //
-//	asf_coordinator_worker_step_seconds / ignoring(worker) group_left quantile(0.5, asf_coordinator_worker_step_seconds)
+//	asf_coordinator_worker_straggler_ratio > 1.5
 //
 // docs/observability.md lists them all.
 package metrics
@@ -81,7 +81,7 @@ var (
 	cWReduce    = gauge("asf_coordinator_worker_reduce_seconds", "Each worker's all-reduce time in its last step.", "worker")
 	cWSteps     = counter("asf_coordinator_worker_steps_total", "Steps each worker reported.", "worker")
 	cWRank      = gauge("asf_coordinator_worker_rank", "Each worker's ring position (-1 outside the ring).", "worker")
-	cWSlow      = gauge("asf_coordinator_worker_straggler_ratio", "Each ring member's last step time over the ring's median (above 1.5: a straggler).", "worker")
+	cWSlow      = gauge("asf_coordinator_worker_straggler_ratio", "Each ring member's last computation time over the ring's median (above 1.5: a straggler). Computation, not step time: in a synchronous ring every member's step lasts as long as the slowest one's.", "worker")
 )
 
 var coordDescs = []*prometheus.Desc{cInfo.Desc, cStep.Desc, cTotal.Desc, cEpoch.Desc, cStepSecs, cLastStep.Desc, cSPS.Desc,
@@ -141,7 +141,7 @@ func (c *Coordinator) Collect(ch chan<- prometheus.Metric) {
 		ch <- cCkptAge.metric(max(0, s.Time.Sub(newest.Saved).Seconds()))
 		ch <- cCkptStep.metric(float64(newest.Step))
 	}
-	med := MedianStep(s.Members)
+	med := MedianCompute(s.Members)
 	for _, m := range s.Members {
 		ch <- cWStep.metric(m.LastStep, m.ID)
 		ch <- cWMean.metric(m.MeanStep, m.ID)
@@ -149,19 +149,19 @@ func (c *Coordinator) Collect(ch chan<- prometheus.Metric) {
 		ch <- cWReduce.metric(m.LastReduce, m.ID)
 		ch <- cWSteps.metric(float64(m.Steps), m.ID)
 		ch <- cWRank.metric(float64(m.Rank), m.ID)
-		if m.Rank >= 0 && med > 0 && m.LastStep > 0 {
-			ch <- cWSlow.metric(m.LastStep/med, m.ID)
+		if m.Rank >= 0 && med > 0 && m.LastCompute > 0 {
+			ch <- cWSlow.metric(m.LastCompute/med, m.ID)
 		}
 	}
 }
 
-// MedianStep is the median last step time of the ring members that have
-// reported a step (0 if none).
-func MedianStep(ms []coordinator.MemberSnapshot) float64 {
+// MedianCompute is the median last computation time of the ring members that
+// have reported a step (0 if none).
+func MedianCompute(ms []coordinator.MemberSnapshot) float64 {
 	var ts []float64
 	for _, m := range ms {
-		if m.Rank >= 0 && m.LastStep > 0 {
-			ts = append(ts, m.LastStep)
+		if m.Rank >= 0 && m.LastCompute > 0 {
+			ts = append(ts, m.LastCompute)
 		}
 	}
 	if len(ts) == 0 {

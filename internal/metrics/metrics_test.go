@@ -45,9 +45,9 @@ func TestCoordinator(t *testing.T) {
 		Generation: 3, Ring: []string{"a", "b", "c"}, Step: 40, TotalSteps: 100, Epoch: 1, Loss: 0.5, Accuracy: 0.75,
 		SamplesPerSec: 1234, Commits: 10, CommitSeconds: 2.5, ReduceBytesPerStep: 4096, Retries: 2,
 		Members: []coordinator.MemberSnapshot{
-			{ID: "a", State: "ring", Rank: 0, Steps: 10, LastStep: 0.1, MeanStep: 0.1},
-			{ID: "b", State: "ring", Rank: 1, Steps: 10, LastStep: 0.1, MeanStep: 0.1},
-			{ID: "c", State: "ring", Rank: 2, Steps: 10, LastStep: 0.3, MeanStep: 0.2},
+			{ID: "a", State: "ring", Rank: 0, Steps: 10, LastStep: 0.3, MeanStep: 0.3, LastCompute: 0.1},
+			{ID: "b", State: "ring", Rank: 1, Steps: 10, LastStep: 0.3, MeanStep: 0.3, LastCompute: 0.1},
+			{ID: "c", State: "ring", Rank: 2, Steps: 10, LastStep: 0.3, MeanStep: 0.3, LastCompute: 0.3},
 			{ID: "d", State: "waiting", Rank: -1},
 		},
 		Steps:       []coordinator.StepSnapshot{{Step: 40, StepTime: 0.3}},
@@ -129,9 +129,9 @@ func TestWorkers(t *testing.T) {
 	}
 }
 
-func TestMedianStep(t *testing.T) {
+func TestMedianCompute(t *testing.T) {
 	m := func(rank int, s float64) coordinator.MemberSnapshot {
-		return coordinator.MemberSnapshot{Rank: rank, LastStep: s}
+		return coordinator.MemberSnapshot{Rank: rank, LastCompute: s}
 	}
 	for _, tc := range []struct {
 		name string
@@ -144,8 +144,8 @@ func TestMedianStep(t *testing.T) {
 		{"outside the ring and no step yet are left out", []coordinator.MemberSnapshot{m(-1, 9), m(0, 0), m(1, 1)}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := MedianStep(tc.ms); got != tc.want {
-				t.Fatalf("MedianStep = %v, want %v", got, tc.want)
+			if got := MedianCompute(tc.ms); got != tc.want {
+				t.Fatalf("MedianCompute = %v, want %v", got, tc.want)
 			}
 		})
 	}

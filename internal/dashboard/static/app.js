@@ -2,7 +2,10 @@
 "use strict";
 
 const COLORS = ["#4fb3ff", "#4cc38a", "#f0b429", "#c77dff", "#ff8a5b", "#5be0e0", "#e05b9c", "#a0c94f"];
-const STRAGGLER = 1.5; // a ring member slower than this times the median is highlighted
+// A ring member whose computation took longer than STRAGGLER times the ring's
+// median is highlighted. Computation, not step time: in a synchronous ring
+// every member's step lasts as long as the slowest one's.
+const STRAGGLER = 1.5;
 const $ = (id) => document.getElementById(id);
 
 function fmtDur(s) {
@@ -150,17 +153,18 @@ function render(s) {
   $("reduce").textContent = fmtBytes(s.reduce_bytes_per_step);
 
   const members = s.members || [];
-  const med = median(members.filter((m) => m.rank >= 0).map((m) => m.last_step));
-  const slow = new Set(members.filter((m) => m.rank >= 0 && med > 0 && members.length > 1 && m.last_step > STRAGGLER * med).map((m) => m.id));
-  $("median").textContent = med ? `· median step ${ms(med)}; over ${STRAGGLER}× is a straggler` : "";
-  const maxStep = Math.max(...members.map((m) => m.last_step), 1e-9);
+  const med = median(members.filter((m) => m.rank >= 0).map((m) => m.last_compute));
+  const slow = new Set(members.filter((m) => m.rank >= 0 && med > 0 && members.length > 1 && m.last_compute > STRAGGLER * med).map((m) => m.id));
+  $("median").textContent = med ? `· median compute ${ms(med)}; over ${STRAGGLER}× is a straggler` : "";
+  const maxCompute = Math.max(...members.map((m) => m.last_compute), 1e-9);
   fillTable("members", members.map((m) => {
     const name = el("td", {}, m.id);
-    if (slow.has(m.id)) name.append(el("span", { class: "tag" }, (m.last_step / med).toFixed(1) + "×"));
+    if (slow.has(m.id)) name.append(el("span", { class: "tag" }, (m.last_compute / med).toFixed(1) + "× slower"));
     return el("tr", { class: slow.has(m.id) ? "straggler" : "", "data-id": m.id }, name, el("td", {}, m.state),
       el("td", {}, m.rank >= 0 ? m.rank : "-"), el("td", {}, m.addr || "-"), el("td", {}, m.steps),
-      el("td", {}, ms(m.last_step)), el("td", {}, el("span", { class: "tbar", style: `width:${Math.round((80 * m.last_step) / maxStep)}px` })),
-      el("td", {}, ms(m.mean_step)), el("td", {}, ms(m.last_compute)), el("td", {}, ms(m.last_reduce)));
+      el("td", {}, ms(m.last_step)), el("td", {}, ms(m.mean_step)), el("td", {}, ms(m.last_compute)),
+      el("td", {}, el("span", { class: "tbar", style: `width:${Math.round((80 * m.last_compute) / maxCompute)}px` })),
+      el("td", {}, ms(m.last_reduce)));
   }), 10);
   drawRing($("ring"), s.ring || [], members, slow);
 
