@@ -119,53 +119,65 @@ func FetchStateLimit(ctx context.Context, cc grpc.ClientConnInterface, job strin
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrTransfer, err)
 	}
-	var (
-		buf   bytes.Buffer
-		total int64 = -1
-		sum   []byte
-	)
-	for {
-		c, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if status.Code(err) == codes.NotFound {
-				return nil, nil, fmt.Errorf("%w: %s of job %q: %v", ErrNoState, h, job, status.Convert(err).Message())
-			}
-			return nil, nil, fmt.Errorf("%w: %s of job %q: %v", ErrTransfer, h, job, err)
-		}
-		if total < 0 {
-			if c.GetTotalSize() < 0 || c.GetTotalSize() > limit || len(c.GetSha256()) != sha256.Size {
-				return nil, nil, fmt.Errorf("%w: first chunk announces %d bytes (at most %d expected) and a %d-byte checksum",
-					ErrTransfer, c.GetTotalSize(), limit, len(c.GetSha256()))
-			}
-			total, sum = c.GetTotalSize(), c.GetSha256()
-			buf.Grow(int(min(total, 64<<20))) // the rest as the bytes arrive
-		}
-		if c.GetOffset() != int64(buf.Len()) {
-			return nil, nil, fmt.Errorf("%w: chunk at offset %d, expected %d", ErrTransfer, c.GetOffset(), buf.Len())
-		}
-		if int64(buf.Len()+len(c.GetData())) > total {
-			return nil, nil, fmt.Errorf("%w: more than the announced %d bytes", ErrTransfer, total)
-		}
-		buf.Write(c.GetData())
-	}
-	if total < 0 {
-		return nil, nil, fmt.Errorf("%w: empty stream", ErrTransfer)
-	}
-	if int64(buf.Len()) != total {
-		return nil, nil, fmt.Errorf("%w: got %d of the announced %d bytes", ErrTransfer, buf.Len(), total)
-	}
-	enc := buf.Bytes()
-	if got := sha256.Sum256(enc); !bytes.Equal(got[:], sum) {
-		return nil, nil, fmt.Errorf("%w: SHA-256 %x of the received bytes, %x announced", ErrTransfer, got[:8], sum[:8])
+	enc, err := assemble(stream.Recv, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s of job %q: %w", h, job, err)
 	}
 	st, err := checkpoint.DecodeState(enc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrTransfer, err)
 	}
 	return st, enc, nil
+}
+
+// assemble receives the chunks of one state from recv (until io.EOF) and
+// returns its bytes, after checking them against the size (at most limit)
+// and SHA-256 announced by the first chunk. A gRPC NotFound from recv comes
+// back wrapping ErrNoState, every other failure wrapping ErrTransfer.
+func assemble(recv func() (*asfpb.StateChunk, error), limit int64) ([]byte, error) {
+	var (
+		buf   bytes.Buffer
+		total int64 = -1
+		sum   []byte
+	)
+	for {
+		c, err := recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if status.Code(err) == codes.NotFound {
+				return nil, fmt.Errorf("%w: %v", ErrNoState, status.Convert(err).Message())
+			}
+			return nil, fmt.Errorf("%w: %v", ErrTransfer, err)
+		}
+		if total < 0 {
+			if c.GetTotalSize() < 0 || c.GetTotalSize() > limit || len(c.GetSha256()) != sha256.Size {
+				return nil, fmt.Errorf("%w: first chunk announces %d bytes (at most %d expected) and a %d-byte checksum",
+					ErrTransfer, c.GetTotalSize(), limit, len(c.GetSha256()))
+			}
+			total, sum = c.GetTotalSize(), c.GetSha256()
+			buf.Grow(int(min(total, 64<<20))) // the rest as the bytes arrive
+		}
+		if c.GetOffset() != int64(buf.Len()) {
+			return nil, fmt.Errorf("%w: chunk at offset %d, expected %d", ErrTransfer, c.GetOffset(), buf.Len())
+		}
+		if int64(buf.Len()+len(c.GetData())) > total {
+			return nil, fmt.Errorf("%w: more than the announced %d bytes", ErrTransfer, total)
+		}
+		buf.Write(c.GetData())
+	}
+	if total < 0 {
+		return nil, fmt.Errorf("%w: empty stream", ErrTransfer)
+	}
+	if int64(buf.Len()) != total {
+		return nil, fmt.Errorf("%w: got %d of the announced %d bytes", ErrTransfer, buf.Len(), total)
+	}
+	enc := buf.Bytes()
+	if got := sha256.Sum256(enc); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%w: SHA-256 %x of the received bytes, %x announced", ErrTransfer, got[:8], sum[:8])
+	}
+	return enc, nil
 }
 
 // StateRequestFrom decodes a StateRequest.
