@@ -132,6 +132,7 @@ type epochAcc struct {
 
 type evalJob struct {
 	epoch int
+	id    uint64 // the epoch-end checkpoint evaluated
 	model *engine.Model
 }
 
@@ -623,7 +624,7 @@ func (c *Coordinator) handle(ev any) {
 			}
 			if ev.eval {
 				c.evals++
-				c.evalQ <- evalJob{epoch: ev.epoch, model: ev.model}
+				c.evalQ <- evalJob{epoch: ev.epoch, id: ev.id, model: ev.model}
 			}
 		} else if rep, ok := c.pendingEp[ev.epoch]; ok && ev.eval {
 			delete(c.pendingEp, ev.epoch)
@@ -683,7 +684,7 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 		c.commit(o, now)
 	case SaveCheckpoint:
 		c.bg.Add(1)
-		go c.saveCheckpoint(ctx, o)
+		go c.saveCheckpoint(ctx, o, c.summaryFor(o))
 	case Evict:
 		c.log.Warn("worker evicted", "worker", o.ID, "reason", o.Reason)
 	case Rollback:
@@ -757,7 +758,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 
 // saveCheckpoint pulls the state from the first holder that answers, verifies
 // it, saves it, and reports to the loop.
-func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint) {
+func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint, sum checkpoint.Summary) {
 	defer c.bg.Done()
 	ev := evCkpt{held: o.State, eval: o.EpochEnd && !c.cfg.NoTest && c.test.Len() > 0, epoch: o.State.Step/c.spe - 1}
 	var errs []error
@@ -770,8 +771,8 @@ func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint) {
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))
 			continue
 		}
-		a := c.epochSummary()
-		st.Metrics = checkpoint.Summary{TrainLoss: a.loss, TrainAcc: a.acc, SamplesPerSec: a.sps, Time: time.Now().UTC()}
+		st.Metrics = sum
+		st.Metrics.Time = time.Now().UTC()
 		id, err := c.store.Save(st)
 		if err != nil {
 			ev.fatal = fmt.Errorf("coordinator: saving the checkpoint of %s: %w", o.State, err)
@@ -790,18 +791,25 @@ func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint) {
 	c.send(ev)
 }
 
-type summary struct{ loss, acc, sps float64 }
-
-// epochSummary is read by checkpoint goroutines: the loop is blocked on
-// nothing while they run, so read the published status instead.
-func (c *Coordinator) epochSummary() summary {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.pub.status
-	if s == nil {
-		return summary{}
+// summaryFor is the metrics summary stored with checkpoint o, computed on the
+// loop: the epoch's running figures, or at an epoch's end that epoch's report
+// (the running figures belong to the next epoch by then).
+func (c *Coordinator) summaryFor(o SaveCheckpoint) checkpoint.Summary {
+	if o.EpochEnd {
+		if rep, ok := c.pendingEp[o.State.Step/c.spe-1]; ok {
+			return checkpoint.Summary{TrainLoss: rep.TrainLoss, TrainAcc: rep.TrainAcc, SamplesPerSec: rep.SamplesPerSec}
+		}
+		if n := len(c.reports); n > 0 {
+			rep := c.reports[n-1]
+			return checkpoint.Summary{TrainLoss: rep.TrainLoss, TrainAcc: rep.TrainAcc, SamplesPerSec: rep.SamplesPerSec}
+		}
 	}
-	return summary{loss: s.GetLoss(), acc: s.GetAccuracy(), sps: s.GetSamplesPerSec()}
+	a := c.epoch
+	if a.samples == 0 {
+		return checkpoint.Summary{}
+	}
+	return checkpoint.Summary{TrainLoss: a.mse / float64(a.samples), TrainAcc: float64(a.correct) / float64(a.samples),
+		SamplesPerSec: float64(a.samples) / max(a.last.Sub(a.start).Seconds(), 1e-9)}
 }
 
 // pull fetches the state h from the WorkerState server at addr and verifies it.
@@ -908,7 +916,16 @@ func (c *Coordinator) evaluator() {
 		}
 		t0 := time.Now()
 		res, err := engine.Evaluate(j.model, local.MakeBatch(c.test, local.All(c.test.Len())), c.job.Seed, wss)
-		c.send(evEval{epoch: j.epoch, res: res, dur: time.Since(t0), err: err})
+		dur := time.Since(t0)
+		if err == nil {
+			// The checkpoint was saved before its evaluation: record the
+			// accuracy in it, for `asf checkpoint ls` and the "best by test
+			// accuracy" retention.
+			if serr := c.store.SetTestAccuracy(c.job.ID, j.id, res.Accuracy()); serr != nil {
+				c.log.Warn("recording the test accuracy in the checkpoint", "id", j.id, "err", serr)
+			}
+		}
+		c.send(evEval{epoch: j.epoch, res: res, dur: dur, err: err})
 	}
 }
 

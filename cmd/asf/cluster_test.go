@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/asfnet/asf/checkpoint"
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/spf13/cobra"
@@ -49,6 +51,22 @@ func TestTrainWorkers(t *testing.T) {
 	}
 	if digests["2"] != digests["0"] || digests["3"] != digests["0"] {
 		t.Fatalf("digests differ: %v", digests)
+	}
+	// The epoch-end checkpoint carries the epoch's train loss and the test
+	// accuracy measured after it was saved.
+	o := checkpoint.DefaultOptions()
+	o.ReadOnly = true
+	s, err := checkpoint.Open(filepath.Join(globals.dataDir, "asf.db"), &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, in, err := s.Latest("cli-cluster")
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !in.Metrics.HasTest || in.Metrics.TestAcc <= 0 || in.Metrics.TrainLoss <= 0 {
+		t.Fatalf("the last checkpoint's metrics: %+v", in.Metrics)
 	}
 	out, err := runWith(t, newTrainCmd, "--workers", "2", "--resume", "--id", "cli-cluster")
 	if err != nil {
