@@ -381,6 +381,8 @@ func (m *manifests) check() []error {
 					bad("%s: no %s", where, name)
 				} else if p.GRPC != nil && !containerPort(p.GRPC.Port) {
 					bad("%s: %s checks gRPC port %d, which the container does not declare", where, name, p.GRPC.Port)
+				} else if p.HTTPGet != nil && !slices.ContainsFunc(c.Ports, func(q port) bool { return q.Name == p.HTTPGet.Port }) {
+					bad("%s: %s gets HTTP port %q, which the container does not declare", where, name, p.HTTPGet.Port)
 				}
 			}
 			m.checkEnv(o, c, mountPaths, vols, claims, bad)
