@@ -197,6 +197,9 @@ func readVarint(r io.ByteReader) (uint64, error) {
 			}
 			return 0, err
 		}
+		if shift == 63 && b > 1 {
+			return 0, errors.New("varint overflows 64 bits") // as protobuf: the 10th byte holds one bit
+		}
 		x |= uint64(b&0x7f) << shift
 		if b < 0x80 {
 			return x, nil
