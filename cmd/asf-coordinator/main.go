@@ -9,6 +9,11 @@
 //	asf-worker --id w1 --join 127.0.0.1:7946 --listen :7072 --gossip-bind :7948
 //	asf status                      # progress, ring, per-worker step times
 //
+// While it runs, the coordinator serves a live dashboard at
+// http://localhost:8080/ (--http), with Prometheus metrics at /metrics and a
+// health check at /healthz; each worker serves its own /metrics and /healthz
+// (asf-worker --http, default :8081). See docs/observability.md.
+//
 // The job file is JSON (see `asf train --help` for the fields; absent fields
 // keep their defaults) and the job flags below override it. Restarted on the
 // same --data-dir, the coordinator continues the job from its store: the
