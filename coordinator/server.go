@@ -135,6 +135,28 @@ func (s *coordService) NextTask(ctx context.Context, req *asfpb.NextTaskRequest)
 	}
 }
 
+// reportFromPB converts a step report from the wire.
+func reportFromPB(req *asfpb.StepReport) (Report, error) {
+	r := Report{ID: req.GetWorkerId(), Generation: req.GetGeneration(), Step: int(req.GetStep()), OK: req.GetOk(),
+		Failure: FailureKind(req.GetFailure()), Err: req.GetError(), Stats: StepStats{MSE: req.GetMse(), CE: req.GetCe(),
+			Correct: int(req.GetCorrect()), Samples: int(req.GetSamples())},
+		SyncTime: us(req.GetSyncUs()), ComputeTime: us(req.GetComputeUs()), ReduceTime: us(req.GetReduceUs()),
+		StepTime: us(req.GetStepUs()), ReduceBytes: req.GetReduceBytes()}
+	if r.OK {
+		d, err := cluster.DigestFrom(req.GetDigest(), "digest")
+		if err != nil {
+			return r, err
+		}
+		r.Digest = d
+	} else if r.Failure < FailureAborted || r.Failure > FailureFatal {
+		r.Failure = FailureAborted
+	}
+	for _, j := range req.GetMicroBatches() {
+		r.Micro = append(r.Micro, int(j))
+	}
+	return r, nil
+}
+
 // differs reports whether instruction t differs from what the worker has.
 func differs(t Task, req *asfpb.NextTaskRequest) bool {
 	if int32(t.Kind) != int32(req.GetHaveKind()) {
@@ -176,22 +198,9 @@ func (s *coordService) Report(ctx context.Context, req *asfpb.StepReport) (*asfp
 	if req.GetJobId() != c.job.ID {
 		return &asfpb.ReportAck{Reason: fmt.Sprintf("job %q, the coordinator runs %q", req.GetJobId(), c.job.ID)}, nil
 	}
-	r := Report{ID: req.GetWorkerId(), Generation: req.GetGeneration(), Step: int(req.GetStep()), OK: req.GetOk(),
-		Failure: FailureKind(req.GetFailure()), Err: req.GetError(), Stats: StepStats{MSE: req.GetMse(), CE: req.GetCe(),
-			Correct: int(req.GetCorrect()), Samples: int(req.GetSamples())},
-		SyncTime: us(req.GetSyncUs()), ComputeTime: us(req.GetComputeUs()), ReduceTime: us(req.GetReduceUs()),
-		StepTime: us(req.GetStepUs()), ReduceBytes: req.GetReduceBytes()}
-	if r.OK {
-		d, err := cluster.DigestFrom(req.GetDigest(), "digest")
-		if err != nil {
-			return nil, invalid("%v", err)
-		}
-		r.Digest = d
-	} else if r.Failure < FailureAborted || r.Failure > FailureFatal {
-		r.Failure = FailureAborted
-	}
-	for _, j := range req.GetMicroBatches() {
-		r.Micro = append(r.Micro, int(j))
+	r, err := reportFromPB(req)
+	if err != nil {
+		return nil, invalid("%v", err)
 	}
 	if held, err := cluster.HeldFromPB(req.GetHeld()); err == nil && len(held) > 0 {
 		select {
