@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,8 +68,21 @@ func TestDashboardInBrowser(t *testing.T) {
 	cc.StartWorkers = 2
 	cc.CheckpointEvery = 10
 	cc.FinishGrace = 100 * time.Millisecond
-	// Paced so that the page sees the job in progress (80 steps, ~5 s).
-	cc.Hooks.AfterCommit = func(int, []string) { time.Sleep(50 * time.Millisecond) }
+	// Paced so that the page sees the job in progress (80 steps, ~5 s), and
+	// held after step 3 until the page has shown the members, however slowly
+	// the browser starts.
+	seen := make(chan struct{})
+	var seenOnce sync.Once
+	release := func() { seenOnce.Do(func() { close(seen) }) }
+	cc.Hooks.AfterCommit = func(steps int, _ []string) {
+		if steps >= 3 {
+			select {
+			case <-seen:
+			case <-time.After(time.Minute):
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The browser first: it takes seconds to start.
@@ -88,6 +102,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { _, err := cl.Run(); runDone <- err }()
 	defer func() {
+		release() // a failing test must not leave the coordinator held
 		cl.Stop()
 		<-runDone
 	}()
@@ -133,6 +148,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	first := waitFor("both workers and a step", func(s pageState) bool {
 		return s.Step > 0 && slices.Contains(s.Members, "w0") && slices.Contains(s.Members, "w1")
 	})
+	release()
 	total := j.Epochs * j.TrainSize / j.Batch
 	if first.Step >= total {
 		t.Fatalf("the job was over (step %d of %d) before the page could watch it", first.Step, total)
