@@ -68,7 +68,7 @@ type tlsFlags struct{ files secure.Files }
 
 func (f *tlsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.files.CA, "tls-ca", "", "PEM CA certificate of the cluster (with --tls-cert and --tls-key: mutual TLS; ASF_TLS_CA in a node's container)")
-	fs.StringVar(&f.files.Cert, "tls-cert", "", "PEM certificate to present (client.crt from `asf certs init`, or the node's own)")
+	fs.StringVar(&f.files.Cert, "tls-cert", "", "PEM certificate to present (client.crt made by asf certs init, or the node's own)")
 	fs.StringVar(&f.files.Key, "tls-key", "", "PEM private key of --tls-cert")
 }
 

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"github.com/spf13/pflag"
 )
 
 // Errors of the gossip key and the join token.
@@ -58,18 +56,18 @@ type Flags struct {
 	TokenFile     string
 }
 
-// Register adds the security flags to fs: --tls-ca, --tls-cert, --tls-key,
-// --gossip-key, --gossip-key-file, --cluster-label, --join-token and
-// --join-token-file.
-func (f *Flags) Register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.TLS.CA, "tls-ca", "", "PEM CA certificate that every gRPC peer must chain to (with --tls-cert and --tls-key: mutual TLS; none of them: plaintext)")
-	fs.StringVar(&f.TLS.Cert, "tls-cert", "", "PEM certificate of this node (from `asf certs init`)")
-	fs.StringVar(&f.TLS.Key, "tls-key", "", "PEM private key of this node")
-	fs.StringVar(&f.GossipKey, "gossip-key", "", "gossip encryption key: base64 of 32 bytes (prefer --gossip-key-file or the environment)")
-	fs.StringVar(&f.GossipKeyFile, "gossip-key-file", "", "file holding the gossip encryption key (base64 or 32 raw bytes)")
-	fs.StringVar(&f.Label, "cluster-label", "", "cluster label prefixed to gossip packets: nodes with another label are ignored")
-	fs.StringVar(&f.Token, "join-token", "", "token a worker must present to register with the coordinator (prefer --join-token-file or the environment)")
-	fs.StringVar(&f.TokenFile, "join-token-file", "", "file holding the join token")
+// FlagHelp is the help text of each security flag, for the mains that
+// declare them (--tls-ca, --tls-cert, --tls-key, --gossip-key,
+// --gossip-key-file, --cluster-label, --join-token, --join-token-file).
+var FlagHelp = map[string]string{
+	"tls-ca":          "PEM CA certificate that every gRPC peer must chain to (with --tls-cert and --tls-key: mutual TLS; none of the three: plaintext)",
+	"tls-cert":        "PEM certificate of this node (made by asf certs init)",
+	"tls-key":         "PEM private key of this node",
+	"gossip-key":      "gossip encryption key: base64 of 32 bytes (prefer --gossip-key-file)",
+	"gossip-key-file": "file holding the gossip encryption key (base64 or 32 raw bytes)",
+	"cluster-label":   "cluster label prefixed to gossip packets: nodes with another label are ignored",
+	"join-token":      "join token: workers present it to the coordinator, which refuses any other (prefer --join-token-file)",
+	"join-token-file": "file holding the join token",
 }
 
 // Settings are the loaded security settings.
