@@ -23,6 +23,7 @@ func newCertsCmd() *cobra.Command {
 		Short: "Create the TLS certificates and secrets of a cluster",
 	}
 	cfg := secure.DefaultInitConfig()
+	var existOK bool
 	initCmd := &cobra.Command{
 		Use:   "init DIR",
 		Short: "Create a CA, coordinator/worker/client certificates, a gossip key and a join token in DIR",
@@ -44,6 +45,16 @@ change); --hosts only adds names and addresses to the certificates.`,
       --gossip-key-file certs/gossip.key --cluster-label prod --join-token-file certs/join.token`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if existOK {
+				switch n := secure.Existing(args[0]); n {
+				case len(secure.InitFiles()):
+					fmt.Fprintf(cmd.OutOrStdout(), "%s already holds every file; nothing written\n", args[0])
+					return nil
+				case 0:
+				default:
+					return fmt.Errorf("%s holds %d of the %d files %v: remove them or complete the set by hand", args[0], n, len(secure.InitFiles()), secure.InitFiles())
+				}
+			}
 			if err := secure.Init(args[0], cfg); err != nil {
 				return err
 			}
@@ -58,6 +69,7 @@ change); --hosts only adds names and addresses to the certificates.`,
 		},
 	}
 	initCmd.Flags().StringSliceVar(&cfg.Hosts, "hosts", cfg.Hosts, "DNS names and IP addresses written into the certificates (informative: peers are checked by CA and role)")
+	initCmd.Flags().BoolVar(&existOK, "exist-ok", false, "succeed without writing anything when DIR already holds every file (a compose init service)")
 	initCmd.Flags().DurationVar(&cfg.Validity, "validity", cfg.Validity, "validity of the node certificates (the CA gets twice as long)")
 	certs.AddCommand(initCmd)
 	return certs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,6 +29,16 @@ func TestCertsInitAndHealthTLS(t *testing.T) {
 	}
 	if _, err := runWith(t, newCertsCmd, "init", dir); !errors.Is(err, secure.ErrExists) {
 		t.Fatalf("second init: %v, want ErrExists", err)
+	}
+	if out, err := runWith(t, newCertsCmd, "init", dir, "--exist-ok"); err != nil || !strings.Contains(out, "nothing written") {
+		t.Fatalf("init --exist-ok on a full directory: %q %v", out, err)
+	}
+	partial := t.TempDir()
+	if err := os.WriteFile(filepath.Join(partial, secure.CAFile), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runWith(t, newCertsCmd, "init", partial, "--exist-ok"); err == nil || !strings.Contains(err.Error(), "holds 1 of the") {
+		t.Fatalf("init --exist-ok on a partial directory: %v", err)
 	}
 
 	f := func(r secure.Role) secure.Files {

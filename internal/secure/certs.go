@@ -78,6 +78,17 @@ func InitFiles() []string {
 	return append(out, GossipKeyFile, TokenFile)
 }
 
+// Existing counts the files of InitFiles that exist in dir.
+func Existing(dir string) int {
+	n := 0
+	for _, f := range InitFiles() {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Init creates in dir (made if needed, mode 0700) a CA (ECDSA P-256), a
 // certificate and key for each role, a gossip key (32 random bytes, base64)
 // and a join token (32 random bytes, hex). Keys, the gossip key and the token
