@@ -175,7 +175,14 @@ function render(s) {
   const ep = (s.epochs_done || []).filter((e) => e.has_test);
   if (ep.length) accSeries.push({ pts: ep.map((e) => [(e.epoch + 1) * s.steps_per_epoch, e.test_accuracy]), color: "#f0b429" });
   drawChart($("chart-acc"), accSeries, (v) => (100 * v).toFixed(0) + "%", { min: 0, max: 1 });
-  drawChart($("chart-sps"), [{ pts: pts((p) => p.samples_per_sec), color: "#c77dff" }], (v) => Math.round(v).toString(), { zero: true });
+  // Wall-clock throughput between consecutive points (the points may be thinned).
+  const tput = [];
+  for (let i = 1; i < steps.length; i++) {
+    const dt = (Date.parse(steps[i].time) - Date.parse(steps[i - 1].time)) / 1000;
+    if (dt > 0) tput.push([steps[i].step, (s.batch * (steps[i].step - steps[i - 1].step)) / dt]);
+  }
+  drawChart($("chart-sps"), [{ pts: tput, color: "#2f2540" }, { pts: smooth(tput, 0.2), color: "#c77dff" }],
+    (v) => Math.round(v).toString(), { zero: true });
   const ids = [...new Set(steps.flatMap((p) => Object.keys(p.worker_times || {})))].sort();
   drawChart($("chart-step"), ids.map((id, i) => ({
     pts: steps.filter((p) => p.worker_times && id in p.worker_times).map((p) => [p.step, 1000 * p.worker_times[id]]),
