@@ -30,7 +30,10 @@ func newTrainCmd() *cobra.Command {
 
 On its defaults it trains the paper's MNIST network (20C5-P2-50C5-P2-200FC-10FC)
 for one epoch at T=20, fetching MNIST into the data directory on first use, and
-prints the loss and train/test accuracy of each epoch and the final weight digest.`,
+prints the loss and train/test accuracy of each epoch and the final weight digest.
+Progress goes to stderr: a bar per epoch on a terminal, a line every 10 s
+otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
+/healthz on --http (it prints the address).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			j, err := jf.resolve(cmd.Flags())
