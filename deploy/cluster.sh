@@ -19,6 +19,10 @@
 #   ASF_IMAGE, ASF_TAG   image names <ASF_IMAGE>-coordinator:<ASF_TAG> and -worker (asf, latest)
 #   ASF_DIST       where the binaries are built (deploy/dist)
 #   ASF_NO_BUILD=1 up without building (the images must exist)
+#   ASF_PLAINTEXT=1  the plaintext variant (compose.plaintext.yaml on top): no TLS, gossip key or
+#                  join token. By default the cluster is secure: a one-shot `certs` service runs
+#                  `asf certs init` into the volume `certs` (docs/security.md)
+#   ASF_CLUSTER_LABEL  gossip cluster label (asf-compose)
 set -euo pipefail
 
 deploy="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,12 +38,17 @@ dist="$(realpath -m "${ASF_DIST:-$deploy/dist}")"
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 say() { printf '+ %s\n' "$*" >&2; }
 
+files=(-f "$deploy/compose.yaml")
+if [[ "${ASF_PLAINTEXT:-}" == 1 ]]; then
+	files+=(-f "$deploy/compose.plaintext.yaml")
+fi
+
 # compose runs docker compose (v2) or docker-compose (v1) on this project.
 compose() {
 	if docker compose version >/dev/null 2>&1; then
-		docker compose -f "$deploy/compose.yaml" -p "$project" "$@"
+		docker compose "${files[@]}" -p "$project" "$@"
 	elif command -v docker-compose >/dev/null 2>&1; then
-		docker-compose -f "$deploy/compose.yaml" -p "$project" "$@"
+		docker-compose "${files[@]}" -p "$project" "$@"
 	else
 		die "neither 'docker compose' nor 'docker-compose' is installed"
 	fi

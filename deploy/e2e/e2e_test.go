@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/internal/secure"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -577,7 +578,11 @@ func (e *env) status(ctx context.Context, s *statusConn) (*asfpb.ClusterStatus, 
 		}
 		addr := strings.Fields(out + " ")[0]
 		addr = strings.Replace(addr, "0.0.0.0:", "127.0.0.1:", 1)
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		creds, err := e.clientCreds(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cc, err := grpc.NewClient(addr, creds)
 		if err != nil {
 			return nil, err
 		}
@@ -590,6 +595,31 @@ func (e *env) status(ctx context.Context, s *statusConn) (*asfpb.ClusterStatus, 
 		s.close()
 	}
 	return st, err
+}
+
+// clientCreds returns the credentials of the test's status client: the
+// client certificate that compose's certs service made (secure by default),
+// copied out of its volume; plaintext when there is no certs container.
+func (e *env) clientCreds(ctx context.Context) (grpc.DialOption, error) {
+	out, err := e.docker(ctx, "ps", "-a", "-q", "--filter", "label=com.docker.compose.project="+e.project,
+		"--filter", "label=com.docker.compose.service=certs")
+	if err != nil {
+		return nil, err
+	}
+	cid := strings.TrimSpace(out)
+	if cid == "" {
+		return grpc.WithTransportCredentials(insecure.NewCredentials()), nil
+	}
+	dir := filepath.Join(e.t.TempDir(), "certs")
+	if _, err := e.docker(ctx, "cp", strings.Fields(cid)[0]+":/var/lib/asf/.", dir); err != nil {
+		return nil, fmt.Errorf("copying the client certificate: %w", err)
+	}
+	t, err := secure.Load(secure.Files{CA: filepath.Join(dir, secure.CAFile), Cert: filepath.Join(dir, secure.CertFile(secure.RoleClient)),
+		Key: filepath.Join(dir, secure.KeyFile(secure.RoleClient))})
+	if err != nil {
+		return nil, err
+	}
+	return t.DialOption(secure.RoleCoordinator), nil
 }
 
 // drive runs the schedule against the cluster until the coordinator exits
