@@ -673,7 +673,7 @@ func TestCheckFindsMistakes(t *testing.T) {
 		{"data dir", func(m *manifests) { setEnv(worker(m), "ASF_DATA_DIR", "/datasets") }, "ASF_DATA_DIR=/datasets is not a read-only mount"},
 		{"join", func(m *manifests) { setEnv(worker(m), "ASF_JOIN", "asf-gossip:7947") }, "has no gossip port 7947"},
 		{"listen port", func(m *manifests) { setEnv(worker(m), "ASF_LISTEN", ":7071") }, "does not declare port 7071"},
-		{"probe port", func(m *manifests) { worker(m).LivenessProbe.GRPC.Port = 7071 }, "checks gRPC port 7071"},
+		{"probe port", func(m *manifests) { worker(m).ReadinessProbe.HTTPGet.Port = "metrics" }, `gets HTTP port "metrics"`},
 		{"image", func(m *manifests) { worker(m).Image = "asf:latest" }, `image "asf:latest"`},
 		{"two coordinators", func(m *manifests) { n := 2; coordinator(m).Replicas = &n }, "exactly 1 replica"},
 	}
