@@ -27,7 +27,7 @@ func FuzzChunkCodec(f *testing.F) {
 		f.Add(b, uint16(len(b)/2))
 	}
 	f.Add([]byte{0x42, 0xff, 0xff, 0xff, 0xff, 0x0f}, uint16(2)) // data announcing 4 GiB
-	f.Add([]byte{0x0b, 0x0c}, uint16(1))                          // a group (wire types 3 and 4)
+	f.Add([]byte{0x0b, 0x0c}, uint16(1))                         // a group (wire types 3 and 4)
 	f.Fuzz(func(t *testing.T, b []byte, cut uint16) {
 		at := int(cut) % (len(b) + 1)
 		buf := mem.BufferSlice{mem.SliceBuffer(b[:at]), mem.SliceBuffer(b[at:])}
