@@ -64,12 +64,12 @@ type trainOptions struct {
 // runClusterTrain trains j on an embedded cluster and prints like the local
 // path: a line per epoch and the final weight digest.
 func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOptions) error {
-	logger, err := newLogger(cmd.ErrOrStderr())
+	prog := newProgress(cmd.ErrOrStderr())
+	logger, err := newLogger(prog.logWriter())
 	if err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	prog := newProgress(cmd.ErrOrStderr())
 	cc := coordinator.DefaultConfig(j)
 	cc.DataDir = globals.dataDir
 	cc.Resume, cc.Fresh = cf.resume, !cf.resume

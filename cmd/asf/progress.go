@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/asfnet/asf/internal/local"
@@ -20,6 +21,7 @@ import (
 const plainEvery = 10 * time.Second
 
 type progress struct {
+	mu    sync.Mutex // the bar and the log share the terminal
 	w     io.Writer
 	tty   bool
 	bar   *progressbar.ProgressBar
@@ -35,12 +37,35 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
+// logWriter returns the writer for the log: on a terminal, each log line
+// first takes the bar off the screen (it comes back at the next step), so that
+// the two do not mix on one line.
+func (p *progress) logWriter() io.Writer {
+	if !p.tty {
+		return p.w
+	}
+	return writerFunc(func(b []byte) (int, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.bar != nil {
+			_ = p.bar.Clear()
+		}
+		return p.w.Write(b)
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
 // step shows the progress after a step.
 func (p *progress) step(s local.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	desc := fmt.Sprintf("epoch %d/%d  loss %.4f  acc %.2f%%  %.0f samples/s", s.Epoch+1, s.Epochs, s.Loss, 100*s.Acc, s.SamplesPerSec)
 	if p.tty {
 		if p.bar == nil || p.epoch != s.Epoch {
-			p.done()
+			p.clearLocked()
 			p.epoch = s.Epoch
 			p.bar = progressbar.NewOptions(s.Steps, progressbar.OptionSetWriter(p.w), progressbar.OptionSetWidth(30),
 				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetElapsedTime(true),
@@ -68,6 +93,12 @@ func (p *progress) step(s local.Progress) {
 
 // done removes the bar (before an epoch line is printed, and at the end).
 func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearLocked()
+}
+
+func (p *progress) clearLocked() {
 	if p.bar != nil {
 		_ = p.bar.Clear()
 		p.bar = nil

@@ -43,12 +43,12 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 			if cf.workers > 0 || cf.resume {
 				return runClusterTrain(cmd, j, cf, trainOptions{threads: threads, save: save, noTest: noTest})
 			}
-			logger, err := newLogger(cmd.ErrOrStderr())
+			prog := newProgress(cmd.ErrOrStderr())
+			logger, err := newLogger(prog.logWriter())
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			prog := newProgress(cmd.ErrOrStderr())
 			fmt.Fprintf(out, "job %s: %s on %s, T=%d, %d epoch(s), batch %d (micro-batch %d), seed %d\n",
 				j.ID, j.Spec, j.Dataset, j.Neuron.T, j.Epochs, j.Batch, j.Micro, j.Seed)
 			start := time.Now()
