@@ -103,6 +103,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&secFlags.Token, "join-token", "", secure.FlagHelp["join-token"])
 	fs.StringVar(&secFlags.TokenFile, "join-token-file", "", secure.FlagHelp["join-token-file"])
 	fs.StringVar(&httpAddr, "http", ":8080", "HTTP address of the dashboard, /metrics and /healthz (\"\" = off; the default falls back to a free port when taken)")
+	var linger bool
+	fs.BoolVar(&linger, "linger", false, "after the job finishes, stay up (dashboard, /metrics and /healthz on --http) until stopped: for orchestrators that restart exited containers, such as Kubernetes")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -185,5 +187,9 @@ func run(ctx context.Context, args []string) error {
 			100*e.TrainAcc, 100*e.TestAcc, e.SamplesPerSec)
 	}
 	fmt.Printf("weights sha256: %s\n", hex.EncodeToString(res.Final.Digest[:]))
+	if linger {
+		log.Info("the job is finished; lingering until stopped (--linger)")
+		<-ctx.Done()
+	}
 	return nil
 }

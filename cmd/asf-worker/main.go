@@ -66,6 +66,8 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&secFlags.Token, "join-token", "", secure.FlagHelp["join-token"])
 	fs.StringVar(&secFlags.TokenFile, "join-token-file", "", secure.FlagHelp["join-token-file"])
 	fs.StringVar(&httpAddr, "http", ":8081", "HTTP address of /metrics and /healthz (\"\" = off; the default falls back to a free port when taken)")
+	var linger bool
+	fs.BoolVar(&linger, "linger", false, "after the job finishes, stay up (/metrics and /healthz on --http) until stopped: for orchestrators that restart exited containers, such as Kubernetes")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -115,5 +117,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("job %s finished: this worker computed %d step(s) and synced %d state(s); weights sha256 at step %d: %s\n",
 		out.Job, out.Steps, out.Synced, out.Final.Step, hex.EncodeToString(out.Final.Digest[:]))
+	if linger {
+		log.Info("the job is finished; lingering until stopped (--linger)")
+		<-ctx.Done()
+	}
 	return nil
 }
