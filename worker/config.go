@@ -44,6 +44,16 @@ type Config struct {
 	// through (usually the coordinator's gossip address).
 	Gossip cluster.MembershipConfig
 	Join   []string
+	// ReresolveEvery is how often a worker whose gossip advertise address is
+	// auto-detected (Gossip bound to 0.0.0.0 or "", no Gossip.AdvertiseAddr)
+	// looks its address up again through Resolver; when it changed, the
+	// worker restarts its gossip on the new address and registers again (see
+	// readvertise.go). 0 disables. Explicit advertise addresses are never
+	// looked up again.
+	ReresolveEvery time.Duration
+	// Resolver returns the IP address to advertise (nil: PrivateIP, what
+	// memberlist picks itself).
+	Resolver Resolver
 	// TLS is the worker's TLS identity: every gRPC connection is mutual TLS
 	// against its CA (see package secure for the roles). Nil is plaintext.
 	TLS *secure.TLS
@@ -81,16 +91,17 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		ID:          sanitize(host) + "-" + strconv.Itoa(os.Getpid()), // unique per process on a machine
-		Listen:      ":7071",                                          // beside the coordinator's 7070 on one machine
-		Gossip:      cluster.DefaultMembershipConfig(),                // fast failure detection on a LAN
-		DataDir:     "asf-data",                                       // the asf command's default data directory
-		PollWait:    5 * time.Second,                                  // long polls: few calls while idle, instant hand-over
-		RPCTimeout:  10 * time.Second,                                 // a coordinator that does not answer this long is treated as lost
-		PullTimeout: 2 * time.Minute,                                  // a state of hundreds of MB on a slow link
-		RetryMin:    100 * time.Millisecond,                           // a restarted coordinator is found quickly
-		RetryMax:    2 * time.Second,                                  // and a long outage costs little
-		LostAfter:   3,                                                // one broken connection is retried before giving up on it
+		ID:             sanitize(host) + "-" + strconv.Itoa(os.Getpid()), // unique per process on a machine
+		Listen:         ":7071",                                          // beside the coordinator's 7070 on one machine
+		Gossip:         cluster.DefaultMembershipConfig(),                // fast failure detection on a LAN
+		ReresolveEvery: 3 * time.Second,                                  // a new address (docker reconnect, DHCP) costs a few seconds; listing the interfaces is cheap
+		DataDir:        "asf-data",                                       // the asf command's default data directory
+		PollWait:       5 * time.Second,                                  // long polls: few calls while idle, instant hand-over
+		RPCTimeout:     10 * time.Second,                                 // a coordinator that does not answer this long is treated as lost
+		PullTimeout:    2 * time.Minute,                                  // a state of hundreds of MB on a slow link
+		RetryMin:       100 * time.Millisecond,                           // a restarted coordinator is found quickly
+		RetryMax:       2 * time.Second,                                  // and a long outage costs little
+		LostAfter:      3,                                                // one broken connection is retried before giving up on it
 	}
 }
 
@@ -143,6 +154,8 @@ func (c Config) Validate() error {
 		return bad("RetryMax", c.RetryMax, fmt.Sprintf(">= RetryMin (%v)", c.RetryMin))
 	case c.LostAfter < 1:
 		return bad("LostAfter", c.LostAfter, ">= 1")
+	case c.ReresolveEvery < 0:
+		return bad("ReresolveEvery", c.ReresolveEvery, ">= 0 (0 disables)")
 	}
 	return c.Gossip.Validate()
 }

@@ -53,9 +53,16 @@ type Worker struct {
 	srv  *grpc.Server
 	hlth *health.Server
 	peer *allreduce.PeerServer
-	ml   *cluster.Membership
-	addr string
-	node string
+	// The gossip member, its node name and the advertised gRPC address: Run's
+	// goroutine replaces them when the address changes (readvertise.go),
+	// under gmu; other goroutines read them under gmu.
+	gmu     sync.Mutex
+	ml      *cluster.Membership
+	addr    string
+	node    string
+	crashed bool
+	moved   chan string // mailbox of a changed address (nil: not looked up again)
+	movedTo string      // a change taken from moved, not yet applied (Run's goroutine)
 
 	// The job and its data; set by prepare, read by the step and the server.
 	mu    sync.Mutex
@@ -186,15 +193,17 @@ func New(cfg Config) (_ *Worker, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: listen %s: %w", cfg.Listen, err)
 	}
-	w.node = cluster.NewNodeName(cfg.ID)
-	w.ml, err = cluster.StartMembership(cfg.Gossip, w.node, w.meta(w.advertise("")), w.log, nil)
-	if err != nil {
-		return nil, err
-	}
-	if w.addr = w.advertise(w.ml.Addr()); w.addr != w.advertise("") {
-		if err := w.ml.SetMeta(w.meta(w.addr)); err != nil {
-			return nil, err
+	ip := ""
+	if cfg.reresolves() {
+		w.moved = make(chan string, 1)
+		if a, err := w.resolve(); err == nil {
+			ip = a.String()
+		} else {
+			w.log.Warn("looking up the address to advertise; memberlist picks one", "err", err)
 		}
+	}
+	if w.ml, w.node, w.addr, err = w.startGossip(ip); err != nil {
+		return nil, err
 	}
 	w.srv = grpc.NewServer(w.serverOptions()...)
 	allreduce.RegisterPeerServer(w.srv, w.peer)
@@ -223,7 +232,11 @@ func (w *Worker) advertise(gossip string) string {
 }
 
 // Addr is the worker's advertised gRPC address.
-func (w *Worker) Addr() string { return w.addr }
+func (w *Worker) Addr() string {
+	w.gmu.Lock()
+	defer w.gmu.Unlock()
+	return w.addr
+}
 
 // ID is the worker's id.
 func (w *Worker) ID() string { return w.cfg.ID }
@@ -231,7 +244,11 @@ func (w *Worker) ID() string { return w.cfg.ID }
 // Crash stops the worker abruptly, as a killed process would look to the
 // others: no gossip leave, connections cut. Run returns soon after.
 func (w *Worker) Crash() {
-	_ = w.ml.Shutdown()
+	w.gmu.Lock()
+	w.crashed = true
+	ml := w.ml
+	w.gmu.Unlock()
+	_ = ml.Shutdown()
 	w.srv.Stop()
 }
 
@@ -267,6 +284,12 @@ func (w *Worker) close() {
 // leaves the cluster and stops serving.
 func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 	defer w.close()
+	if w.moved != nil {
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go w.watchAddress(wctx, done)
+		defer func() { stop(); <-done }()
+	}
 	out := &Outcome{}
 	if len(w.cfg.Join) > 0 {
 		w.joinGossip(ctx)
@@ -275,6 +298,11 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return out, err
+		}
+		if ip := w.takeMove(); ip != "" {
+			if err := w.readvertise(ctx, ip); err != nil {
+				return out, err
+			}
 		}
 		cl, err := w.connect(ctx)
 		if err == nil {
@@ -292,7 +320,7 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 			return out, nil
 		case errors.Is(err, ErrJobFailed):
 			return out, err
-		case errors.Is(err, errRejoin):
+		case errors.Is(err, errRejoin), errors.Is(err, errMoved):
 			continue
 		case ctx.Err() != nil:
 			return out, ctx.Err()
@@ -307,7 +335,7 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 			_ = w.coordConn.Close()
 			w.coordConn = nil
 		}
-		if !sleep(ctx, backoff) {
+		if !w.pause(ctx, backoff) {
 			return out, ctx.Err()
 		}
 		backoff = min(2*backoff, w.cfg.RetryMax)
@@ -330,12 +358,16 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (w *Worker) joinGossip(ctx context.Context) {
 	backoff := w.cfg.RetryMin
 	for {
+		if ip := w.takeMove(); ip != "" {
+			w.movedTo = ip // readvertise joins from the new address
+			return
+		}
 		err := w.ml.Join(w.cfg.Join)
 		if err == nil {
 			return
 		}
 		w.log.Info("joining the gossip", "via", w.cfg.Join, "err", err)
-		if !sleep(ctx, backoff) {
+		if !w.pause(ctx, backoff) {
 			return
 		}
 		backoff = min(2*backoff, w.cfg.RetryMax)
@@ -531,6 +563,15 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case ip := <-w.moved:
+			if net.ParseIP(ip).Equal(w.gossipHost()) {
+				continue // already advertised
+			}
+			// The step in flight is abandoned: the others cannot reach us at
+			// the old address, and the new registration re-forms the ring.
+			stop()
+			w.movedTo = ip
+			return errMoved
 		case err := <-lost:
 			if cur != nil {
 				// Finish the step in flight: its result is kept (as the tentative
