@@ -24,6 +24,10 @@
 //  5. If the coordinator cannot be reached (LostAfter failed polls), finish
 //     the step in flight, keep both states, and register again (with backoff)
 //     once a coordinator answers: a restarted coordinator may adopt them.
+//  6. If its address was auto-detected and changes (Config.ReresolveEvery,
+//     readvertise.go): abandon the step in flight, leave the gossip, start a
+//     new member advertising the new address, and register again with the
+//     new gRPC address (to the coordinator, a restart of the same worker).
 //
 // Every worker serves WorkerState (the states it holds, for peers that join
 // or re-sync and for the coordinator's checkpoints), AllReducePeer and the

@@ -52,6 +52,26 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
+// freePort returns a port free for TCP and UDP on every interface.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "0.0.0.0:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("0.0.0.0:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return 0
+}
+
 // A worker whose address changes while it runs (a docker reconnect, a DHCP
 // lease) advertises the new one: its resolver answers 127.0.0.2, then
 // 127.0.0.3 from step flipAt on (on Linux all of 127.0.0.0/8 is loopback; the
@@ -135,7 +155,9 @@ func TestWorkerReadvertisesAChangedAddress(t *testing.T) {
 			// Listens and gossips on every interface with an auto-detected
 			// advertise address, looked up through the test's resolver.
 			wc.Listen = "0.0.0.0:0"
-			wc.Gossip.BindAddr, wc.Gossip.BindPort = "0.0.0.0", 0
+			// A fixed gossip port, as in a deployment: the new member binds
+			// the port the old one left.
+			wc.Gossip.BindAddr, wc.Gossip.BindPort = "0.0.0.0", freePort(t)
 			wc.ReresolveEvery = 100 * time.Millisecond
 			wc.Resolver = func() (string, error) {
 				if moved.Load() {

@@ -51,9 +51,10 @@ func run(ctx context.Context, args []string) error {
 	fs.StringSliceVar(&c.Join, "join", nil, "gossip address(es) to join through, e.g. the coordinator's host:7946")
 	fs.StringVar(&c.Coordinator, "coordinator", "", "the coordinator's gRPC address (default: found through the gossip)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "gRPC listen address (all-reduce peers, state transfer)")
-	fs.StringVar(&c.Advertise, "advertise", "", "gRPC address the others dial (default: the listen address)")
+	fs.StringVar(&c.Advertise, "advertise", "", "gRPC address the others dial (default: the listen address; on all interfaces, the gossip address's host); an explicit address is never looked up again")
 	fs.StringVar(&gossipBind, "gossip-bind", ":7947", "gossip (memberlist) bind address, TCP and UDP")
-	fs.StringVar(&gossipAdv, "gossip-advertise", "", "gossip address other nodes use (default: the bound one)")
+	fs.StringVar(&gossipAdv, "gossip-advertise", "", "gossip address other nodes use (default: the bound one; on all interfaces, a private IP of this host, looked up again every --reresolve-every); an explicit address is never looked up again")
+	fs.DurationVar(&c.ReresolveEvery, "reresolve-every", c.ReresolveEvery, "how often an auto-detected address (no --gossip-advertise) is looked up again; when it changed (docker reconnect, DHCP), the worker rejoins at the new one (0 = never)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the data sets")
 	fs.IntVar(&c.Threads, "threads", 0, "goroutines computing micro-batches (0 = all cores)")
 	var secFlags secure.Flags
