@@ -61,7 +61,9 @@ const e2eWorkers = 3
 // gives a container that comes back (the coordinator after its restart, w2
 // after its reconnection) the lowest free address of the network, which is
 // its own while no container below it has gone; w3, killed, is above the
-// others. (The nodes keep advertising the address they started with.)
+// others. (A worker that comes back with another address re-advertises it
+// within seconds, --reresolve-every; the coordinator keeps the address it
+// started with, so the schedule still lets it get its own back.)
 const e2eSchedule = "5 w3 kill; +10 coordinator restart; +10 w2 disconnect 20s; +0 w2 in-ring"
 
 // e2eTimeout bounds the cluster's run (build and reference excluded).
