@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -53,6 +54,17 @@ func (f *clusterFlags) register(fs *pflag.FlagSet) {
 // defaultTrainHTTP is where `asf train` serves its dashboard by default: this
 // machine only.
 const defaultTrainHTTP = "localhost:8080"
+
+// validate checks the flags that the coordinator's own validation cannot name.
+func (f clusterFlags) validate() error {
+	switch {
+	case f.workers < 0:
+		return fmt.Errorf("--workers %d: want 0 (the engine alone) or a number of workers", f.workers)
+	case f.resume && f.workers == 0:
+		return errors.New("--resume continues a job of the embedded cluster's store: give --workers 1 or more, not 0")
+	}
+	return nil
+}
 
 // trainOptions are the settings of `asf train` shared by both paths.
 type trainOptions struct {

@@ -108,3 +108,22 @@ func TestStatusCommand(t *testing.T) {
 		t.Error("status of a coordinator that is not there succeeded")
 	}
 }
+
+// Bad cluster flags are refused before anything starts, with the flag named.
+func TestTrainClusterFlagErrors(t *testing.T) {
+	old := globals
+	t.Cleanup(func() { globals = old })
+	globals.dataDir = t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "-1"}, "--workers -1"},
+		{[]string{"--workers", "0", "--resume"}, "--resume"},
+	} {
+		_, err := runWith(t, newTrainCmd, append(tc.args, "--dataset", "synthetic")...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %s", tc.args, err, tc.want)
+		}
+	}
+}

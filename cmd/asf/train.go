@@ -40,7 +40,10 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 			if err != nil {
 				return err
 			}
-			if cf.workers > 0 || cf.resume {
+			if err := cf.validate(); err != nil {
+				return err
+			}
+			if cf.workers > 0 {
 				return runClusterTrain(cmd, j, cf, trainOptions{threads: threads, save: save, noTest: noTest})
 			}
 			prog := newProgress(cmd.ErrOrStderr())
