@@ -5,7 +5,7 @@
 // exports a checkpoint to safetensors plus a JSON model description, and imports
 // safetensors back.
 //
-// The caller's loop (the coordinator, ARCHITECTURE.md "One training step", step 6):
+// The caller's loop (the coordinator, docs/architecture.md "One training step", step 6):
 //
 //  1. At start, Open the store (nil options: 2 s lock wait, keep the last 3 and the
 //     best 1). A second process opening the same file fails with ErrLocked after

@@ -156,7 +156,7 @@ func DefaultConfig(j job.Job) Config {
 	return Config{
 		Job:             j,
 		DataDir:         "asf-data",                        // the asf command's default data directory
-		Listen:          ":7070",                           // the standard gRPC port (ARCHITECTURE.md)
+		Listen:          ":7070",                           // the standard gRPC port of asf (docs/architecture.md)
 		Gossip:          cluster.DefaultMembershipConfig(), // gossip on 7946, fast failure detection
 		SyncMode:        SyncGradient,                      // the bitwise reproducible mode
 		LocalSteps:      8,                                 // for SyncWeights: averages often enough to keep replicas close

@@ -5,7 +5,7 @@ import (
 	"os"
 )
 
-// CIFAR-10 binary layout (ASF.md section 8): records of 1 label byte then 1024 R,
+// CIFAR-10 binary layout (docs/algorithm.md section 8): records of 1 label byte then 1024 R,
 // 1024 G and 1024 B bytes, each a 32x32 row-major plane.
 const (
 	cifarSide   = 32
@@ -14,7 +14,7 @@ const (
 )
 
 // CIFAR10Mean and CIFAR10Std are the per-channel (R, G, B) normalisation constants of
-// the reference VGG7 code (ASF.md section 6): x = (v/255 - mean) / std.
+// the reference VGG7 code (docs/algorithm.md section 6): x = (v/255 - mean) / std.
 var (
 	CIFAR10Mean = [3]float32{0.4914, 0.4822, 0.4465}
 	CIFAR10Std  = [3]float32{0.557, 0.549, 0.5534}

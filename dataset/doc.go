@@ -14,7 +14,7 @@
 // and what was found (wrapping ErrFormat or ErrChecksum); no reader panics on bad
 // input or returns a partial read.
 //
-// The caller's loop for one epoch e of data-parallel training (ARCHITECTURE.md, "One
+// The caller's loop for one epoch e of data-parallel training (docs/architecture.md, "One
 // training step"), identical on every worker:
 //
 //  1. plan := Plan{N: set.Len(), Batch: B, Micro: m}; plan.Validate() once per job.
@@ -24,7 +24,7 @@
 //  4. The worker at ring position rank of a generation of W workers trains
 //     micro-batches Assign(len(mbs), W, rank), i.e. j with j % W == rank.
 //  5. After the all-reduce, the step's gradient is the sum over all len(mbs)
-//     micro-batches: the loss is a sum over the batch (ASF.md section 3), so the
+//     micro-batches: the loss is a sum over the batch (docs/algorithm.md section 3), so the
 //     partial last batch simply has fewer terms (it is kept: every sample is used
 //     exactly once per epoch).
 //

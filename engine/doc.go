@@ -1,7 +1,7 @@
 // Package engine is the numerics of asf: spiking networks in the paper's notation,
 // IF/LIF neurons simulated over a window of T steps, and their training with
 // ASF-BP (Accumulated Spiking Flow back-propagation, Wu et al., AAAI 2021), exactly
-// as ../shared/design/ASF.md describes it.
+// as docs/algorithm.md describes it.
 //
 // It is a pure, deterministic step function: model and samples in, fixed-point
 // gradients and statistics out. No network, no files, no clocks, no global state;

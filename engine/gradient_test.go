@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// refEquivalent evaluates the loss of the equivalent network of ASF.md section 4 in
+// refEquivalent evaluates the loss of the equivalent network of docs/algorithm.md section 4 in
 // float64, from the standard-layout weights ws (one per weighted layer, in order),
 // with every layer's value h_n = FO_n + M_n (.) (a_n - a0_n). It is written from the
 // formulas, independently of the engine's event-driven kernels. If a0 is nil it

@@ -86,7 +86,7 @@ func (ws *Workspace) MicroBatch(m *Model, b Batch, seed uint64, epoch int, acc [
 
 // collectStats adds the current sample's scale sums and spike totals to ws.st:
 // for conv and FC neurons over the elements with FI >= FO, for pooling neurons over
-// all elements (ASF.md section 5).
+// all elements (docs/algorithm.md section 5).
 func (ws *Workspace) collectStats() {
 	for li := range ws.net.Layers {
 		l := &ws.net.Layers[li]

@@ -7,7 +7,7 @@ import (
 )
 
 // TrainConfig holds the optimisation settings. Its defaults are the paper's recipe
-// (ASF.md section 6, reference lenet5).
+// (docs/algorithm.md section 6, reference lenet5).
 type TrainConfig struct {
 	Optimizer   string  `json:"optimizer"`    // "adam" or "sgd"
 	LR          float64 `json:"lr"`           // base learning rate

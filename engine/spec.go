@@ -69,7 +69,7 @@ func (s Spec) String() string {
 	return strings.Join(parts, "-")
 }
 
-// Paper networks (ASF.md section 1).
+// Paper networks (docs/algorithm.md section 1).
 const (
 	LeNetSpec = "20C5-P2-50C5-P2-200FC-10FC"
 	VGG7Spec  = "64C3-64C3-P2-128C3-128C3-128C3-MP2-1024FC-10FC"
