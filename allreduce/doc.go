@@ -78,13 +78,7 @@
 // # Speed
 //
 // `asf bench allreduce` measures the ring over gRPC on loopback against raw TCP
-// timed in the same run. On a 2-core machine shared with other work, a ring of
-// two reducing 64 MiB reached a busbw of about 1.0 GB/s, about 42% of one raw
-// TCP stream between two loopback sockets and about 60% of two raw streams
-// running at once in a ring (the traffic pattern of the ring without gRPC or
-// summing), with both cores busy. The ring is CPU-bound there: each ring link
-// costs about 1.7 to 1.9 times the CPU per byte of a raw TCP connection. The
-// kernel's loopback copies are about half of the ring's CPU time; the rest is
-// gRPC's HTTP/2 framing in 16 KiB frames with its copy into the write buffer,
-// the receive-side copies, and the summing.
+// timed in the same run, and reports the ring's bus bandwidth (busbw) beside
+// the raw streams'. Measured figures live in docs/results.md, not here: they
+// depend on the machine.
 package allreduce
