@@ -53,20 +53,20 @@ type Result struct {
 // Coordinator runs a job on a cluster of workers: the event loop around a
 // Machine, the gRPC services, the gossip membership and the checkpoint store.
 type Coordinator struct {
-	cfg   Config
-	log   *slog.Logger
-	job   job.Job
-	store *checkpoint.Store
-	train *dataset.Set
-	test  *dataset.Set
-	in    engine.Shape
-	net   *engine.Net
-	plan  dataset.Plan
-	E     int // training steps per epoch
-	H     int // training steps per unit of work: 1, or LocalSteps in weights mode
-	spe   int // units per epoch (the machine's steps)
-	total int // units of the job
-	fresh Digest
+	cfg           Config
+	log           *slog.Logger
+	job           job.Job
+	store         *checkpoint.Store
+	train         *dataset.Set
+	test          *dataset.Set
+	in            engine.Shape
+	net           *engine.Net
+	plan          dataset.Plan
+	stepsPerEpoch int // training steps per epoch
+	unitSteps     int // training steps per unit of work: 1, or LocalSteps in weights mode
+	spe           int // units per epoch (the machine's steps)
+	total         int // units of the job
+	fresh         Digest
 
 	lis    net.Listener
 	srv    *grpc.Server
@@ -212,7 +212,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	if start.Checkpoint == nil && start.Committed == 0 {
 		settle = 0 // a new job: no worker can hold a state of it
 	}
-	every := (cfg.CheckpointEvery + c.H - 1) / c.H // in units
+	every := (cfg.CheckpointEvery + c.unitSteps - 1) / c.unitSteps // in units
 	c.m, err = NewMachine(MachineConfig{TotalSteps: c.total, StepsPerEpoch: c.spe, CheckpointEvery: every,
 		StartWorkers: cfg.StartWorkers, MinWorkers: cfg.MinWorkers, StepDeadline: cfg.StepDeadline,
 		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: settle}, start, time.Now())
@@ -267,9 +267,7 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 	if c.train, c.test, err = load(ctx, j); err != nil {
 		return Start{}, err
 	}
-	if c.in, err = local.InputShape(c.train); err != nil {
-		return Start{}, err
-	}
+	c.in = local.InputShape(c.train)
 	if c.net, err = j.Net(c.in); err != nil {
 		return Start{}, err
 	}
@@ -281,11 +279,11 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 	if err := c.plan.Validate(); err != nil {
 		return Start{}, err
 	}
-	c.E, c.H = c.plan.Steps(), 1
+	c.stepsPerEpoch, c.unitSteps = c.plan.Steps(), 1
 	if cfg.SyncMode == SyncWeights {
-		c.H = cfg.LocalSteps
+		c.unitSteps = cfg.LocalSteps
 	}
-	c.spe = (c.E + c.H - 1) / c.H
+	c.spe = (c.stepsPerEpoch + c.unitSteps - 1) / c.unitSteps
 	c.total = c.spe * j.Epochs
 	c.fresh = engine.NewModel(c.net, j.Seed).Digest()
 	c.reduceB = reduceBytes(c.net.ResultLen())
@@ -352,13 +350,13 @@ func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, er
 	if string(j.JSON()) != string(c.job.JSON()) {
 		return Held{}, nil, fmt.Errorf("%w: the state belongs to another configuration of job %q", ErrCheckpoint, st.Job)
 	}
-	if st.Step != st.Epoch*c.E+st.StepInEpoch {
-		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.E)
+	if st.Step != st.Epoch*c.stepsPerEpoch+st.StepInEpoch {
+		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.stepsPerEpoch)
 	}
 	u, ok := c.unitOf(st.Step)
 	if !ok {
 		return Held{}, nil, fmt.Errorf("%w: step %d is not at the end of a unit of %d local steps (was the job run with another --local-steps?)",
-			ErrCheckpoint, st.Step, c.H)
+			ErrCheckpoint, st.Step, c.unitSteps)
 	}
 	return Held{Step: u, Digest: model.Digest()}, model, nil
 }
@@ -366,24 +364,24 @@ func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, er
 // unit returns the epoch of unit u, its first step in the epoch and its
 // number of steps.
 func (c *Coordinator) unit(u int) (epoch, first, n int) {
-	epoch, first = u/c.spe, u%c.spe*c.H
-	return epoch, first, min(c.H, c.E-first)
+	epoch, first = u/c.spe, u%c.spe*c.unitSteps
+	return epoch, first, min(c.unitSteps, c.stepsPerEpoch-first)
 }
 
 // steps is the number of training steps done after u units.
 func (c *Coordinator) steps(u int) int {
 	e, first, _ := c.unit(u)
-	return e*c.E + first
+	return e*c.stepsPerEpoch + first
 }
 
 // unitOf is the inverse of steps: the units done after gs training steps, if
 // gs ends a unit.
 func (c *Coordinator) unitOf(gs int) (int, bool) {
-	e, sie := gs/c.E, gs%c.E
-	if sie%c.H != 0 {
+	e, sie := gs/c.stepsPerEpoch, gs%c.stepsPerEpoch
+	if sie%c.unitSteps != 0 {
 		return 0, false
 	}
-	return e*c.spe + sie/c.H, true
+	return e*c.spe + sie/c.unitSteps, true
 }
 
 // reduceBytes is the size of the result vector that a step all-reduces (int64
@@ -492,7 +490,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Job: c.job, Final: c.m.State(), State: c.final, Epochs: c.reports, Ledger: c.m.Ledger(),
-		Recomputed: c.m.Recomputed(), Retries: c.m.Retries(), Generation: c.m.Generation(), Steps: c.total, LocalSteps: c.H}
+		Recomputed: c.m.Recomputed(), Retries: c.m.Retries(), Generation: c.m.Generation(), Steps: c.total, LocalSteps: c.unitSteps}
 	return res, nil
 }
 
@@ -651,7 +649,7 @@ func (c *Coordinator) epochDone(rep EpochReport) {
 	c.reports = append(c.reports, rep)
 	c.log.Info("epoch done", "epoch", rep.Epoch+1, "loss", rep.TrainLoss, "train_acc", rep.TrainAcc,
 		"test_acc", rep.TestAcc, "samples_per_s", int(rep.SamplesPerSec))
-	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.E, Time: time.Now().UTC(),
+	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.stepsPerEpoch, Time: time.Now().UTC(),
 		Loss: rep.TrainLoss, Acc: rep.TrainAcc, TestAcc: rep.TestAcc, HasTest: rep.HasTest, SamplesPerSec: rep.SamplesPerSec,
 		LR: c.job.Optim.LRAt(rep.Epoch), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
 	c.record(p)
@@ -723,7 +721,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	a.samples += o.Stats.Samples
 	a.last = now
 	el := now.Sub(a.start)
-	info := StepInfo{Step: c.steps(o.Step + 1), Epoch: e, StepInEpoch: first + n, StepsPerEpoch: c.E, Epochs: c.job.Epochs,
+	info := StepInfo{Step: c.steps(o.Step + 1), Epoch: e, StepInEpoch: first + n, StepsPerEpoch: c.stepsPerEpoch, Epochs: c.job.Epochs,
 		Loss: a.mse / float64(max(1, a.samples)), Acc: float64(a.correct) / float64(max(1, a.samples)),
 		SamplesPerSec: float64(a.samples) / max(el.Seconds(), 1e-9), Workers: len(o.Ring), Generation: o.Generation, Elapsed: el}
 	st := o.Stats
@@ -738,7 +736,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	c.obs.step(StepSnapshot{Step: p.Step, Epoch: e, Time: now, Loss: p.Loss, Accuracy: p.Acc, SamplesPerSec: p.SamplesPerSec,
 		Generation: o.Generation, Workers: len(o.Ring)}, o.Reports)
 	c.log.Debug("step committed", "step", o.Step, "generation", o.Generation, "loss", p.Loss, "digest", fmt.Sprintf("%x", o.Digest[:6]))
-	if info.StepInEpoch == c.E {
+	if info.StepInEpoch == c.stepsPerEpoch {
 		rep := EpochReport{Epoch: e, TrainLoss: info.Loss, TrainCE: a.ce / float64(max(1, a.samples)), TrainAcc: info.Acc,
 			Duration: el, SamplesPerSec: info.SamplesPerSec}
 		if c.cfg.NoTest || c.test.Len() == 0 {
@@ -968,8 +966,8 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 	m := c.m
 	s := m.State()
 	st := &asfpb.ClusterStatus{JobId: c.job.ID, CoordinatorNode: c.ml.Name(), Version: cluster.Version(), Phase: m.Phase().String(),
-		Generation: m.Generation(), Ring: m.Ring(), Step: int64(c.steps(s.Step)), TotalSteps: int64(c.job.Epochs * c.E),
-		Epoch: int64(min(s.Step/c.spe, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.E),
+		Generation: m.Generation(), Ring: m.Ring(), Step: int64(c.steps(s.Step)), TotalSteps: int64(c.job.Epochs * c.stepsPerEpoch),
+		Epoch: int64(min(s.Step/c.spe, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.stepsPerEpoch),
 		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:]}
 	if w := int64(len(m.Ring())); w > 1 {
 		st.ReduceBytesPerStep = 2 * (w - 1) * c.reduceB / w

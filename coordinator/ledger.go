@@ -102,21 +102,6 @@ func UnitMicroBatches(plan dataset.Plan, perm []int, u, h int) [][]int {
 	return mbs
 }
 
-// Details counts the rows with and without per-worker details.
-func (l Ledger) Details() (detailed, adopted, restored int) {
-	for _, r := range l {
-		switch {
-		case r.Adopted:
-			adopted++
-		case r.Restored:
-			restored++
-		default:
-			detailed++
-		}
-	}
-	return
-}
-
 // clone returns a deep copy of r.
 func (r LedgerRow) clone() LedgerRow {
 	c := r

@@ -563,7 +563,10 @@ func (m *Machine) Leave(now time.Time, id, reason string) {
 		return
 	}
 	m.emit(Evict{ID: id, Reason: reason})
-	if m.inRing(id) && m.phase == PhaseRunning || m.phase == PhaseBackoff {
+	// A ring member leaving a running step re-forms at once; so does any
+	// departure during a backoff (the ring is empty then, and the wait is
+	// cut short: the membership it was waiting on has changed).
+	if (m.phase == PhaseRunning && m.inRing(id)) || m.phase == PhaseBackoff {
 		m.abandon("worker " + id + " " + reason)
 		m.reform("worker " + id + " " + reason)
 		return

@@ -477,10 +477,7 @@ func (w *Worker) prepare(ctx context.Context, j job.Job, js string, avg bool, h 
 	if err != nil {
 		return err
 	}
-	in, err := local.InputShape(train)
-	if err != nil {
-		return err
-	}
+	in := local.InputShape(train)
 	n, err := j.Net(in)
 	if err != nil {
 		return err

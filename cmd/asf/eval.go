@@ -53,10 +53,7 @@ the confusion matrix and the mean firing rate of each layer.`,
 			if err != nil {
 				return err
 			}
-			in, err := local.InputShape(test)
-			if err != nil {
-				return err
-			}
+			in := local.InputShape(test)
 			_, m, _, err := snapshot.Restore(st, in)
 			if err != nil {
 				return fmt.Errorf("%s: %w", weights, err)

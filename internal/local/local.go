@@ -98,8 +98,8 @@ func first(s *dataset.Set, n int) *dataset.Set {
 }
 
 // InputShape is the engine input shape of a data set (one frame).
-func InputShape(s *dataset.Set) (engine.Shape, error) {
-	return engine.Shape{C: s.C, H: s.H, W: s.W}, nil
+func InputShape(s *dataset.Set) engine.Shape {
+	return engine.Shape{C: s.C, H: s.H, W: s.W}
 }
 
 // checkFrames reports a mismatch between the data's frames and the encoding.
@@ -157,10 +157,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := InputShape(train)
-	if err != nil {
-		return nil, err
-	}
+	in := InputShape(train)
 	if err := checkFrames(j, train); err != nil {
 		return nil, err
 	}

@@ -177,10 +177,6 @@ func (s *Server) URL() string {
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
-// SetStopping makes /healthz answer 503 from now on, while the server still
-// serves (a node that is shutting down).
-func (s *Server) SetStopping() { s.stopping.Store(true) }
-
 // Close marks the server stopping and shuts it down gracefully: requests in
 // flight get ShutdownGrace to finish, then connections are closed. It waits
 // for the server to stop and is safe to call more than once.

@@ -56,7 +56,7 @@ func TestServer(t *testing.T) {
 		{"healthy", "healthz", nil, 200, "ok\n"},
 		{"other paths go to the handler", "x/y", nil, 200, "page /x/y"},
 		{"failed", "healthz", func() { unhealthy = errors.New("job failed: boom") }, 503, "job failed: boom\n"},
-		{"stopping", "healthz", func() { unhealthy = nil; s.SetStopping() }, 503, "stopping\n"},
+		{"stopping", "healthz", func() { unhealthy = nil; s.stopping.Store(true) }, 503, "stopping\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
