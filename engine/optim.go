@@ -87,6 +87,7 @@ type Optimizer struct {
 	Step   int64
 	M, V   []float32 // Adam moments, or SGD momentum buffer in M
 	grad   []float32
+	old    []float64 // the scales before the current batch (Apply)
 }
 
 // NewOptimizer returns a fresh optimizer for n parameters.
@@ -136,10 +137,21 @@ func (o *Optimizer) Clone() *Optimizer {
 	return &Optimizer{Config: o.Config, Step: o.Step, M: slices.Clone(o.M), V: slices.Clone(o.V)}
 }
 
-// Apply applies the summed result acc of one global batch to m: decodes the
-// gradient, takes one optimizer step at the epoch's learning rate and, in scale
-// epochs, updates each spiking layer's scale S = mix*r + (1-mix)*S with
-// r = sum FO / sum FI (r = 1 when sum FI < 1e-3). It returns the batch statistics.
+// Apply applies the summed result acc of one global batch to m and returns the
+// batch statistics. In the order of the reference code:
+//
+//  1. decode the gradient and the batch's scale sums;
+//  2. in scale epochs, update each spiking layer's scale S = mix*r + (1-mix)*S with
+//     r = sum FO / sum FI (r = 1 when sum FI < 1e-3), from this batch's sums;
+//  3. take one optimizer step at the epoch's learning rate with the gradient of the
+//     backward whose masks M_n = S_n [FI_n > 0] use the updated scales.
+//
+// The workers ran the backward with the scales from before the batch (the updated
+// ones need the reduced sums of the whole batch). The gradient is linear in each
+// scale: dL/dW_n carries the product of S_m over the spiking layers m >= n (layer n's
+// own mask and every mask above it), so step 3 rescales layer n's summed gradient by
+// the product of S_m(new)/S_m(old). Every replica does this after the reduction, so
+// the result stays independent of the number of workers.
 func (o *Optimizer) Apply(m *Model, acc []int64, epoch int) (Stats, error) {
 	n := m.Net
 	if len(o.M) != n.NParams {
@@ -152,11 +164,34 @@ func (o *Optimizer) Apply(m *Model, acc []int64, epoch int) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	o.Update(m.Params, o.grad, o.Config.LRAt(epoch))
 	if o.Config.ScaleEpoch(epoch) {
+		o.old = append(o.old[:0], m.Scales...)
 		UpdateScales(m, st, o.Config.ScaleMix)
+		rescaleGradient(n, o.grad, o.old, m.Scales)
 	}
+	o.Update(m.Params, o.grad, o.Config.LRAt(epoch))
 	return st, nil
+}
+
+// rescaleGradient turns grad, computed with the scales old, into the gradient with
+// the scales cur: layer n's weights are multiplied by the product over spiking
+// layers m >= n of cur[m]/old[m]. A layer whose old scale is 0 contributed a zero
+// factor that no ratio can undo; its ratio is taken as 1 (that gradient stays 0).
+func rescaleGradient(n *Net, grad []float32, old, cur []float64) {
+	f := 1.0
+	for li := len(n.Layers) - 1; li >= 0; li-- {
+		l := &n.Layers[li]
+		if l.Spiking && old[li] != 0 {
+			f *= cur[li] / old[li]
+		}
+		if l.WLen == 0 || f == 1 {
+			continue
+		}
+		g := grad[l.WOff : l.WOff+l.WLen]
+		for i, v := range g {
+			g[i] = float32(float64(v) * f)
+		}
+	}
 }
 
 // UpdateScales applies one moving-average step of the scale estimate to m.

@@ -58,6 +58,7 @@ type layerBuf struct {
 	H      []float32 // the value this layer feeds forward in the equivalent network
 	arg    []int32   // max pooling: the input element each output took its value from
 	mark   []int32   // max pooling: step+1 at which an output element last spiked
+	neg    []int32   // max pooling of signed input spikes: (step+1)<<3 | count of -1 spikes
 	dH, dA []float32 // gradients of the loss by H and by the layer's pre-activation
 	ev     events
 }
@@ -104,6 +105,7 @@ func NewWorkspace(n *Net) *Workspace {
 		if l.Kind == MaxPool {
 			b.arg = make([]int32, size)
 			b.mark = make([]int32, size)
+			b.neg = make([]int32, size)
 		}
 		if l.Output {
 			b.dA = make([]float32, size)
@@ -244,6 +246,12 @@ func (ws *Workspace) forward(m *Model, x []float32, seed, domain, epoch, sample 
 				ws.accumulate(l, w, prevShape, ws.cur, nil, prev.H, 1/float32(cfg.T))
 			}
 			events := li == 0 && cfg.Encoding == Events
+			// Pooling neurons never leak, even in LIF networks (the reference's
+			// pooling neurons are plain integrate-and-fire); conv and FC neurons do.
+			leak := cfg.Leak
+			if l.Kind == AvgPool {
+				leak = 1
+			}
 			for t := 0; t < cfg.T; t++ {
 				if direct {
 					copy(b.I, ws.cur)
@@ -252,7 +260,7 @@ func (ws *Workspace) forward(m *Model, x []float32, seed, domain, epoch, sample 
 				} else {
 					ws.accumulate(l, w, prevShape, b.I, prev.ev.at(t), nil, 0)
 				}
-				neuronStep(b, l.Vth, cfg.Leak, cfg.Reset)
+				neuronStep(b, l.Vth, leak, cfg.Reset)
 			}
 		}
 		prev = b
@@ -375,29 +383,62 @@ func neuronStep(b *layerBuf, vth, leak float32, reset Reset) {
 	b.ev.close()
 }
 
-// maxPoolForward passes the max (OR) of the spikes of each 2x2 window on at each
-// step, and sets H to the max pool of the input's H (the equivalent network's value)
-// with arg recording where each maximum came from (first in window order on ties).
+// maxPoolForward passes the max of the spikes of each 2x2 window on at each step,
+// and sets H to the max pool of the input's H (the equivalent network's value) with
+// arg recording where each maximum came from (first in window order on ties).
+//
+// Spikes are signed only at the input (Poisson spikes of signed pixels): there the
+// max of a window is +1 if any element spiked +1, -1 if all four spiked -1, and no
+// spike otherwise (an element that did not spike counts as 0).
 func (ws *Workspace) maxPoolForward(l *Layer, prev *layerBuf, in Shape, b *layerBuf) {
 	T := ws.net.Config.T
 	out := l.Out
 	b.ev.reset()
 	clear(b.mark)
+	clear(b.neg)
+	// window maps input element e (HWC) to its output element, or -1 outside.
+	window := func(e int32) int {
+		c := int(e) % in.C
+		x := int(e) / in.C % in.W / 2
+		y := int(e) / (in.C * in.W) / 2
+		if x >= out.W || y >= out.H {
+			return -1
+		}
+		return (y*out.W+x)*out.C + c
+	}
 	for t := 0; t < T; t++ {
+		stamp := int32(t + 1)
+		negative := false
 		for _, e := range prev.ev.at(t) {
 			if e < 0 {
-				e = -e - 1
-			}
-			c := int(e) % in.C
-			x := int(e) / in.C % in.W / 2
-			y := int(e) / (in.C * in.W) / 2
-			if x >= out.W || y >= out.H {
+				negative = true
 				continue
 			}
-			o := (y*out.W+x)*out.C + c
-			if b.mark[o] != int32(t+1) {
-				b.mark[o] = int32(t + 1)
+			o := window(e)
+			if o >= 0 && b.mark[o] != stamp {
+				b.mark[o] = stamp
 				b.ev.idx = append(b.ev.idx, int32(o))
+			}
+		}
+		if negative {
+			// neg[o] packs the step stamp (high bits) and the count of -1 spikes
+			// of the window at that step (low 3 bits).
+			for _, e := range prev.ev.at(t) {
+				if e >= 0 {
+					continue
+				}
+				o := window(-e - 1)
+				if o < 0 || b.mark[o] == stamp {
+					continue
+				}
+				n := int32(1)
+				if b.neg[o]>>3 == stamp {
+					n = b.neg[o]&7 + 1
+				}
+				b.neg[o] = stamp<<3 | n
+				if n == 4 {
+					b.ev.idx = append(b.ev.idx, -int32(o)-1)
+				}
 			}
 		}
 		b.ev.close()

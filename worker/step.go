@@ -151,7 +151,7 @@ func (w *Worker) base(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	case w.tent != nil && w.tent.held() == want:
 		w.setLocked(w.tent, nil)
 	case want.Step == 0 && want.Digest == r.fresh:
-		w.setLocked(&replica{step: 0, model: engine.NewModel(r.net, r.job.Seed), opt: engine.NewOptimizer(r.job.Optim, r.net.NParams), digest: r.fresh}, nil)
+		w.setLocked(&replica{step: 0, model: engine.NewModel(r.net, r.job.Seed), opt: engine.NewOptimizer(r.job.TrainConfig(), r.net.NParams), digest: r.fresh}, nil)
 	default:
 		w.mu.Unlock()
 		return w.sync(ctx, r, t, want)

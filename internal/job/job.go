@@ -98,6 +98,17 @@ func (j Job) Validate() error {
 	return nil
 }
 
+// TrainConfig returns the optimiser settings the job trains with: Optim, except
+// that the scales are never updated when the job has no more epochs than the
+// update period (ScaleEvery >= Epochs), as the reference code's `hz < epochs` test.
+func (j Job) TrainConfig() engine.TrainConfig {
+	c := j.Optim
+	if c.ScaleEvery >= j.Epochs {
+		c.ScaleEvery = 0
+	}
+	return c
+}
+
 // Net builds the job's network for inputs of the given shape.
 func (j Job) Net(in engine.Shape) (*engine.Net, error) {
 	return engine.BuildNet(j.Spec, in, j.Neuron)

@@ -76,3 +76,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestTrainConfigScaleUpdates: as the reference (`hz < epochs`), the scales are
+// updated only in jobs with more epochs than the update period.
+func TestTrainConfigScaleUpdates(t *testing.T) {
+	for _, tc := range []struct{ epochs, every, want int }{
+		{1, 5, 0}, {5, 5, 0}, {6, 5, 5}, {125, 5, 5}, {3, 0, 0}, {3, 1, 1},
+	} {
+		j := Default()
+		j.Epochs, j.Optim.ScaleEvery = tc.epochs, tc.every
+		if got := j.TrainConfig().ScaleEvery; got != tc.want {
+			t.Errorf("epochs %d, scale_every %d: trains with scale_every %d, want %d", tc.epochs, tc.every, got, tc.want)
+		}
+		if j.Optim.ScaleEvery != tc.every {
+			t.Errorf("TrainConfig changed the job's own Optim")
+		}
+	}
+}

@@ -174,7 +174,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 	}
 	opt := opts.StartOpt
 	if opt == nil {
-		opt = engine.NewOptimizer(j.Optim, net.NParams)
+		opt = engine.NewOptimizer(j.TrainConfig(), net.NParams)
 	}
 	wss := Workspaces(net, opts.Threads)
 	plan := dataset.Plan{N: train.Len(), Batch: j.Batch, Micro: j.Micro}

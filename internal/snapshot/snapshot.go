@@ -98,7 +98,7 @@ func Restore(st *checkpoint.State, in engine.Shape) (job.Job, *engine.Model, *en
 		return j, nil, nil, fmt.Errorf("%w: %d scales stored, the network has %d layers", ErrMismatch, len(st.Scales), len(m.Scales))
 	}
 	copy(m.Scales, st.Scales)
-	opt := engine.NewOptimizer(j.Optim, n.NParams)
+	opt := engine.NewOptimizer(j.TrainConfig(), n.NParams)
 	if len(st.Optimizer.Slots) > 0 {
 		if st.Optimizer.Name != j.Optim.Optimizer {
 			return j, nil, nil, fmt.Errorf("%w: optimizer %q stored, the job uses %q", ErrMismatch, st.Optimizer.Name, j.Optim.Optimizer)
