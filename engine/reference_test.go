@@ -156,3 +156,50 @@ func TestScalesUpdatedBeforeBackward(t *testing.T) {
 		t.Fatalf("weights after Apply differ from the reference order by up to %g", maxd)
 	}
 }
+
+// TestConvChannelGroupsBitwise: accumulating a conv layer's input one position at a
+// time (all channels that fired there in one pass) gives bitwise the currents of
+// adding one spike at a time in event order.
+func TestConvChannelGroupsBitwise(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.T = 8
+	cfg.Gain = 1
+	n, err := BuildNet("12C5-P2-9C3-3FC", Shape{2, 10, 10}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewModel(n, 5)
+	ws := NewWorkspace(n)
+	g := newNormalStream(7)
+	x := make([]float32, n.Input.Size())
+	for i := range x {
+		x[i] = float32(min(max(g.next(), -1), 1))
+	}
+	if _, err := ws.Predict(m, x, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	l := &n.Layers[2] // 9C3 fed by the 12 pooling channels
+	in := n.Layers[1].Out
+	grouped, single := make([]float32, l.Out.Size()), make([]float32, l.Out.Size())
+	multi := 0
+	for step := 0; step < cfg.T; step++ {
+		ev := ws.lay[1].ev.at(step)
+		for i := 1; i < len(ev); i++ {
+			if ev[i]/int32(in.C) == ev[i-1]/int32(in.C) {
+				multi++
+			}
+		}
+		ws.accumulate(l, m.Weights(2), in, grouped, ev, nil, 0)
+		for _, e := range ev {
+			convScatter(l, m.Weights(2), in, single, int(e), 1)
+		}
+		for i := range grouped {
+			if math.Float32bits(grouped[i]) != math.Float32bits(single[i]) {
+				t.Fatalf("step %d: current %d is %v grouped, %v one spike at a time", step, i, grouped[i], single[i])
+			}
+		}
+	}
+	if multi == 0 {
+		t.Fatal("no two channels fired at one position: the test did not exercise the grouping")
+	}
+}

@@ -66,19 +66,20 @@ type layerBuf struct {
 // Workspace holds all scratch memory for running samples through a Net. One
 // Workspace serves one goroutine; reuse it across calls to avoid allocation.
 type Workspace struct {
-	net  *Net
-	lay  []layerBuf
-	in   layerBuf  // the input layer: ev (Poisson spikes), H = FO_0
-	pix  []int32   // nonzero input elements (CHW index)
-	thr  []uint64  // Poisson threshold per nonzero element
-	sgn  []bool    // negative input element
-	cur  []float32 // direct encoding: the constant first-layer current
-	fr   []float32 // events encoding: the sample's frames in HWC order
-	out  []float32 // output o
-	dOut []float32
-	Grad []float32 // float gradient accumulated over the current micro-batch
-	st   []statAcc // per layer statistics of the current micro-batch
-	acc  []int64   // RunMicroBatches: this goroutine's partial sum
+	net   *Net
+	lay   []layerBuf
+	in    layerBuf  // the input layer: ev (Poisson spikes), H = FO_0
+	pix   []int32   // nonzero input elements (CHW index)
+	thr   []uint64  // Poisson threshold per nonzero element
+	sgn   []bool    // negative input element
+	cur   []float32 // direct encoding: the constant first-layer current
+	chans []int32   // conv accumulation: the channels that fired at one input position
+	fr    []float32 // events encoding: the sample's frames in HWC order
+	out   []float32 // output o
+	dOut  []float32
+	Grad  []float32 // float gradient accumulated over the current micro-batch
+	st    []statAcc // per layer statistics of the current micro-batch
+	acc   []int64   // RunMicroBatches: this goroutine's partial sum
 }
 
 // statAcc accumulates, over a micro-batch, one layer's scale sums and spike total.
@@ -285,12 +286,32 @@ func (ws *Workspace) accumulate(l *Layer, w []float32, in Shape, I []float32, ev
 			}
 			return
 		}
-		for _, e := range ev {
-			if e >= 0 {
+		// Spikes come in increasing HWC order, so the channels that fired at one
+		// input position are adjacent: their weight blocks go to the same outputs
+		// and are added in one pass (IndexAddRows adds them in event order, so the
+		// sums are bitwise those of one spike at a time).
+		cin := int32(in.C)
+		for i := 0; i < len(ev); {
+			e := ev[i]
+			if e < 0 {
+				add(-e-1, -1)
+				i++
+				continue
+			}
+			j := i + 1
+			for j < len(ev) && ev[j] >= 0 && ev[j]/cin == e/cin {
+				j++
+			}
+			if j-i == 1 {
 				add(e, 1)
 			} else {
-				add(-e-1, -1)
+				ws.chans = ws.chans[:0]
+				for _, c := range ev[i:j] {
+					ws.chans = append(ws.chans, c%cin)
+				}
+				convScatterChannels(l, w, I, int(e), ws.chans)
 			}
+			i = j
 		}
 	case AvgPool:
 		if ev == nil {
@@ -364,6 +385,30 @@ func convScatter(l *Layer, w []float32, in Shape, I []float32, e int, v float32)
 		} else {
 			f32.Axpy(v, src, dst)
 		}
+	}
+}
+
+// convScatterChannels adds the weights of input channels chans at the input position
+// of element e (HWC) to the conv output currents I, as convScatter(l, w, in, I, e', 1)
+// for each e' at that position with a channel in chans, in that order:
+// I[oy][x-p+j][:] += sum over c in chans of W[c][ky][j][:].
+func convScatterChannels(l *Layer, w []float32, I []float32, e int, chans []int32) {
+	c := l.coord[3*e : 3*e+3]
+	x, y := int(c[1]), int(c[2])
+	k, co, wd := l.K, l.Out.C, l.Out.W
+	p := k / 2
+	j0, j1 := max(0, p-x), min(k, wd-x+p)
+	if j0 >= j1 {
+		return
+	}
+	n := (j1 - j0) * co
+	stride := k * k * co
+	for ky := 0; ky < k; ky++ {
+		oy := y - ky + p
+		if oy < 0 || oy >= l.Out.H {
+			continue
+		}
+		f32.IndexAddRows(I[(oy*wd+x-p+j0)*co:][:n], w[(ky*k+j0)*co:], stride, chans)
 	}
 }
 
