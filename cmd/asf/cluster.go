@@ -93,6 +93,7 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 	cc.EvalThreads = o.threads
 	cc.FinishGrace = time.Second
 	epochs := j.Epochs
+	var rec testRecord
 	cc.OnStep = func(s coordinator.StepInfo) {
 		prog.step(local.Progress{Epoch: s.Epoch, Epochs: s.Epochs, Step: s.StepInEpoch, Steps: s.StepsPerEpoch,
 			Loss: s.Loss, Acc: s.Acc, SamplesPerSec: s.SamplesPerSec, Elapsed: s.Elapsed})
@@ -101,7 +102,7 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 		prog.done()
 		printEpoch(out, local.EpochReport{Epoch: r.Epoch, TrainLoss: r.TrainLoss, TrainCE: r.TrainCE, TrainAcc: r.TrainAcc,
 			TestAcc: r.TestAcc, HasTest: r.HasTest, Duration: r.Duration, EvalDuration: r.EvalDuration,
-			SamplesPerSec: r.SamplesPerSec}, epochs)
+			SamplesPerSec: r.SamplesPerSec}, epochs, &rec)
 	}
 	threads := o.threads
 	if threads <= 0 {
@@ -149,6 +150,7 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 	}
 	fmt.Fprintf(out, "trained in %s (%d generation(s), %d step attempt(s) redone, %d step(s) recomputed)\n",
 		time.Since(start).Round(time.Millisecond), res.Generation, res.Retries, res.Recomputed)
+	fmt.Fprint(out, rec.summary())
 	fmt.Fprintf(out, "weights sha256: %s\n", hex.EncodeToString(res.Final.Digest[:]))
 	if o.save != "" {
 		if res.State == nil {

@@ -55,6 +55,7 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 			fmt.Fprintf(out, "job %s: %s on %s, T=%d, %d epoch(s), batch %d (micro-batch %d), seed %d\n",
 				j.ID, j.Spec, j.Dataset, j.Neuron.T, j.Epochs, j.Batch, j.Micro, j.Seed)
 			start := time.Now()
+			var rec testRecord
 			res, err := local.Run(cmd.Context(), j, local.Options{
 				DataDir:  globals.dataDir,
 				Threads:  threads,
@@ -63,7 +64,7 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 				NoTest:   noTest,
 				Epoch: func(r local.EpochReport) {
 					prog.done()
-					printEpoch(out, r, j.Epochs)
+					printEpoch(out, r, j.Epochs, &rec)
 				},
 			})
 			prog.done()
@@ -72,6 +73,7 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 			}
 			d := res.Model.Digest()
 			fmt.Fprintf(out, "trained in %s\n", time.Since(start).Round(time.Millisecond))
+			fmt.Fprint(out, rec.summary())
 			fmt.Fprintf(out, "weights sha256: %s\n", hex.EncodeToString(d[:]))
 			if save != "" {
 				last := res.Epochs[len(res.Epochs)-1]
@@ -97,10 +99,35 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 
 func stepsPerEpoch(n, batch int) int { return (n + batch - 1) / batch }
 
-func printEpoch(w io.Writer, r local.EpochReport, epochs int) {
+// testRecord keeps the last and the best test accuracy of a run. The reference code
+// reports the best over all epochs (selected on the test set); asf prints both,
+// labelled.
+type testRecord struct {
+	last, best           float64
+	lastEpoch, bestEpoch int // 1-based; 0 = none yet
+}
+
+func (t *testRecord) add(epoch int, acc float64) {
+	t.last, t.lastEpoch = acc, epoch
+	if t.bestEpoch == 0 || acc > t.best {
+		t.best, t.bestEpoch = acc, epoch
+	}
+}
+
+// summary is the final line: both accuracies, or "" without test evaluations.
+func (t *testRecord) summary() string {
+	if t.lastEpoch == 0 {
+		return ""
+	}
+	return fmt.Sprintf("test accuracy: last %.2f%% (epoch %d), best %.2f%% (epoch %d; the best epoch is chosen on the test set, as the reference code reports it)\n",
+		100*t.last, t.lastEpoch, 100*t.best, t.bestEpoch)
+}
+
+func printEpoch(w io.Writer, r local.EpochReport, epochs int, rec *testRecord) {
 	test := "n/a"
 	if r.HasTest {
-		test = fmt.Sprintf("%.2f%%", 100*r.TestAcc)
+		rec.add(r.Epoch+1, r.TestAcc)
+		test = fmt.Sprintf("%.2f%% (best %.2f%%, epoch %d)", 100*r.TestAcc, 100*rec.best, rec.bestEpoch)
 	}
 	fmt.Fprintf(w, "epoch %d/%d  loss %.4f  ce %.4f  train %.2f%%  test %s  %.0f samples/s  %s (+%s eval)\n",
 		r.Epoch+1, epochs, r.TrainLoss, r.TrainCE, 100*r.TrainAcc, test, r.SamplesPerSec,
