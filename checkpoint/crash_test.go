@@ -167,7 +167,7 @@ func TestCrashDuringSave(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kill %d: the file does not open after the crash: %v", k, err)
 		}
-		if err := s.Check(); err != nil {
+		if _, err := s.Check(); err != nil {
 			t.Fatalf("kill %d: %v", k, err)
 		}
 		res, err := s.Verify("crash")

@@ -1,9 +1,12 @@
 package checkpoint
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"time"
 	"unsafe"
@@ -29,10 +32,64 @@ const (
 	stateMagic         = "ASFSTATE"
 
 	infoMagic          = "ASFINDEX"
-	infoFormat  uint32 = 1
+	infoFormat  uint32 = 2 // 2 adds the trailing crc32c; 1 is still read
 	pointMagic         = "ASFPOINT"
-	pointFormat uint32 = 1
+	pointFormat uint32 = 2 // 2 adds the trailing crc32c; 1 is still read
+	jobMagic           = "ASFJOB\x00\x01"
 )
+
+// crcTable is the Castagnoli table of the crc32c that ends each index record,
+// metric point and job record (format 2): it catches any single flipped byte,
+// so that a damaged record is dropped instead of believed.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// sealCRC appends the crc32c of b to b.
+func sealCRC(b []byte) []byte {
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// openCRC checks and strips the crc32c that ends b.
+func openCRC(b []byte, what string) ([]byte, error) {
+	if len(b) < 4 {
+		return nil, fmt.Errorf("%w: %s: %d bytes, too short for its crc32c", ErrCorrupt, what, len(b))
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if got := crc32.Checksum(body, crcTable); got != sum {
+		return nil, fmt.Errorf("%w: %s: crc32c mismatch: recorded %08x, bytes give %08x", ErrCorrupt, what, sum, got)
+	}
+	return body, nil
+}
+
+// encodeJob is a job record: magic, the crc32c of the configuration, the
+// configuration (JSON).
+func encodeJob(config []byte) []byte {
+	b := append([]byte(jobMagic), binary.LittleEndian.AppendUint32(nil, crc32.Checksum(config, crcTable))...)
+	return append(b, config...)
+}
+
+// decodeJob returns the configuration of a job record, checking its crc32c. A
+// record written before the crc (plain JSON) is accepted if it is valid JSON.
+func decodeJob(b []byte, job string) ([]byte, error) {
+	what := fmt.Sprintf("job record %q", job)
+	if !bytes.HasPrefix(b, []byte(jobMagic)) {
+		if json.Valid(b) {
+			return b, nil
+		}
+		return nil, fmt.Errorf("%w: %s: neither a record (magic %q) nor JSON", ErrCorrupt, what, jobMagic)
+	}
+	b = b[len(jobMagic):]
+	if len(b) < 4 {
+		return nil, fmt.Errorf("%w: %s: truncated", ErrCorrupt, what)
+	}
+	config := b[4:]
+	if sum, got := binary.LittleEndian.Uint32(b), crc32.Checksum(config, crcTable); sum != got {
+		return nil, fmt.Errorf("%w: %s: crc32c mismatch: recorded %08x, bytes give %08x", ErrCorrupt, what, sum, got)
+	}
+	if !json.Valid(config) {
+		return nil, fmt.Errorf("%w: %s: the configuration is not valid JSON", ErrCorrupt, what)
+	}
+	return config, nil
+}
 
 // EncodeState returns the binary encoding of st (after Validate), with
 // ConfigDigest filled in if it was zero. The store
@@ -135,15 +192,21 @@ func encodeInfo(in *Info) []byte {
 	e.u32(uint32(in.Chunks))
 	e.raw(in.Checksum[:])
 	e.summary(in.Metrics)
-	return e.b
+	return sealCRC(e.b)
 }
 
 // decodeInfo decodes an index record; id and job come from its key and bucket.
 func decodeInfo(b []byte, job string, id uint64) (Info, error) {
 	d := decoder{b: b, what: fmt.Sprintf("index record of checkpoint %d", id)}
 	in := Info{ID: id, Job: job}
-	if err := d.header(infoMagic, infoFormat); err != nil {
+	v, err := d.header2(infoMagic, infoFormat)
+	if err != nil {
 		return in, err
+	}
+	if v >= 2 {
+		if d.b, err = openCRC(b, d.what); err != nil {
+			return in, err
+		}
 	}
 	in.Format = d.u32("state format")
 	in.Spec = d.str("spec")
@@ -174,14 +237,20 @@ func encodePoint(p *MetricPoint) []byte {
 	e.f64(p.LR)
 	e.i64(int64(p.Workers))
 	e.u64(p.Generation)
-	return e.b
+	return sealCRC(e.b)
 }
 
 func decodePoint(b []byte, job string) (MetricPoint, error) {
 	d := decoder{b: b, what: "metric point"}
 	p := MetricPoint{Job: job}
-	if err := d.header(pointMagic, pointFormat); err != nil {
+	v, err := d.header2(pointMagic, pointFormat)
+	if err != nil {
 		return p, err
+	}
+	if v >= 2 {
+		if d.b, err = openCRC(b, d.what); err != nil {
+			return p, err
+		}
 	}
 	p.Kind = d.str("kind")
 	p.Epoch = d.count("epoch")
@@ -310,6 +379,21 @@ func (d *decoder) header(magic string, version uint32) error {
 		return fmt.Errorf("%w: %s format version %d found, this build reads version %d", ErrVersion, d.what, v, version)
 	}
 	return nil
+}
+
+// header2 is header for an encoding whose versions 1 to version are all read;
+// it returns the version found.
+func (d *decoder) header2(magic string, version uint32) (uint32, error) {
+	if len(d.b) < len(magic)+4 || string(d.b[:len(magic)]) != magic {
+		n := min(len(d.b), len(magic))
+		return 0, fmt.Errorf("%w: %s: want magic %q, found %q (%d bytes in all)", ErrCorrupt, d.what, magic, d.b[:n], len(d.b))
+	}
+	d.off = len(magic)
+	v := d.u32("version")
+	if v < 1 || v > version {
+		return 0, fmt.Errorf("%w: %s format version %d found, this build reads versions 1 to %d", ErrVersion, d.what, v, version)
+	}
+	return v, nil
 }
 
 func (d *decoder) finish() error {

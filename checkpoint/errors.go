@@ -37,6 +37,11 @@ var (
 	// ErrCorrupt means stored bytes do not verify: checksum mismatch, missing or
 	// short chunks, or an encoding that does not decode.
 	ErrCorrupt = errors.New("checkpoint: corrupt checkpoint")
+	// ErrDamaged means the store file's own structure (bbolt's pages) is damaged:
+	// Inspect found an inconsistency, or bbolt panicked or faulted on the file's
+	// bytes. The message names the file; Repair (or opening with
+	// Options.Recover) salvages what verifies into a new store.
+	ErrDamaged = errors.New("checkpoint: damaged store file")
 	// ErrFormat means an input file (safetensors) breaks its format's rules.
 	ErrFormat = errors.New("checkpoint: malformed file")
 )

@@ -13,9 +13,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -61,6 +63,10 @@ type Options struct {
 	ReadOnly bool
 	// Logger receives reports of corrupt checkpoints skipped; nil discards.
 	Logger *slog.Logger
+	// Recover makes Open check the whole file first (Inspect) and, if it is
+	// damaged, set it aside and open a store salvaged from it (Repair) instead,
+	// logging what was kept and lost. Ignored with ReadOnly.
+	Recover bool
 }
 
 // DefaultOptions returns the options a nil *Options stands for.
@@ -71,6 +77,7 @@ func DefaultOptions() Options {
 		KeepBest: 1,               // the model worth exporting, even after accuracy falls
 		ReadOnly: false,           // the coordinator writes
 		Logger:   nil,             // a library is silent unless given a logger
+		Recover:  false,           // a tool opening a store says what is wrong rather than repairing it unasked
 	}
 }
 
@@ -91,10 +98,12 @@ func (o Options) Validate() error {
 // metrics histories. Its methods are safe for concurrent use; one Store per
 // file per process (the file lock excludes a second writer).
 type Store struct {
-	db   *bolt.DB
-	path string
-	opts Options
-	log  *slog.Logger
+	db      *bolt.DB
+	path    string
+	opts    Options
+	log     *slog.Logger
+	broken  atomic.Pointer[error] // set when bbolt panicked or faulted on the file
+	salvage *SalvageReport
 }
 
 // Open opens the store at path, creating it unless opts.ReadOnly. It fails with
@@ -126,16 +135,71 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("checkpoint: open store: %w", err)
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
-	if err != nil {
-		return nil, openError(path, o.Timeout, err)
+	var salvage *SalvageReport
+	if o.Recover && !o.ReadOnly {
+		if salvage, err = Repair(path, &o); err != nil {
+			return nil, err
+		}
+		if salvage != nil {
+			logSalvage(log, salvage)
+		}
 	}
-	s := &Store{db: db, path: path, opts: o, log: log}
+	s := &Store{path: path, opts: o, log: log, salvage: salvage}
+	err = s.guard("open", func() error {
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+		if err != nil {
+			return openError(path, o.Timeout, err)
+		}
+		s.db = db
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkLayout(); err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// logSalvage reports a repair at open.
+func logSalvage(log *slog.Logger, r *SalvageReport) {
+	first := ""
+	if len(r.Problems) > 0 {
+		first = r.Problems[0].String()
+	}
+	log.Error("the checkpoint store was damaged: set it aside and salvaged what verifies", "damaged", r.Damaged, "store", r.Store,
+		"problems", len(r.Problems), "first_problem", first, "jobs", r.Jobs, "checkpoints", r.Checkpoints, "metrics", r.Metrics,
+		"lost_checkpoints", r.LostCheckpoints, "lost_metrics", r.LostMetrics, "lost_jobs", r.LostJobs, "from_older_meta", r.FromOlderMeta)
+	for job, in := range r.Newest {
+		log.Warn("salvaged store continues from", "job", job, "checkpoint", in.ID, "step", in.Step)
+	}
+}
+
+// Salvaged is what Open with Options.Recover salvaged from a damaged file, or
+// nil if the file was sound.
+func (s *Store) Salvaged() *SalvageReport { return s.salvage }
+
+// guard runs fn, which touches bbolt, so that nothing the file holds can crash
+// the process: a panic in bbolt (it trusts its pages) and a memory fault on the
+// mapped file (debug.SetPanicOnFault, on this goroutine, which is the one bbolt
+// reads the map on) become ErrDamaged naming the file. After that the Store
+// refuses further work with the same error: bbolt's state may be inconsistent.
+func (s *Store) guard(op string, fn func() error) (err error) {
+	if e := s.broken.Load(); e != nil {
+		return *e
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: bbolt failed during %s: %v (the file's pages are inconsistent; open it with recovery, or run asf checkpoint salvage)",
+				ErrDamaged, s.path, op, r)
+			s.broken.CompareAndSwap(nil, &err)
+			s.log.Error("checkpoint store damaged", "store", s.path, "op", op, "err", err)
+		}
+	}()
+	return fn()
 }
 
 func openError(path string, timeout time.Duration, err error) error {
@@ -184,7 +248,7 @@ func sniff(path string) string {
 // initializes a new (empty) bbolt file.
 func (s *Store) checkLayout() error {
 	var empty bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view("open", func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			var names []string
@@ -211,7 +275,7 @@ func (s *Store) checkLayout() error {
 	if err != nil || !empty || s.opts.ReadOnly {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update("open", func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
 			return err
@@ -235,8 +299,60 @@ func (s *Store) checkLayout() error {
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Close releases the file and its lock.
-func (s *Store) Close() error { return s.db.Close() }
+// Close releases the file and its lock. After bbolt failed on the file (see
+// ErrDamaged) its locks may be held by the failed transaction; Close then gives
+// up after the store's lock timeout and says so instead of hanging.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	if s.broken.Load() == nil {
+		err := s.guardClose()
+		if err == nil || s.broken.Load() == nil {
+			return err
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%w: %s: close: %v", ErrDamaged, s.path, r)
+			}
+		}()
+		done <- s.db.Close()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(s.opts.Timeout):
+		return fmt.Errorf("%w: %s: close did not finish within %v after bbolt failed on the file", ErrDamaged, s.path, s.opts.Timeout)
+	}
+}
+
+func (s *Store) guardClose() error {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				e := fmt.Errorf("%w: %s: bbolt failed during close: %v", ErrDamaged, s.path, r)
+				s.broken.CompareAndSwap(nil, &e)
+				err = e
+			}
+		}()
+		err = s.db.Close()
+	}()
+	return err
+}
+
+// view and update run a bbolt transaction under guard.
+func (s *Store) view(op string, fn func(*bolt.Tx) error) error {
+	return s.guard(op, func() error { return s.db.View(fn) })
+}
+
+func (s *Store) update(op string, fn func(*bolt.Tx) error) error {
+	return s.guard(op, func() error { return s.db.Update(fn) })
+}
 
 // Tx is a transaction on a store, handed to the closures of Update and View.
 // Everything done through one Tx commits or rolls back whole. A Tx must not be
@@ -252,12 +368,12 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("checkpoint: store %s is open read-only", s.path)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{s: s, tx: tx}) })
+	return s.update("update", func(tx *bolt.Tx) error { return fn(&Tx{s: s, tx: tx}) })
 }
 
 // View runs fn in a read-only transaction that sees one consistent snapshot.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&Tx{s: s, tx: tx}) })
+	return s.view("view", func(tx *bolt.Tx) error { return fn(&Tx{s: s, tx: tx}) })
 }
 
 // PutJob records (or replaces) a job's configuration, which must be valid JSON.
@@ -344,25 +460,23 @@ func (s *Store) Metrics(job string) (points []MetricPoint, err error) {
 	return points, err
 }
 
-// Check runs bbolt's consistency check of the whole file (page structure and
-// freelist) and returns the problems found, joined.
-func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		var errs []error
-		for err := range tx.Check() {
-			errs = append(errs, err)
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%w: %s: bbolt consistency check: %w", ErrCorrupt, s.path, errors.Join(errs...))
-		}
-		return nil
-	})
+// Check copies the store from one read transaction and checks the copy page by
+// page as Inspect does (bbolt's own Tx.Check trusts the pages it checks, in a
+// goroutine no recover covers). It returns the report; err is ErrDamaged if the
+// report lists problems.
+func (s *Store) Check() (*FileReport, error) {
+	var buf bytes.Buffer
+	if _, err := s.Backup(&buf); err != nil {
+		return nil, err
+	}
+	rep := inspectBytes(s.path, buf.Bytes(), false).rep
+	return rep, rep.Err()
 }
 
 // Backup writes a consistent copy of the whole store to w from one read
 // transaction; writers go on meanwhile. It returns the bytes written.
 func (s *Store) Backup(w io.Writer) (n int64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view("backup", func(tx *bolt.Tx) error {
 		n, err = tx.WriteTo(w)
 		return err
 	})
@@ -467,14 +581,18 @@ func (tx *Tx) PutJob(id string, config []byte) error {
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(id), config)
+	return b.Put([]byte(id), encodeJob(config))
 }
 
 // Job returns the configuration PutJob recorded; ErrJobNotFound if none.
 func (tx *Tx) Job(id string) ([]byte, error) {
 	if b := tx.bucket(bucketJobs); b != nil {
 		if v := b.Get([]byte(id)); v != nil {
-			return bytes.Clone(v), nil
+			config, err := decodeJob(v, id)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", tx.s.path, err)
+			}
+			return bytes.Clone(config), nil
 		}
 	}
 	if tx.known(id) {

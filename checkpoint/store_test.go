@@ -602,7 +602,7 @@ func TestReadOnly(t *testing.T) {
 	if _, err := r1.Save(makeState("j", 1, 2, 10)); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("Save on a read-only store: %v", err)
 	}
-	if err := r1.Check(); err != nil {
+	if _, err := r1.Check(); err != nil {
 		t.Fatal(err)
 	}
 	r1.Close()
@@ -637,7 +637,7 @@ func TestHotBackup(t *testing.T) {
 		if err != nil {
 			t.Fatalf("backup %d: %v", i, err)
 		}
-		if err := b.Check(); err != nil {
+		if _, err := b.Check(); err != nil {
 			t.Fatalf("backup %d: %v", i, err)
 		}
 		res, err := b.Verify("")

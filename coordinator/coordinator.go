@@ -200,7 +200,8 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	c.store, err = checkpoint.Open(cfg.storePath(), &checkpoint.Options{Timeout: 2 * time.Second, KeepLast: 3, KeepBest: 1,
-		Logger: c.log})
+		Logger: c.log, Recover: true}) // a damaged file is set aside and what verifies salvaged
+
 	if err != nil {
 		return nil, err
 	}

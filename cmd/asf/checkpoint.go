@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -51,7 +53,7 @@ func newCheckpointCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "checkpoint",
 		Aliases: []string{"ckpt"},
-		Short:   "List, inspect, verify, export, import, back up and prune checkpoints",
+		Short:   "List, inspect, verify, salvage, export, import, back up and prune checkpoints",
 		Long: `Work with the checkpoint store: a bbolt file (default <data-dir>/asf.db, or --db)
 holding each job's configuration, its checkpoints (weights, optimizer state, ASF
 scales, position, metrics summary, each with a sha256 checksum) and its metrics
@@ -64,7 +66,7 @@ verify, export, backup) never create or change the file.`,
 	cmd.PersistentFlags().StringVar(&f.db, "db", "", "checkpoint store file (default <data-dir>/asf.db)")
 	cmd.AddCommand(
 		newCkptLsCmd(f), newCkptShowCmd(f), newCkptVerifyCmd(f), newCkptExportCmd(f),
-		newCkptImportCmd(f), newCkptBackupCmd(f), newCkptPruneCmd(f),
+		newCkptImportCmd(f), newCkptBackupCmd(f), newCkptPruneCmd(f), newCkptSalvageCmd(f),
 	)
 	return cmd
 }
@@ -282,32 +284,51 @@ func orDash(s string) string {
 func newCkptVerifyCmd(f *checkpointFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify [JOB]",
-		Short: "Check the file's structure and every checkpoint's checksum; fail if any is bad",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "Check the file page by page and every record's checksum; fail if anything is bad",
+		Long: `Read the store file page by page without trusting it (meta pages, freelist,
+branch and leaf pages, the store's layout, every record's crc32c and every
+checkpoint's sha256) and report every problem. It never changes the file and
+never panics, whatever the file holds; a damaged store is repaired with
+asf checkpoint salvage (a coordinator does it by itself at start).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.open(cmd, true)
+			rep, err := checkpoint.Inspect(f.path(), nil)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			return checkpointVerify(cmd.OutOrStdout(), s, optionalJob(args))
+			return checkpointVerify(cmd.OutOrStdout(), rep, optionalJob(args))
 		},
 	}
 }
 
-func checkpointVerify(w io.Writer, s *checkpoint.Store, job string) error {
-	structErr := s.Check()
-	if structErr != nil {
-		fmt.Fprintf(w, "file structure: %v\n", structErr)
+func checkpointVerify(w io.Writer, rep *checkpoint.FileReport, job string) error {
+	switch {
+	case !rep.Bolt:
+		return fmt.Errorf("%w: %s is not a bbolt file", checkpoint.ErrNotStore, rep.Path)
+	case rep.MetaPage >= 0 && !rep.Store:
+		return fmt.Errorf("%w: %s is a bbolt database of another program", checkpoint.ErrNotStore, rep.Path)
+	}
+	if rep.MetaPage >= 0 {
+		fmt.Fprintf(w, "%s: %s, %d pages of %d bytes, transaction %d (meta page %d)\n",
+			rep.Path, humanBytes(rep.Size), rep.Pages, rep.PageSize, rep.Txid, rep.MetaPage)
+	}
+	if rep.Damaged() {
+		fmt.Fprintf(w, "file structure: %d problem(s)\n", len(rep.Problems))
+		for _, p := range rep.Problems {
+			fmt.Fprintf(w, "  %s\n", p)
+		}
 	} else {
-		fmt.Fprintf(w, "file structure: ok (%s)\n", s.Path())
+		fmt.Fprintf(w, "file structure: ok (%s)\n", rep.Path)
 	}
-	res, err := s.Verify(job)
-	if err != nil {
-		return err
+	if job != "" && !slices.Contains(rep.Jobs, job) && !slices.ContainsFunc(rep.Checkpoints, func(r checkpoint.VerifyResult) bool { return r.Job == job }) {
+		return fmt.Errorf("%w: no job %q in %s (jobs: %s)", checkpoint.ErrJobNotFound, job, rep.Path, strings.Join(rep.Jobs, ", "))
 	}
-	bad := 0
-	for _, r := range res {
+	n, bad := 0, 0
+	for _, r := range rep.Checkpoints {
+		if job != "" && r.Job != job {
+			continue
+		}
+		n++
 		if r.OK() {
 			fmt.Fprintf(w, "job %s checkpoint %d (epoch %d, step %d): ok\n", r.Job, r.ID, r.Epoch, r.Step)
 			continue
@@ -315,14 +336,74 @@ func checkpointVerify(w io.Writer, s *checkpoint.Store, job string) error {
 		bad++
 		fmt.Fprintf(w, "job %s checkpoint %d: %s: %v\n", r.Job, r.ID, verdict(r), r.Err)
 	}
-	fmt.Fprintf(w, "%d checkpoint(s), %d ok, %d bad\n", len(res), len(res)-bad, bad)
+	fmt.Fprintf(w, "%d checkpoint(s), %d ok, %d bad; %d metric point(s) verify\n", n, n-bad, bad, rep.Metrics)
 	switch {
-	case structErr != nil:
-		return structErr
+	case rep.Damaged():
+		return fmt.Errorf("%w (repair: asf checkpoint salvage --db %s)", rep.Err(), rep.Path)
 	case bad > 0:
-		return fmt.Errorf("%d of %d checkpoint(s) in %s fail verification", bad, len(res), s.Path())
+		return fmt.Errorf("%d of %d checkpoint(s) in %s fail verification", bad, n, rep.Path)
 	}
 	return nil
+}
+
+func newCkptSalvageCmd(f *checkpointFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "salvage [-o FILE]",
+		Short: "Repair a damaged store: keep every job, checkpoint and metric point that verifies",
+		Long: `Read the store without trusting it (as verify does) and write every job record,
+checkpoint and metric point whose checksum holds into a new store. Records come
+from the tree of the meta page in use and, where that is damaged, from the tree
+of the previous transaction.
+
+Without -o the store is repaired in place, if it is damaged: the damaged file is
+set aside as <store>.damaged-<UTC time> (never deleted) and the salvaged store
+takes its place; this needs the write lock (no coordinator running). With -o the
+salvaged store is written to FILE and the store is left as it is.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rep *checkpoint.SalvageReport
+			var err error
+			if out != "" {
+				rep, err = checkpoint.Salvage(f.path(), out, nil)
+			} else {
+				rep, err = checkpoint.Repair(f.path(), nil)
+			}
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if rep == nil {
+				fmt.Fprintf(w, "%s: no damage found, left as it is\n", f.path())
+				return nil
+			}
+			printSalvage(w, rep)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the salvaged store to this new file and leave the store as it is")
+	return cmd
+}
+
+func printSalvage(w io.Writer, r *checkpoint.SalvageReport) {
+	fmt.Fprintf(w, "%d problem(s) in %s\n", len(r.Problems), r.Damaged)
+	for i, p := range r.Problems {
+		if i == 10 {
+			fmt.Fprintf(w, "  ... and %d more (asf checkpoint verify lists them all)\n", len(r.Problems)-10)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+	fmt.Fprintf(w, "salvaged into %s: %d job(s), %d checkpoint(s), %d metric point(s) (%d only from the previous transaction's tree)\n",
+		r.Store, r.Jobs, r.Checkpoints, r.Metrics, r.FromOlderMeta)
+	fmt.Fprintf(w, "lost: %d job record(s), %d checkpoint(s), %d metric point(s) that did not verify\n", r.LostJobs, r.LostCheckpoints, r.LostMetrics)
+	for _, job := range slices.Sorted(maps.Keys(r.Newest)) {
+		in := r.Newest[job]
+		fmt.Fprintf(w, "job %s continues from checkpoint %d (epoch %d, step %d)\n", job, in.ID, in.Epoch, in.Step)
+	}
+	if r.Damaged != "" && r.Store != "" && r.Damaged != r.Store {
+		fmt.Fprintf(w, "the damaged file is kept at %s\n", r.Damaged)
+	}
 }
 
 func newCkptExportCmd(f *checkpointFlags) *cobra.Command {

@@ -155,3 +155,60 @@ func TestCheckpointCLI(t *testing.T) {
 		t.Error("ls created the store it was asked to list")
 	}
 }
+
+// A store with a broken leaf page: verify reports it (without panicking) and
+// fails; salvage -o writes a sound copy and leaves the store; salvage in place
+// sets the damaged file aside and the store verifies again.
+func TestCheckpointVerifySalvage(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "asf.db")
+	s, err := checkpoint.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.Save(ckptState("lenet", 10*(i+1), 0.5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	data, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leaf with the jobs' index records: set its element count to 0xffff.
+	broke := false
+	for off := 2 * 4096; off+4096 <= len(data); off += 4096 {
+		if data[off+8] == 0x02 && bytes.Contains(data[off:off+4096], []byte("ASFINDEX")) {
+			data[off+10], data[off+11] = 0xff, 0xff
+			broke = true
+			break
+		}
+	}
+	if !broke {
+		t.Fatal("no leaf page with index records found")
+	}
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCkpt(t, "verify", "--db", db)
+	if err == nil || !strings.Contains(err.Error(), "damaged store file") || !strings.Contains(out, "element count 65535 does not fit") {
+		t.Fatalf("verify of a damaged store: %v\n%s", err, out)
+	}
+	cp := filepath.Join(dir, "copy.db")
+	if out, err = runCkpt(t, "salvage", "-o", cp, "--db", db); err != nil || !strings.Contains(out, "salvaged into "+cp) {
+		t.Fatalf("salvage -o: %v\n%s", err, out)
+	}
+	if out, err = runCkpt(t, "verify", "--db", cp); err != nil {
+		t.Fatalf("verify of the salvaged copy: %v\n%s", err, out)
+	}
+	if out, err = runCkpt(t, "salvage", "--db", db); err != nil || !strings.Contains(out, "the damaged file is kept at "+db+".damaged-") {
+		t.Fatalf("salvage: %v\n%s", err, out)
+	}
+	if out, err = runCkpt(t, "verify", "--db", db); err != nil || !strings.Contains(out, "file structure: ok") {
+		t.Fatalf("verify after salvage: %v\n%s", err, out)
+	}
+	if out, err = runCkpt(t, "salvage", "--db", db); err != nil || !strings.Contains(out, "no damage found") {
+		t.Fatalf("salvage of a sound store: %v\n%s", err, out)
+	}
+}
