@@ -23,7 +23,8 @@ var (
 // ReadCIFAR10 reads CIFAR-10 binary batch files (data_batch_1.bin ... test_batch.bin),
 // concatenated in the order given. Each file must be a positive multiple of 3073 bytes
 // and every label below 10. Pixels are normalised per channel with CIFAR10Mean and
-// CIFAR10Std. The result has Frames=1, C=3, H=W=32, Classes=10 and an empty Name.
+// CIFAR10Std. The result has Frames=1, C=3, H=W=32, Classes=10, an empty Name and
+// Zero set to the normalised black pixel (-mean/std per channel).
 func ReadCIFAR10(files ...string) (*Set, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%w: ReadCIFAR10: no files given", ErrConfig)
@@ -47,7 +48,8 @@ func ReadCIFAR10(files ...string) (*Set, error) {
 		}
 	}
 	s := &Set{C: 3, H: cifarSide, W: cifarSide, Frames: 1, Classes: 10,
-		X: make([]float32, 0, total*3*cifarPlane), Y: make([]uint8, 0, total)}
+		X: make([]float32, 0, total*3*cifarPlane), Y: make([]uint8, 0, total),
+		Zero: []float32{lut[0][0], lut[1][0], lut[2][0]}}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

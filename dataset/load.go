@@ -8,12 +8,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Names lists the data sets Load knows.
-var Names = []string{"mnist", "fashion-mnist", "cifar10", "nmnist", "synthetic"}
+var Names = []string{"mnist", "fashion-mnist", "cifar10", "nmnist", "cifar10dvs", "synthetic"}
+
+// IsEventData reports whether data set name holds event recordings binned into
+// frames (nmnist, cifar10dvs) rather than still images.
+func IsEventData(name string) bool { return name == "nmnist" || name == "cifar10dvs" }
 
 // DefaultNMNISTFrames is the number of frames an N-MNIST sample is binned into when
 // LoadOptions.Frames is 0: enough to keep the digit's saccade motion, and 10x the
@@ -23,7 +29,10 @@ const DefaultNMNISTFrames = 10
 
 // LoadOptions tunes LoadWith. A nil *LoadOptions means the defaults.
 type LoadOptions struct {
-	Frames    int              // N-MNIST frames per sample; 0 means DefaultNMNISTFrames
+	Frames    int              // frames per sample of event data; 0 means the data set's default (DefaultNMNISTFrames, DefaultCIFAR10DVSFrames)
+	Split     string           // cifar10dvs: SplitRandom ("" too) or SplitFixed
+	SplitSeed uint64           // cifar10dvs: seed of SplitRandom
+	Pool      int              // cifar10dvs: sum-pooling factor of the 128x128 frames; 0 means DefaultCIFAR10DVSPool
 	Synthetic *SyntheticConfig // the synthetic data set; nil means DefaultSyntheticConfig()
 	NoFetch   bool             // do not call Fetch when mnist/fashion-mnist files are missing
 	Logger    *slog.Logger     // progress of an automatic fetch; nil discards
@@ -44,6 +53,9 @@ func Load(ctx context.Context, name, dir string, split Split) (*Set, error) {
 //   - "nmnist": dir/nmnist/{Train,Test}/<label>/*.bin, one event file per sample, label
 //     directories 0..9; files are taken in label order, then by name, and binned into
 //     opts.Frames frames.
+//   - "cifar10dvs": dir/cifar10dvs/<class>/cifar10_<class>_<i>.aedat (CIFAR10DVSFiles), split by
+//     opts.Split (CIFAR10DVSSplit), binned into opts.Frames frames pooled by opts.Pool
+//     (ReadCIFAR10DVS).
 //   - "synthetic": generated, no files: Train is Synthetic(cfg); Test is
 //     Synthetic(cfg) with Stream 1 and N = max(1, cfg.N/2) (different samples).
 //
@@ -56,6 +68,9 @@ func LoadWith(ctx context.Context, name, dir string, split Split, opts *LoadOpti
 		return nil, fmt.Errorf("%w: split %d, want Train or Test", ErrConfig, int(split))
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := CheckLoadOptions(name, opts); err != nil {
 		return nil, err
 	}
 	var s *Set
@@ -71,6 +86,8 @@ func LoadWith(ctx context.Context, name, dir string, split Split, opts *LoadOpti
 			frames = DefaultNMNISTFrames
 		}
 		s, err = loadNMNIST(dir, split, frames)
+	case "cifar10dvs":
+		s, err = loadCIFAR10DVS(dir, split, opts)
 	case "synthetic":
 		cfg := DefaultSyntheticConfig()
 		if opts.Synthetic != nil {
@@ -81,13 +98,42 @@ func LoadWith(ctx context.Context, name, dir string, split Split, opts *LoadOpti
 		}
 		s = Synthetic(SplitConfig(cfg, split))
 	default:
-		return nil, fmt.Errorf("%w: %q (known: mnist, fashion-mnist, cifar10, nmnist, synthetic)", ErrUnknown, name)
+		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknown, name, strings.Join(Names, ", "))
 	}
 	if err != nil {
 		return nil, err
 	}
 	s.Name = name
 	return s, nil
+}
+
+// CheckLoadOptions reports options that data set name does not take or values out of
+// range; errors wrap ErrConfig (ErrUnknown for an unknown name).
+func CheckLoadOptions(name string, opts *LoadOptions) error {
+	if !slices.Contains(Names, name) {
+		return fmt.Errorf("%w: %q (known: %s)", ErrUnknown, name, strings.Join(Names, ", "))
+	}
+	if opts == nil {
+		return nil
+	}
+	dvs := name == "cifar10dvs"
+	switch {
+	case opts.Frames < 0:
+		return fmt.Errorf("%w: %s: frames = %d, want >= 0 (0 = the default)", ErrConfig, name, opts.Frames)
+	case opts.Split != "" && !dvs:
+		return fmt.Errorf("%w: %s has its own split; a split (%q) is chosen for cifar10dvs only", ErrConfig, name, opts.Split)
+	case opts.Split != "" && opts.Split != SplitRandom && opts.Split != SplitFixed:
+		return fmt.Errorf("%w: %s: split %q: want %q (a seeded tenth of each class) or %q (recordings 0..n/10-1)", ErrConfig, name, opts.Split, SplitRandom, SplitFixed)
+	case opts.SplitSeed != 0 && !dvs:
+		return fmt.Errorf("%w: %s: a split seed (%d) applies to the random split of cifar10dvs only", ErrConfig, name, opts.SplitSeed)
+	case opts.SplitSeed != 0 && opts.Split == SplitFixed:
+		return fmt.Errorf("%w: %s: a split seed (%d) has no effect on the fixed split", ErrConfig, name, opts.SplitSeed)
+	case opts.Pool != 0 && !dvs:
+		return fmt.Errorf("%w: %s: pooling (%d) applies to the 128x128 event data of cifar10dvs only", ErrConfig, name, opts.Pool)
+	case opts.Pool < 0 || opts.Pool > dvsSide:
+		return fmt.Errorf("%w: %s: pool = %d, want 1..%d (0 = the default %d)", ErrConfig, name, opts.Pool, dvsSide, DefaultCIFAR10DVSPool)
+	}
+	return nil
 }
 
 // SplitConfig returns the configuration of split of the synthetic data set cfg: cfg

@@ -10,6 +10,7 @@ type Set struct {
 	Classes int       // number of classes; labels are in [0, Classes)
 	X       []float32 // len N*Frames*C*H*W, sample-major, CHW inside a frame, already normalised
 	Y       []uint8   // len N
+	Zero    []float32 // per channel, the normalised value of a black pixel (padding of a crop); nil means 0
 }
 
 // Len returns the number of samples N.
@@ -31,7 +32,7 @@ func (s *Set) Sample(i int) []float32 {
 func (s *Set) Subset(idx []int) *Set {
 	n := s.SampleSize()
 	out := &Set{Name: s.Name, C: s.C, H: s.H, W: s.W, Frames: s.Frames, Classes: s.Classes,
-		X: make([]float32, 0, len(idx)*n), Y: make([]uint8, 0, len(idx))}
+		X: make([]float32, 0, len(idx)*n), Y: make([]uint8, 0, len(idx)), Zero: s.Zero}
 	for _, i := range idx {
 		out.X = append(out.X, s.Sample(i)...)
 		out.Y = append(out.Y, s.Y[i])
@@ -58,6 +59,9 @@ func (s *Set) Check() error {
 	}
 	if want := len(s.Y) * s.SampleSize(); len(s.X) != want {
 		return fmt.Errorf("%w: set %q: len(X) = %d, want %d samples x %d values = %d", ErrConfig, s.Name, len(s.X), len(s.Y), s.SampleSize(), want)
+	}
+	if s.Zero != nil && len(s.Zero) != s.C {
+		return fmt.Errorf("%w: set %q: %d Zero values, want one per channel (%d)", ErrConfig, s.Name, len(s.Zero), s.C)
 	}
 	for i, y := range s.Y {
 		if int(y) >= s.Classes {

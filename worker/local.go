@@ -45,7 +45,7 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 		mine := dataset.Assign(len(all), size, rank)
 		mbs := make([]engine.Batch, len(mine))
 		for i, j := range mine {
-			mbs[i] = local.MakeBatch(r.train, all[j])
+			mbs[i] = local.TrainBatch(r.job, r.train, all[j], epoch)
 			rep.MicroBatches = append(rep.MicroBatches, int32(off+j))
 		}
 		off += len(all)

@@ -78,7 +78,7 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	mine := dataset.Assign(len(all), size, rank)
 	mbs := make([]engine.Batch, len(mine))
 	for i, j := range mine {
-		mbs[i] = local.MakeBatch(r.train, all[j])
+		mbs[i] = local.TrainBatch(r.job, r.train, all[j], epoch)
 		rep.MicroBatches = append(rep.MicroBatches, int32(j))
 	}
 	t0 := time.Now()

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,6 +44,7 @@ import (
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/secure"
 	"github.com/asfnet/asf/internal/web"
+	"github.com/asfnet/asf/recipes"
 	"github.com/spf13/pflag"
 )
 
@@ -64,9 +66,11 @@ func run(ctx context.Context, args []string) error {
 		join                                                          []string
 	)
 	j := job.Default()
+	var recipe string
+	fs.StringVar(&recipe, "recipe", "", "start from this named job (see `asf recipes`); --job and the job flags override it")
 	fs.StringVar(&jobFile, "job", "", "JSON job file (absent fields keep their defaults; the job flags override it)")
 	fs.StringVar(&j.ID, "id", j.ID, "job name in the checkpoint store")
-	fs.StringVar(&j.Dataset, "dataset", j.Dataset, "data set: mnist, fashion-mnist, synthetic, cifar10")
+	fs.StringVar(&j.Dataset, "dataset", j.Dataset, "data set: "+strings.Join(job.Datasets, ", "))
 	fs.StringVar(&j.Spec, "spec", j.Spec, "network in the paper's notation")
 	fs.IntVar(&j.Epochs, "epochs", j.Epochs, "epochs to train")
 	fs.IntVar(&j.Batch, "batch", j.Batch, "global batch size")
@@ -120,10 +124,15 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if jobFile != "" {
-		base, err := job.Load(jobFile, job.Default())
+	if jobFile != "" || recipe != "" {
+		base, err := recipes.Base(recipe)
 		if err != nil {
-			return err
+			return fmt.Errorf("--recipe: %w", err)
+		}
+		if jobFile != "" {
+			if base, err = job.Load(jobFile, base); err != nil {
+				return err
+			}
 		}
 		// The flags given (or set from the environment) override the file.
 		flagJob := j

@@ -2,16 +2,19 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/recipes"
 	"github.com/spf13/pflag"
 )
 
 // jobFlags are the flags that describe a training job. Precedence: the defaults,
-// then the job file (--job), then the flags given on the command line (or their
-// ASF_* environment variables).
+// then the recipe (--recipe), then the job file (--job), then the flags given on the
+// command line (or their ASF_* environment variables).
 type jobFlags struct {
+	recipe          string
 	file            string
 	j               job.Job
 	encoding, reset string
@@ -22,9 +25,10 @@ type jobFlags struct {
 func (f *jobFlags) register(fs *pflag.FlagSet) {
 	d := job.Default()
 	f.j = d
+	fs.StringVar(&f.recipe, "recipe", "", "start from this named job (see `asf recipes`); --job and the flags given override it")
 	fs.StringVar(&f.file, "job", "", "JSON job file (fields absent from it keep their defaults; flags given override it)")
 	fs.StringVar(&f.j.ID, "id", d.ID, "job name in the checkpoint store")
-	fs.StringVar(&f.j.Dataset, "dataset", d.Dataset, "data set: mnist, fashion-mnist, synthetic, cifar10, nmnist")
+	fs.StringVar(&f.j.Dataset, "dataset", d.Dataset, "data set: "+strings.Join(job.Datasets, ", "))
 	fs.StringVar(&f.j.Spec, "spec", d.Spec, "network in the paper's notation")
 	fs.IntVar(&f.j.Epochs, "epochs", d.Epochs, "epochs to train")
 	fs.IntVar(&f.j.Batch, "batch", d.Batch, "global batch size")
@@ -62,12 +66,16 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 		return flagJob, fmt.Errorf("--encoding: %w", err)
 	}
 	flagJob.Optim.Milestones = f.milestones
-	j := job.Default()
+	j, err := recipes.Base(f.recipe)
+	if err != nil {
+		return j, fmt.Errorf("--recipe: %w", err)
+	}
 	if f.file != "" {
 		if j, err = job.Load(f.file, j); err != nil {
 			return j, err
 		}
 	}
+	explicit := f.file != "" || f.recipe != "" // a whole job was given: no dataset-derived defaults
 	// Apply the flags that were set explicitly (or through ASF_*), over the file.
 	set := map[string]func(){
 		"id": func() { j.ID = flagJob.ID }, "dataset": func() { j.Dataset = flagJob.Dataset },
@@ -89,16 +97,16 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 			apply()
 		}
 	}
-	if fl := fs.Lookup("gain"); (fl == nil || !fl.Changed) && f.file == "" {
+	if fl := fs.Lookup("gain"); (fl == nil || !fl.Changed) && !explicit {
 		j.Neuron.Gain = job.GainFor(j.Dataset)
 	}
-	if j.Dataset == "nmnist" && f.file == "" && !fs.Lookup("encoding").Changed {
+	if j.Dataset == "nmnist" && !explicit && !fs.Lookup("encoding").Changed {
 		j.Neuron.Encoding = engine.Events
 		if j.Neuron.Frames == 0 {
 			j.Neuron.Frames = 10 // dataset.DefaultNMNISTFrames
 		}
 	}
-	if fs.Lookup("dataset").Changed && !fs.Lookup("id").Changed && f.file == "" {
+	if fs.Lookup("dataset").Changed && !fs.Lookup("id").Changed && !explicit {
 		j.ID = j.Dataset + "-" + j.Spec
 	}
 	return j, j.Validate()

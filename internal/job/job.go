@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
+	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 )
 
@@ -21,7 +23,7 @@ var ErrInvalid = errors.New("job: invalid")
 // jobs produce bitwise equal weights.
 type Job struct {
 	ID        string             `json:"id"`                   // name of the job in the checkpoint store
-	Dataset   string             `json:"dataset"`              // mnist, fashion-mnist, synthetic, cifar10 or nmnist
+	Dataset   string             `json:"dataset"`              // one of Datasets
 	Spec      string             `json:"spec"`                 // network in the paper's notation
 	Epochs    int                `json:"epochs"`               // epochs to train
 	Batch     int                `json:"batch"`                // global batch size B
@@ -31,6 +33,25 @@ type Job struct {
 	TestSize  int                `json:"test_size,omitempty"`  // use the first N test samples (0 = all)
 	Neuron    engine.Config      `json:"neuron"`               // neuron and simulation settings
 	Optim     engine.TrainConfig `json:"optim"`                // optimiser and schedules
+	Augment   dataset.Augment    `json:"augment,omitzero"`     // training-time augmentation of image samples (none when absent)
+	Data      Data               `json:"data,omitzero"`        // how the data set is read (its defaults when absent)
+}
+
+// Data holds the reading options of data sets that have a choice (the event data
+// sets). The zero value means each data set's defaults, and is left out of the JSON
+// so that jobs without it keep their encoding and digest.
+type Data struct {
+	Split     string `json:"split,omitempty"`      // cifar10dvs: "random" (the reference, default) or "fixed" (samples 0-99 of each class are the test set)
+	SplitSeed uint64 `json:"split_seed,omitempty"` // cifar10dvs: seed of the random split
+	Pool      int    `json:"pool,omitempty"`       // event data on the 128x128 sensor: sum-pooling factor of the frames; 0 = the data set's default
+}
+
+// Datasets lists the data set names a job may name (those of dataset.Names).
+var Datasets = dataset.Names
+
+// LoadOptions returns the dataset.LoadOptions that read the job's data.
+func (j Job) LoadOptions() *dataset.LoadOptions {
+	return &dataset.LoadOptions{Frames: j.Neuron.Frames, Split: j.Data.Split, SplitSeed: j.Data.SplitSeed, Pool: j.Data.Pool}
 }
 
 // Default returns the main job: the paper's MNIST network and recipe with a short
@@ -65,10 +86,8 @@ func (j Job) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
 	}
-	switch j.Dataset {
-	case "mnist", "fashion-mnist", "synthetic", "cifar10", "nmnist":
-	default:
-		return bad("dataset", "%q is not one of mnist, fashion-mnist, synthetic, cifar10, nmnist", j.Dataset)
+	if !slices.Contains(Datasets, j.Dataset) {
+		return bad("dataset", "%q is not one of %s", j.Dataset, strings.Join(Datasets, ", "))
 	}
 	if _, err := engine.ParseSpec(j.Spec); err != nil {
 		return bad("spec", "%v", err)
@@ -91,6 +110,15 @@ func (j Job) Validate() error {
 	}
 	if err := j.Neuron.Validate(); err != nil {
 		return bad("neuron", "%v", err)
+	}
+	if err := j.Augment.Validate(); err != nil {
+		return bad("augment", "%v", err)
+	}
+	if j.Augment.Enabled() && dataset.IsEventData(j.Dataset) {
+		return bad("augment", "%+v: crop and flip apply to image data sets, not to the event data set %s", j.Augment, j.Dataset)
+	}
+	if err := dataset.CheckLoadOptions(j.Dataset, j.LoadOptions()); err != nil {
+		return bad("data", "%v", err)
 	}
 	if err := j.Optim.Validate(); err != nil {
 		return bad("optim", "%v", err)

@@ -40,6 +40,14 @@ func TestParseErrors(t *testing.T) {
 		{`{"neuron": {"encoding": "morse"}}`, "encoding"},
 		{`{"optim": {"optimizer": "lbfgs"}}`, "want adam or sgd"},
 		{`{"id": "a/b"}`, "id"},
+		{`{"augment": {"crop_pad": -1}}`, "augment"},
+		{`{"augment": {"crop_pad": 4, "aspect": 1}}`, "unknown field"},
+		{`{"dataset": "nmnist", "neuron": {"encoding": "events", "frames": 10}, "augment": {"flip": true}}`, "not to the event data set nmnist"},
+		{`{"data": {"split": "fixed"}}`, "data: dataset: invalid configuration: mnist has its own split"},
+		{`{"dataset": "cifar10dvs", "data": {"split": "sideways"}}`, "split \"sideways\""},
+		{`{"dataset": "cifar10dvs", "data": {"split": "fixed", "split_seed": 3}}`, "no effect on the fixed split"},
+		{`{"dataset": "cifar10", "data": {"pool": 3}}`, "cifar10dvs only"},
+		{`{"dataset": "cifar10dvs", "data": {"pool": 129}}`, "pool = 129"},
 		{`[1, 2]`, "cannot unmarshal"},
 		{`{"epochs": 1`, "unexpected EOF"},
 	}
@@ -47,6 +55,36 @@ func TestParseErrors(t *testing.T) {
 		_, err := Parse([]byte(tc.in), Default())
 		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%s) = %v; want ErrInvalid mentioning %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// The augment and data fields are left out of the JSON when unset, so jobs written
+// before they existed keep their encoding and digest; set, they round-trip.
+func TestAugmentAndDataFields(t *testing.T) {
+	if js := string(Default().JSON()); strings.Contains(js, "augment") || strings.Contains(js, `"data"`) {
+		t.Fatalf("default job JSON mentions the new fields:\n%s", js)
+	}
+	in := `{"dataset": "cifar10dvs", "neuron": {"encoding": "events", "frames": 10}, "data": {"split": "random", "split_seed": 44, "pool": 3}}`
+	j, err := Parse([]byte(in), Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Data != (Data{Split: "random", SplitSeed: 44, Pool: 3}) {
+		t.Fatalf("data %+v", j.Data)
+	}
+	o := j.LoadOptions()
+	if o.Frames != 10 || o.Split != "random" || o.SplitSeed != 44 || o.Pool != 3 {
+		t.Fatalf("LoadOptions %+v", o)
+	}
+	c, err := Parse([]byte(`{"dataset": "cifar10", "augment": {"crop_pad": 4, "flip": true}}`), Default())
+	if err != nil || c.Augment.CropPad != 4 || !c.Augment.Flip {
+		t.Fatalf("augment: %+v, %v", c.Augment, err)
+	}
+	for _, x := range []Job{j, c} {
+		k, err := Parse(x.JSON(), Default())
+		if err != nil || k.Digest() != x.Digest() {
+			t.Fatalf("round trip of %s: %v", x.JSON(), err)
 		}
 	}
 }

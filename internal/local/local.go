@@ -74,7 +74,7 @@ type Result struct {
 // LoadData loads the job's training and test sets (fetching MNIST-like sets on first
 // use) and cuts them to the job's sizes.
 func LoadData(ctx context.Context, j job.Job, dataDir string) (train, test *dataset.Set, err error) {
-	opts := &dataset.LoadOptions{Frames: j.Neuron.Frames}
+	opts := j.LoadOptions()
 	train, err = dataset.LoadWith(ctx, j.Dataset, dataDir, dataset.Train, opts)
 	if err != nil {
 		return nil, nil, err
@@ -119,6 +119,22 @@ func MakeBatch(s *dataset.Set, idx []int) engine.Batch {
 	for i, k := range idx {
 		b.X[i] = s.Sample(k)
 		b.Y[i] = int(s.Y[k])
+	}
+	return b
+}
+
+// TrainBatch gathers training samples idx of s into an engine batch for epoch
+// `epoch`, augmented as the job says (Job.Augment): sample k gets the placement
+// Augment.Draw(Seed, epoch, k), a pure function of the job, the epoch and the sample
+// index, so every worker and thread count trains on bitwise the same inputs. Without
+// augmentation it is MakeBatch (no copy).
+func TrainBatch(j job.Job, s *dataset.Set, idx []int, epoch int) engine.Batch {
+	b := MakeBatch(s, idx)
+	if !j.Augment.Enabled() {
+		return b
+	}
+	for i, k := range idx {
+		b.X[i] = j.Augment.Apply(nil, b.X[i], s.Frames, s.C, s.H, s.W, s.Zero, j.Augment.Draw(j.Seed, epoch, k))
 	}
 	return b
 }
@@ -197,7 +213,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 			}
 			var mbs []engine.Batch
 			for _, idx := range plan.MicroBatches(perm, step) {
-				mbs = append(mbs, MakeBatch(train, idx))
+				mbs = append(mbs, TrainBatch(j, train, idx, epoch))
 			}
 			clear(acc)
 			if err := engine.RunMicroBatches(model, mbs, j.Seed, epoch, wss, acc); err != nil {
