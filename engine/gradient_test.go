@@ -26,55 +26,11 @@ func refEquivalent(n *Net, w *Workspace, scales []float64, std [][]float64, y in
 		b := &w.lay[li]
 		var a []float64
 		switch l.Kind {
-		case Conv:
-			W := std[wi]
+		case Conv, FC:
+			a = refLinear(l, in, std[wi], h)
 			wi++
-			k, ci, co := l.K, in.C, l.Out.C
-			p := k / 2
-			a = make([]float64, l.Out.Size())
-			for oy := 0; oy < l.Out.H; oy++ {
-				for ox := 0; ox < l.Out.W; ox++ {
-					for o := 0; o < co; o++ {
-						var s float64
-						for c := 0; c < ci; c++ {
-							for ky := 0; ky < k; ky++ {
-								for kx := 0; kx < k; kx++ {
-									iy, ix := oy+ky-p, ox+kx-p
-									if iy < 0 || iy >= in.H || ix < 0 || ix >= in.W {
-										continue
-									}
-									s += W[((o*ci+c)*k+ky)*k+kx] * h[(iy*in.W+ix)*ci+c]
-								}
-							}
-						}
-						a[(oy*l.Out.W+ox)*co+o] = s
-					}
-				}
-			}
-		case FC:
-			W := std[wi]
-			wi++
-			a = make([]float64, l.Out.C)
-			for o := range a {
-				for e := range h {
-					a[o] += W[o*len(h)+hwcToCHW(in, e)] * h[e]
-				}
-			}
 		case AvgPool:
-			a = make([]float64, l.Out.Size())
-			for y := 0; y < l.Out.H; y++ {
-				for x := 0; x < l.Out.W; x++ {
-					for c := 0; c < in.C; c++ {
-						var s float64
-						for dy := 0; dy < 2; dy++ {
-							for dx := 0; dx < 2; dx++ {
-								s += h[((2*y+dy)*in.W+2*x+dx)*in.C+c]
-							}
-						}
-						a[(y*l.Out.W+x)*in.C+c] = s / 4
-					}
-				}
-			}
+			a = refLinear(l, in, nil, h)
 		case MaxPool:
 			next := make([]float64, l.Out.Size())
 			for o := range next {
@@ -109,6 +65,61 @@ func refEquivalent(n *Net, w *Workspace, scales []float64, std [][]float64, y in
 	return loss, a0
 }
 
+// refLinear applies layer l's linear map (conv with "same" padding, FC, or 2x2
+// average) in float64 to the input h (HWC, shape in), with the standard-layout
+// weights W (conv [cout][cin][ky][kx], FC [out][in] over CHW-flattened inputs).
+func refLinear(l Layer, in Shape, W, h []float64) []float64 {
+	var a []float64
+	switch l.Kind {
+	case Conv:
+		k, ci, co := l.K, in.C, l.Out.C
+		p := k / 2
+		a = make([]float64, l.Out.Size())
+		for oy := 0; oy < l.Out.H; oy++ {
+			for ox := 0; ox < l.Out.W; ox++ {
+				for o := 0; o < co; o++ {
+					var s float64
+					for c := 0; c < ci; c++ {
+						for ky := 0; ky < k; ky++ {
+							for kx := 0; kx < k; kx++ {
+								iy, ix := oy+ky-p, ox+kx-p
+								if iy < 0 || iy >= in.H || ix < 0 || ix >= in.W {
+									continue
+								}
+								s += W[((o*ci+c)*k+ky)*k+kx] * h[(iy*in.W+ix)*ci+c]
+							}
+						}
+					}
+					a[(oy*l.Out.W+ox)*co+o] = s
+				}
+			}
+		}
+	case FC:
+		a = make([]float64, l.Out.C)
+		for o := range a {
+			for e := range h {
+				a[o] += W[o*len(h)+hwcToCHW(in, e)] * h[e]
+			}
+		}
+	case AvgPool:
+		a = make([]float64, l.Out.Size())
+		for y := 0; y < l.Out.H; y++ {
+			for x := 0; x < l.Out.W; x++ {
+				for c := 0; c < in.C; c++ {
+					var s float64
+					for dy := 0; dy < 2; dy++ {
+						for dx := 0; dx < 2; dx++ {
+							s += h[((2*y+dy)*in.W+2*x+dx)*in.C+c]
+						}
+					}
+					a[(y*l.Out.W+x)*in.C+c] = s / 4
+				}
+			}
+		}
+	}
+	return a
+}
+
 func TestGradientFiniteDifferences(t *testing.T) {
 	tests := []struct {
 		name string
@@ -127,6 +138,8 @@ func TestGradientFiniteDifferences(t *testing.T) {
 		}, false},
 		{"vgg-like", "3C3-3C3-P2-4C3-MP2-5FC-2FC", Shape{2, 6, 6}, func(c *Config) { c.T = 8; c.Gain = 1 }, false},
 		{"events", "4C3-P2-6FC-3FC", Shape{2, 6, 6}, func(c *Config) { c.T = 9; c.Encoding = Events; c.Frames = 3 }, false},
+		{"K=5", "4C5-P2-5C5-P2-6FC-3FC", Shape{1, 12, 12}, func(c *Config) { c.T = 10; c.Gain = 1 }, false},
+		{"K=5 LIF", "3C5-P2-4FC", Shape{2, 7, 7}, func(c *Config) { c.T = 12; c.Gain = 1; c.Leak = 0.85 }, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

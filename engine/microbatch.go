@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 )
 
-// MicroBatch computes the ASF-BP gradient and statistics of the micro-batch b at
+// MicroBatch computes the gradient (ASF-BP or BPTT, by Config.Method) and statistics of the micro-batch b at
 // the given epoch (the random streams are keyed by seed, epoch, sample index and
 // step) and adds them, in fixed point, into acc (len Net.ResultLen()).
 //
@@ -38,7 +38,7 @@ func (ws *Workspace) MicroBatch(m *Model, b Batch, seed uint64, epoch int, acc [
 			correct++
 		}
 		ws.collectStats()
-		ws.backward(m, ws.Grad)
+		ws.gradient(m, ws.Grad)
 	}
 	if err := addQuantized(acc[:n.NParams], ws.Grad); err != nil {
 		return err
@@ -176,9 +176,9 @@ func (ws *Workspace) Forward(m *Model, x []float32, seed uint64, epoch, index in
 }
 
 // Backward computes the loss of the sample last run by Forward against label and
-// adds its ASF-BP gradient into ws.Grad. It returns the sample's MSE loss.
+// adds its gradient (by Config.Method) into ws.Grad. It returns the sample's MSE loss.
 func (ws *Workspace) Backward(m *Model, label int) float64 {
 	mse, _, _ := ws.sampleLoss(label)
-	ws.backward(m, ws.Grad)
+	ws.gradient(m, ws.Grad)
 	return mse
 }

@@ -104,6 +104,13 @@ type Config struct {
 	Encoding Encoding `json:"encoding"`         // input encoding
 	Gain     float32  `json:"gain"`             // Poisson gain g: spike probability |x|*g
 	Frames   int      `json:"frames,omitempty"` // frames per sample for the events encoding (event data)
+
+	// Training method (surrogate.go, bptt.go); the zero values are ASF-BP and
+	// are left out of the JSON.
+	Method         Method    `json:"method,omitempty"`          // asf (ASF-BP) or bptt
+	Surrogate      Surrogate `json:"surrogate,omitempty"`       // bptt: surrogate derivative of the spike
+	SurrogateSlope float32   `json:"surrogate_slope,omitempty"` // bptt: its slope alpha (0 = the surrogate's default)
+	ResetGrad      bool      `json:"reset_grad,omitempty"`      // bptt: back-propagate through the reset too (default: detached)
 }
 
 // DefaultConfig returns the reference lenet5 settings, except T which the paper sets
@@ -142,7 +149,7 @@ func (c Config) Validate() error {
 	case c.Encoding != Events && c.Frames > 1:
 		return fmt.Errorf("engine: Config.Frames = %d: only the events encoding takes samples of several frames", c.Frames)
 	}
-	return nil
+	return c.validateMethod()
 }
 
 // Layer is one built layer of a Net.

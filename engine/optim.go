@@ -164,7 +164,7 @@ func (o *Optimizer) Apply(m *Model, acc []int64, epoch int) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	if o.Config.ScaleEpoch(epoch) {
+	if o.Config.ScaleEpoch(epoch) && n.Config.Method == ASF { // BPTT has no scales
 		o.old = append(o.old[:0], m.Scales...)
 		UpdateScales(m, st, o.Config.ScaleMix)
 		rescaleGradient(n, o.grad, o.old, m.Scales)

@@ -80,6 +80,7 @@ type Workspace struct {
 	Grad  []float32 // float gradient accumulated over the current micro-batch
 	st    []statAcc // per layer statistics of the current micro-batch
 	acc   []int64   // RunMicroBatches: this goroutine's partial sum
+	bp    *bpttBuf  // BPTT's backward scratch (bptt.go), allocated on first use
 }
 
 // statAcc accumulates, over a micro-batch, one layer's scale sums and spike total.

@@ -18,6 +18,7 @@ type jobFlags struct {
 	file            string
 	j               job.Job
 	encoding, reset string
+	method, sur     string
 	gainSet         bool
 	milestones      []int
 }
@@ -44,6 +45,10 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.encoding, "encoding", d.Neuron.Encoding.String(), "input encoding: poisson, direct or events (event data)")
 	fs.IntVar(&f.j.Neuron.Frames, "frames", 0, "frames per sample of event data (events encoding)")
 	fs.Float32Var(&f.j.Neuron.Gain, "gain", d.Neuron.Gain, "Poisson gain (default 0.5, or 1 for cifar10)")
+	fs.StringVar(&f.method, "method", d.Neuron.Method.String(), "training method: asf (ASF-BP) or bptt (back-propagation through time with a surrogate gradient)")
+	fs.StringVar(&f.sur, "surrogate", d.Neuron.Surrogate.String(), "bptt: surrogate derivative of the spike: atan (SpikingJelly), fast-sigmoid (SuperSpike/snnTorch) or sigmoid (SpikingJelly)")
+	fs.Float32Var(&f.j.Neuron.SurrogateSlope, "surrogate-slope", 0, "bptt: slope alpha of the surrogate (0 = its framework's default: atan 2, fast-sigmoid 25, sigmoid 4)")
+	fs.BoolVar(&f.j.Neuron.ResetGrad, "reset-grad", false, "bptt: back-propagate through the reset too (SpikingJelly detach_reset=False); default: detached, as snnTorch")
 	fs.StringVar(&f.j.Optim.Optimizer, "optimizer", d.Optim.Optimizer, "adam or sgd")
 	fs.Float64Var(&f.j.Optim.LR, "lr", d.Optim.LR, "learning rate")
 	fs.Float64Var(&f.j.Optim.WeightDecay, "weight-decay", d.Optim.WeightDecay, "L2 weight decay added to the gradient")
@@ -64,6 +69,14 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 	flagJob.Neuron.Encoding, err = engine.ParseEncoding(f.encoding)
 	if err != nil {
 		return flagJob, fmt.Errorf("--encoding: %w", err)
+	}
+	flagJob.Neuron.Method, err = engine.ParseMethod(f.method)
+	if err != nil {
+		return flagJob, fmt.Errorf("--method: %w", err)
+	}
+	flagJob.Neuron.Surrogate, err = engine.ParseSurrogate(f.sur)
+	if err != nil {
+		return flagJob, fmt.Errorf("--surrogate: %w", err)
 	}
 	flagJob.Optim.Milestones = f.milestones
 	j, err := recipes.Base(f.recipe)
@@ -86,8 +99,11 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 		"leak": func() { j.Neuron.Leak = flagJob.Neuron.Leak }, "reset": func() { j.Neuron.Reset = flagJob.Neuron.Reset },
 		"vth": func() { j.Neuron.VthConv = flagJob.Neuron.VthConv }, "vth-pool": func() { j.Neuron.VthPool = flagJob.Neuron.VthPool },
 		"encoding": func() { j.Neuron.Encoding = flagJob.Neuron.Encoding }, "gain": func() { j.Neuron.Gain = flagJob.Neuron.Gain },
-		"frames":    func() { j.Neuron.Frames = flagJob.Neuron.Frames },
-		"optimizer": func() { j.Optim.Optimizer = flagJob.Optim.Optimizer }, "lr": func() { j.Optim.LR = flagJob.Optim.LR },
+		"frames": func() { j.Neuron.Frames = flagJob.Neuron.Frames },
+		"method": func() { j.Neuron.Method = flagJob.Neuron.Method }, "surrogate": func() { j.Neuron.Surrogate = flagJob.Neuron.Surrogate },
+		"surrogate-slope": func() { j.Neuron.SurrogateSlope = flagJob.Neuron.SurrogateSlope },
+		"reset-grad":      func() { j.Neuron.ResetGrad = flagJob.Neuron.ResetGrad },
+		"optimizer":       func() { j.Optim.Optimizer = flagJob.Optim.Optimizer }, "lr": func() { j.Optim.LR = flagJob.Optim.LR },
 		"weight-decay": func() { j.Optim.WeightDecay = flagJob.Optim.WeightDecay }, "momentum": func() { j.Optim.Momentum = flagJob.Optim.Momentum },
 		"milestones": func() { j.Optim.Milestones = flagJob.Optim.Milestones }, "gamma": func() { j.Optim.Gamma = flagJob.Optim.Gamma },
 		"scale-every": func() { j.Optim.ScaleEvery = flagJob.Optim.ScaleEvery },

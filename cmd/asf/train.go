@@ -25,8 +25,9 @@ func newTrainCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "train",
-		Short: "Train a spiking network with ASF-BP in this process",
-		Long: `Train a spiking neural network with ASF-BP in this process.
+		Short: "Train a spiking network with ASF-BP (or BPTT) in this process",
+		Long: `Train a spiking neural network with ASF-BP (--method bptt: back-propagation
+through time with a surrogate gradient) in this process.
 
 On its defaults it trains the paper's MNIST network (20C5-P2-50C5-P2-200FC-10FC)
 for one epoch at T=20, fetching MNIST into the data directory on first use, and
