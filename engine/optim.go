@@ -20,6 +20,11 @@ type TrainConfig struct {
 	Gamma       float64 `json:"gamma"`        // learning-rate factor at each milestone
 	ScaleEvery  int     `json:"scale_every"`  // scale epochs are those with epoch % ScaleEvery == 0 (hz)
 	ScaleMix    float64 `json:"scale_mix"`    // S = ScaleMix*r + (1-ScaleMix)*S in scale epochs
+	// LRScale is the linear scaling rule's factor k (Goyal et al. 2017): the
+	// learning rate is k*LR, reached by a linear warm-up from LR over
+	// WarmupSteps steps. 0 (or 1 without warm-up) leaves LR as it is.
+	LRScale     float64 `json:"lr_scale,omitempty"`
+	WarmupSteps int     `json:"warmup_steps,omitempty"`
 }
 
 // DefaultTrainConfig returns the reference lenet5 recipe.
@@ -60,6 +65,10 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("engine: TrainConfig.ScaleEvery = %d: want >= 0 (0 = never update the scales)", c.ScaleEvery)
 	case !(c.ScaleMix >= 0 && c.ScaleMix <= 1):
 		return fmt.Errorf("engine: TrainConfig.ScaleMix = %v: want [0, 1]", c.ScaleMix)
+	case !(c.LRScale >= 0) || math.IsInf(c.LRScale, 0):
+		return fmt.Errorf("engine: TrainConfig.LRScale = %v: want 0 (off) or a positive factor", c.LRScale)
+	case c.WarmupSteps < 0:
+		return fmt.Errorf("engine: TrainConfig.WarmupSteps = %d: want >= 0", c.WarmupSteps)
 	case !slices.IsSorted(c.Milestones):
 		return fmt.Errorf("engine: TrainConfig.Milestones %v: want ascending epochs", c.Milestones)
 	}
@@ -75,6 +84,21 @@ func (c TrainConfig) LRAt(epoch int) float64 {
 		}
 	}
 	return lr
+}
+
+// LRAtStep returns the learning rate of optimizer step step (0-based) in
+// epoch: LRAt(epoch) times the linear scaling rule's factor, which grows
+// linearly from 1 to LRScale over the first WarmupSteps steps.
+func (c TrainConfig) LRAtStep(epoch int, step int64) float64 {
+	lr := c.LRAt(epoch)
+	k := c.LRScale
+	if k == 0 || (k == 1 && c.WarmupSteps == 0) {
+		return lr
+	}
+	if w := int64(c.WarmupSteps); step < w {
+		k = 1 + (k-1)*float64(step)/float64(w)
+	}
+	return lr * k
 }
 
 // ScaleEpoch reports whether the scales are updated after each batch of epoch.
@@ -169,7 +193,7 @@ func (o *Optimizer) Apply(m *Model, acc []int64, epoch int) (Stats, error) {
 		UpdateScales(m, st, o.Config.ScaleMix)
 		rescaleGradient(n, o.grad, o.old, m.Scales)
 	}
-	o.Update(m.Params, o.grad, o.Config.LRAt(epoch))
+	o.Update(m.Params, o.grad, o.Config.LRAtStep(epoch, o.Step))
 	return st, nil
 }
 

@@ -21,6 +21,7 @@ type jobFlags struct {
 	method, sur     string
 	gainSet         bool
 	milestones      []int
+	lrRefBatch      int
 }
 
 func (f *jobFlags) register(fs *pflag.FlagSet) {
@@ -56,6 +57,8 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.IntSliceVar(&f.milestones, "milestones", d.Optim.Milestones, "epochs from which the learning rate is multiplied by --gamma")
 	fs.Float64Var(&f.j.Optim.Gamma, "gamma", d.Optim.Gamma, "learning-rate factor at each milestone")
 	fs.IntVar(&f.j.Optim.ScaleEvery, "scale-every", d.Optim.ScaleEvery, "update the ASF scales in epochs that are multiples of this (0 = never)")
+	fs.IntVar(&f.lrRefBatch, "lr-ref-batch", 0, "linear learning-rate scaling (Goyal et al. 2017): --lr is for this batch; train at lr x batch/N (0 = off)")
+	fs.IntVar(&f.j.Optim.WarmupSteps, "warmup-steps", d.Optim.WarmupSteps, "with --lr-ref-batch: steps of linear warm-up from --lr to the scaled rate")
 }
 
 // resolve builds the job from the defaults, the job file and the changed flags.
@@ -106,7 +109,8 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 		"optimizer":       func() { j.Optim.Optimizer = flagJob.Optim.Optimizer }, "lr": func() { j.Optim.LR = flagJob.Optim.LR },
 		"weight-decay": func() { j.Optim.WeightDecay = flagJob.Optim.WeightDecay }, "momentum": func() { j.Optim.Momentum = flagJob.Optim.Momentum },
 		"milestones": func() { j.Optim.Milestones = flagJob.Optim.Milestones }, "gamma": func() { j.Optim.Gamma = flagJob.Optim.Gamma },
-		"scale-every": func() { j.Optim.ScaleEvery = flagJob.Optim.ScaleEvery },
+		"scale-every":  func() { j.Optim.ScaleEvery = flagJob.Optim.ScaleEvery },
+		"warmup-steps": func() { j.Optim.WarmupSteps = flagJob.Optim.WarmupSteps },
 	}
 	for name, apply := range set {
 		if fl := fs.Lookup(name); fl != nil && fl.Changed {
@@ -124,6 +128,12 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 	}
 	if fs.Lookup("dataset").Changed && !fs.Lookup("id").Changed && !explicit {
 		j.ID = j.Dataset + "-" + j.Spec
+	}
+	if f.lrRefBatch < 0 {
+		return j, fmt.Errorf("--lr-ref-batch %d: want 0 (off) or the batch size --lr is meant for", f.lrRefBatch)
+	}
+	if f.lrRefBatch > 0 {
+		j.Optim.LRScale = float64(j.Batch) / float64(f.lrRefBatch)
 	}
 	return j, j.Validate()
 }
