@@ -1,0 +1,723 @@
+package nir
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/hdf5"
+)
+
+// ImportOptions say what a NIR graph does not: the time step of its taus, and the
+// simulation settings asf needs (window, encoding), for graphs asf did not write.
+type ImportOptions struct {
+	// DT is the time step, in the unit of the graph's taus, of one asf step. 0
+	// takes the graph's "dt" metadata; a graph with LIF nodes and no dt needs it.
+	DT float64
+	// Base holds the settings a graph without asf metadata gets: T, encoding and
+	// gain (leak, reset and thresholds always come from the graph).
+	Base engine.Config
+}
+
+// DefaultImportOptions returns engine.DefaultConfig() as the base and no dt.
+func DefaultImportOptions() ImportOptions {
+	return ImportOptions{Base: engine.DefaultConfig()}
+}
+
+// Imported is a NIR graph turned into an asf network.
+type Imported struct {
+	Model  *engine.Model
+	Layers []ImportedLayer // per asf layer, the NIR nodes it came from
+	Notes  []string        // conversions that are exact in real arithmetic but not bitwise, appended layers
+	Meta   map[string]string
+}
+
+// ImportedLayer ties an asf layer to its NIR nodes.
+type ImportedLayer struct {
+	Nodes []string // e.g. ["conv1", "conv1_if"]
+	Types []string // their NIR types
+	Scale float64  // factor folded into the layer's weights (1: none)
+}
+
+// chainNode is one node of the graph's single path from Input to Output.
+type chainNode struct {
+	name string
+	*Node
+}
+
+// Import converts g to an engine model. It accepts chains of Conv2d (stride 1,
+// same padding, no dilation, one group, zero bias), SumPool2d/AvgPool2d 2x2,
+// Threshold after a SumPool2d (max pooling of spikes), IF/LIF neurons (zero
+// v_leak, zero v_reset; one threshold and time constant per layer), Flatten,
+// Linear/Affine (zero bias) and a final integrator I (or no neurons, or spiking
+// neurons, which get an identity readout appended). Anything else gives an error
+// wrapping ErrUnsupported that names the node, its type and the field.
+func Import(g *Graph, opt ImportOptions) (*Imported, error) {
+	chain, err := linearize(g)
+	if err != nil {
+		return nil, err
+	}
+	meta := stringMeta(g.Metadata)
+	cfg := opt.Base
+	dt := opt.DT
+	if dt == 0 {
+		if v, ok := floatMeta(g.Metadata, MetaDT); ok {
+			dt = v
+		}
+	}
+	if v, ok := intMeta(g.Metadata, MetaT); ok {
+		cfg.T = int(v)
+	}
+	if s, ok := meta[MetaEncoding]; ok {
+		e, err := engine.ParseEncoding(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: graph metadata %s: %v", ErrGraph, MetaEncoding, err)
+		}
+		cfg.Encoding = e
+	}
+	if v, ok := floatMeta(g.Metadata, MetaGain); ok {
+		cfg.Gain = float32(v)
+	}
+	if v, ok := intMeta(g.Metadata, MetaFrames); ok {
+		cfg.Frames = int(v)
+	}
+	in := chain[0]
+	shape, err := intParam(in, "shape")
+	if err != nil {
+		return nil, err
+	}
+	var inShape engine.Shape
+	switch len(shape) {
+	case 1:
+		inShape = engine.Shape{C: int(shape[0]), H: 1, W: 1}
+	case 3:
+		inShape = engine.Shape{C: int(shape[0]), H: int(shape[1]), W: int(shape[2])}
+	default:
+		return nil, fmt.Errorf("%w: node %q (Input): shape %v: asf inputs are [C, H, W] or [N]", ErrUnsupported, in.name, shape)
+	}
+	for _, v := range shape {
+		if v <= 0 || v > 1<<16 {
+			return nil, fmt.Errorf("%w: node %q (Input): shape %v must be positive", ErrGraph, in.name, shape)
+		}
+	}
+	b := &builder{cfg: cfg, dt: dt, cur: inShape, flat: len(shape) == 1, leak: -1, vthPool: -1, vth: -1}
+	body := chain[1 : len(chain)-1]
+	for i := 0; i < len(body); {
+		n, err := b.layer(body, i)
+		if err != nil {
+			return nil, err
+		}
+		i += n
+	}
+	if len(b.toks) == 0 {
+		return nil, fmt.Errorf("%w: the graph has no layers between %q and %q", ErrUnsupported, in.name, chain[len(chain)-1].name)
+	}
+	if !b.lastOutput {
+		// A graph that ends in spiking neurons: asf reads its output from an
+		// integrating layer, so an identity readout integrates their spikes.
+		n := b.cur.C
+		eye := make([]float32, n*n)
+		for i := 0; i < n; i++ {
+			eye[i*n+i] = 1
+		}
+		b.add(fmt.Sprintf("%dFC", n), []int{n, n}, eye, ImportedLayer{Scale: 1})
+		b.notes = append(b.notes, fmt.Sprintf("the graph ends in spiking neurons (%s): appended an identity readout layer that integrates their spikes, so the predicted class is the one that spiked most", body[len(body)-1].name))
+		b.cur = engine.Shape{C: n, H: 1, W: 1}
+	}
+	out := chain[len(chain)-1]
+	if osh, err := intParam(out, "shape"); err == nil && prod(osh) != b.cur.Size() {
+		b.notes = append(b.notes, fmt.Sprintf("node %q (Output) says shape %v; the network gives %d outputs", out.name, osh, b.cur.Size()))
+	}
+	if b.leak >= 0 {
+		cfg.Leak = b.leak
+	} else {
+		cfg.Leak = 1
+	}
+	if b.vth > 0 {
+		cfg.VthConv = b.vth
+	}
+	if b.vthPool > 0 {
+		cfg.VthPool = b.vthPool
+	}
+	cfg.Reset = engine.ResetZero
+	if b.subtract {
+		cfg.Reset = engine.ResetSubtract
+	}
+	if v, ok := floatMeta(g.Metadata, MetaLeak); ok && b.leak < 0 {
+		cfg.Leak = float32(v) // a network without neurons keeps its recorded leak
+	}
+	spec := strings.Join(b.toks, "-")
+	net, err := engine.BuildNet(spec, inShape, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the network %s: %v", ErrUnsupported, spec, err)
+	}
+	m := engine.NewModel(net, 0)
+	var ts []engine.Tensor
+	wi := 0
+	for _, l := range net.Layers {
+		if l.WLen == 0 {
+			continue
+		}
+		w := b.weights[wi]
+		ts = append(ts, engine.Tensor{Name: l.Name() + ".weight", Shape: w.shape, Data: w.data})
+		wi++
+	}
+	if err := m.ImportWeights(ts); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
+	}
+	return &Imported{Model: m, Layers: b.layers, Notes: b.notes, Meta: meta}, nil
+}
+
+type tensor struct {
+	shape []int
+	data  []float32
+}
+
+type builder struct {
+	cfg        engine.Config
+	dt         float64
+	cur        engine.Shape
+	flat       bool
+	toks       []string
+	weights    []tensor
+	layers     []ImportedLayer
+	notes      []string
+	leak       float32 // -1 until a neuron layer sets it
+	vth        float32 // conv/FC threshold, -1 until set
+	vthPool    float32
+	lastVth    float32 // threshold of the neuron node checked last
+	subtract   bool
+	resetSeen  bool
+	lastOutput bool
+}
+
+func (b *builder) add(tok string, shape []int, data []float32, l ImportedLayer) {
+	b.toks = append(b.toks, tok)
+	if shape != nil {
+		b.weights = append(b.weights, tensor{shape, data})
+	}
+	b.layers = append(b.layers, l)
+}
+
+func unsupported(n chainNode, format string, args ...any) error {
+	return fmt.Errorf("%w: node %q (%s): %s", ErrUnsupported, n.name, n.Type, fmt.Sprintf(format, args...))
+}
+
+func malformed(n chainNode, format string, args ...any) error {
+	return fmt.Errorf("%w: node %q (%s): %s", ErrGraph, n.name, n.Type, fmt.Sprintf(format, args...))
+}
+
+// layer converts the asf layer starting at body[i] and returns the number of
+// nodes it used.
+func (b *builder) layer(body []chainNode, i int) (int, error) {
+	n := body[i]
+	if b.lastOutput {
+		return 0, unsupported(n, "comes after the output layer's integrator; asf's output layer is the last")
+	}
+	next := func() (chainNode, bool) {
+		if i+1 < len(body) {
+			return body[i+1], true
+		}
+		return chainNode{}, false
+	}
+	switch n.Type {
+	case "Flatten":
+		if b.flat {
+			return 1, nil
+		}
+		sd, _ := intParam(n, "start_dim")
+		ed, _ := intParam(n, "end_dim")
+		if len(sd) == 1 && sd[0] != 0 || len(ed) == 1 && ed[0] != -1 && ed[0] != 2 {
+			return 0, unsupported(n, "start_dim %v, end_dim %v: asf flattens the whole [C, H, W] activation (start_dim 0, end_dim -1)", sd, ed)
+		}
+		b.flat = true
+		b.cur = engine.Shape{C: b.cur.Size(), H: 1, W: 1}
+		return 1, nil
+	case "Conv2d":
+		return b.conv(n, next)
+	case "SumPool2d", "AvgPool2d":
+		return b.pool(n, next)
+	case "Linear", "Affine":
+		return b.fc(n, next, body, i)
+	}
+	return 0, unsupported(n, "asf has no layer for this node type (it imports Conv2d, SumPool2d, AvgPool2d, Threshold after a pool, IF, LIF, Flatten, Linear, Affine, I)")
+}
+
+func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) {
+	if b.flat {
+		return 0, unsupported(n, "a convolution after a flattened (fully connected) activation")
+	}
+	w, err := floatParam(n, "weight")
+	if err != nil {
+		return 0, err
+	}
+	if len(w.shape) != 4 {
+		return 0, malformed(n, "weight of shape %v: want [C_out, C_in, kH, kW]", w.shape)
+	}
+	co, ci, kh, kw := w.shape[0], w.shape[1], w.shape[2], w.shape[3]
+	if ci != b.cur.C {
+		return 0, malformed(n, "weight of shape %v takes %d input channels; its input has %d (shape %v)", w.shape, ci, b.cur.C, b.cur)
+	}
+	if kh != kw || kh%2 == 0 {
+		return 0, unsupported(n, "kernel %dx%d: asf convolutions have square odd kernels", kh, kw)
+	}
+	check := func(field string, want int64) error {
+		v, err := intParam(n, field)
+		if err != nil {
+			return err
+		}
+		for _, x := range v {
+			if x != want {
+				return unsupported(n, "%s %v: asf convolutions have %s %d (stride 1, padding k/2, dilation 1, groups 1)", field, v, field, want)
+			}
+		}
+		return nil
+	}
+	if err := check("stride", 1); err != nil {
+		return 0, err
+	}
+	if err := check("dilation", 1); err != nil {
+		return 0, err
+	}
+	if err := check("groups", 1); err != nil {
+		return 0, err
+	}
+	if p, ok := n.Params["padding"]; ok && p.Kind == hdf5.String {
+		if len(p.Strings) != 1 || p.Strings[0] != "same" {
+			return 0, unsupported(n, "padding %q: asf convolutions keep the size (padding 'same' or k/2)", p.Strings)
+		}
+	} else if err := check("padding", int64(kh/2)); err != nil {
+		return 0, err
+	}
+	if err := zeroBias(n); err != nil {
+		return 0, err
+	}
+	if s, err := intParam(n, "input_shape"); err == nil && (len(s) != 2 || s[0] != int64(b.cur.H) || s[1] != int64(b.cur.W)) {
+		return 0, malformed(n, "input_shape %v; its input is %dx%d", s, b.cur.H, b.cur.W)
+	}
+	nn, ok := next()
+	if !ok {
+		return 0, unsupported(n, "a convolution without neurons after it; asf's conv layers spike")
+	}
+	out := engine.Shape{C: co, H: b.cur.H, W: b.cur.W}
+	gain, err := b.neuron(nn, out, false, true)
+	if err != nil {
+		return 0, err
+	}
+	data, scale := b.fold(w.data, gain)
+	b.add(fmt.Sprintf("%dC%d", co, kh), w.shape, data, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: scale})
+	b.cur = out
+	return 2, nil
+}
+
+func (b *builder) pool(n chainNode, next func() (chainNode, bool)) (int, error) {
+	if b.flat {
+		return 0, unsupported(n, "pooling after a flattened (fully connected) activation")
+	}
+	for _, f := range []struct {
+		field string
+		want  int64
+	}{{"kernel_size", 2}, {"stride", 2}, {"padding", 0}} {
+		v, err := intParam(n, f.field)
+		if err != nil {
+			return 0, err
+		}
+		for _, x := range v {
+			if x != f.want {
+				return 0, unsupported(n, "%s %v: asf pools 2x2 windows with stride 2 and no padding", f.field, v)
+			}
+		}
+	}
+	if b.cur.H < 2 || b.cur.W < 2 {
+		return 0, malformed(n, "pools a %v input; need at least 2x2", b.cur)
+	}
+	out := engine.Shape{C: b.cur.C, H: b.cur.H / 2, W: b.cur.W / 2}
+	nn, ok := next()
+	if !ok {
+		return 0, unsupported(n, "pooling without neurons or a threshold after it")
+	}
+	if nn.Type == "Threshold" {
+		if n.Type != "SumPool2d" {
+			return 0, unsupported(nn, "a Threshold after %s %q: asf's max pooling of spikes is a SumPool2d and a Threshold in [0, 1)", n.Type, n.name)
+		}
+		th, err := floatParam(nn, "threshold")
+		if err != nil {
+			return 0, err
+		}
+		v, err := uniform(nn, "threshold", th, out, false)
+		if err != nil {
+			return 0, err
+		}
+		if !(v >= 0 && v < 1) {
+			return 0, unsupported(nn, "threshold %v: a spike passes max pooling when any input spiked, which is a threshold in [0, 1) on the sum of binary spikes", v)
+		}
+		b.add("MP2", nil, nil, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: 1})
+		b.cur = out
+		return 2, nil
+	}
+	gain, err := b.neuron(nn, out, false, false)
+	if err != nil {
+		return 0, err
+	}
+	// asf's pooling neurons receive 0.25*sum and fire above VthPool.
+	pg := 1.0
+	if n.Type == "AvgPool2d" {
+		pg = 0.25
+	}
+	vth := float32(float64(b.lastVth) * 0.25 / (pg * gain))
+	if b.vthPool >= 0 && vth != b.vthPool {
+		return 0, unsupported(nn, "pooling threshold %v (asf scale) differs from an earlier pooling layer's %v; asf has one pooling threshold", vth, b.vthPool)
+	}
+	b.vthPool = vth
+	b.add("P2", nil, nil, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: 1})
+	b.cur = out
+	return 2, nil
+}
+
+func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNode, i int) (int, error) {
+	if !b.flat {
+		if b.cur.H != 1 || b.cur.W != 1 {
+			return 0, malformed(n, "a dense layer on a %v activation without a Flatten before it", b.cur)
+		}
+		b.flat = true
+	}
+	w, err := floatParam(n, "weight")
+	if err != nil {
+		return 0, err
+	}
+	if len(w.shape) != 2 {
+		return 0, malformed(n, "weight of shape %v: want [out, in]", w.shape)
+	}
+	if w.shape[1] != b.cur.Size() {
+		return 0, malformed(n, "weight of shape %v takes %d inputs; its input has %d", w.shape, w.shape[1], b.cur.Size())
+	}
+	if n.Type == "Affine" {
+		if err := zeroBias(n); err != nil {
+			return 0, err
+		}
+	}
+	outN := w.shape[0]
+	out := engine.Shape{C: outN, H: 1, W: 1}
+	l := ImportedLayer{Nodes: []string{n.name}, Types: []string{n.Type}, Scale: 1}
+	nn, ok := next()
+	switch {
+	case !ok:
+		// Straight into Output: the summed currents are the scores.
+		b.lastOutput = true
+		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, l)
+		b.cur = out
+		return 1, nil
+	case nn.Type == "I":
+		r, err := floatParam(nn, "r")
+		if err != nil {
+			return 0, err
+		}
+		rv, err := uniform(nn, "r", r, out, true)
+		if err != nil {
+			return 0, err
+		}
+		if !(rv > 0) {
+			return 0, unsupported(nn, "r %v: asf's output integrator has a positive gain", rv)
+		}
+		if i+2 < len(body) {
+			return 0, unsupported(body[i+2], "follows an integrator; asf's output layer (a dense layer and an integrator) is the last")
+		}
+		b.lastOutput = true
+		l.Nodes, l.Types = append(l.Nodes, nn.name), append(l.Types, nn.Type)
+		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, l)
+		b.cur = out
+		return 2, nil
+	}
+	gain, err := b.neuron(nn, out, true, true)
+	if err != nil {
+		return 0, err
+	}
+	data, scale := b.fold(w.data, gain)
+	l.Nodes, l.Types, l.Scale = append(l.Nodes, nn.name), append(l.Types, nn.Type), scale
+	b.add(fmt.Sprintf("%dFC", outN), w.shape, data, l)
+	b.cur = out
+	return 2, nil
+}
+
+// fold scales weights so that the layer's neurons see asf's unit input gain and
+// the network's one threshold: w' = w * gain * Vth / threshold.
+func (b *builder) fold(w []float32, gain float64) ([]float32, float64) {
+	if b.vth < 0 {
+		b.vth = float32(float64(b.lastVth) / gain)
+		if float64(b.vth)*gain != float64(b.lastVth) {
+			b.vth = b.lastVth
+		}
+	}
+	s := gain * float64(b.vth) / float64(b.lastVth)
+	if s == 1 {
+		return w, 1
+	}
+	out := make([]float32, len(w))
+	for i, v := range w {
+		out[i] = float32(float64(v) * s)
+	}
+	b.notes = append(b.notes, fmt.Sprintf("layer %d: folded the factor %.6g (input gain x asf threshold / node threshold) into its weights", len(b.toks)+1, s))
+	return out, s
+}
+
+// neuron checks an IF/LIF node of neurons of shape s and returns the gain from its
+// input to its membrane per step; it records the threshold in b.lastVth and the
+// network's leak and reset.
+func (b *builder) neuron(n chainNode, s engine.Shape, flat, weighted bool) (float64, error) {
+	if n.Type != "IF" && n.Type != "LIF" {
+		return 0, unsupported(n, "asf layers are followed by IF or LIF neurons (found %s)", n.Type)
+	}
+	get := func(field string) (float32, error) {
+		a, err := floatParam(n, field)
+		if err != nil {
+			return 0, err
+		}
+		return uniform(n, field, a, s, flat)
+	}
+	th, err := get("v_threshold")
+	if err != nil {
+		return 0, err
+	}
+	if !(th > 0) || math.IsInf(float64(th), 0) {
+		return 0, unsupported(n, "v_threshold %v: asf thresholds are positive", th)
+	}
+	r, err := get("r")
+	if err != nil {
+		return 0, err
+	}
+	if !(r > 0) || math.IsInf(float64(r), 0) {
+		return 0, unsupported(n, "r %v: asf neurons have a positive input gain", r)
+	}
+	if _, ok := n.Params["v_reset"]; ok {
+		vr, err := get("v_reset")
+		if err != nil {
+			return 0, err
+		}
+		if vr != 0 {
+			return 0, unsupported(n, "v_reset %v: asf resets to 0 (or subtracts the threshold)", vr)
+		}
+	}
+	sub := false
+	if md, ok := n.Metadata[MetaReset]; ok && md.Kind == hdf5.String && len(md.Strings) == 1 && md.Strings[0] == "subtract" {
+		sub = true
+	}
+	if b.resetSeen && sub != b.subtract {
+		return 0, unsupported(n, "reset by subtraction in some layers and to zero in others; asf has one reset rule")
+	}
+	b.resetSeen, b.subtract = true, sub
+	leak := float32(1)
+	gain := float64(r)
+	if n.Type == "LIF" {
+		vl, err := get("v_leak")
+		if err != nil {
+			return 0, err
+		}
+		if vl != 0 {
+			return 0, unsupported(n, "v_leak %v: asf neurons leak towards 0", vl)
+		}
+		tau, err := get("tau")
+		if err != nil {
+			return 0, err
+		}
+		if b.dt == 0 {
+			return 0, unsupported(n, "a LIF time constant (tau %v) but no time step: NIR leaves dt to the simulator; give it (asf import --dt)", tau)
+		}
+		k := b.dt / float64(tau)
+		if !(k > 0 && k <= 1) {
+			return 0, unsupported(n, "tau %v with dt %v: asf's leak 1 - dt/tau must be in [0, 1)", tau, b.dt)
+		}
+		leak = float32(1 - k)
+		if float64(tau) == b.dt*float64(r) {
+			gain = 1 // r = tau/dt: v <- leak*v + I, exactly
+		} else {
+			gain = float64(r) * k
+		}
+	}
+	if b.leak >= 0 && leak != b.leak {
+		return 0, unsupported(n, "leak %v (from tau and dt) differs from an earlier layer's %v; asf has one leak for all neurons", leak, b.leak)
+	}
+	b.leak = leak
+	b.lastVth = th
+	return gain, nil
+}
+
+// uniform returns the value of a per-neuron (or scalar) parameter that is the same
+// for all neurons of shape s.
+func uniform(n chainNode, field string, a tensor, s engine.Shape, flat bool) (float32, error) {
+	if len(a.data) == 0 {
+		return 0, malformed(n, "%s is empty", field)
+	}
+	if len(a.data) != 1 && len(a.data) != s.Size() {
+		return 0, malformed(n, "%s of shape %v for %d neurons (shape %v)", field, a.shape, s.Size(), dims(s, flat))
+	}
+	v := a.data[0]
+	for i, x := range a.data {
+		if math.Float32bits(x) != math.Float32bits(v) {
+			return 0, unsupported(n, "%s differs between neurons (element 0 is %v, element %d is %v); asf uses one value per layer", field, v, i, x)
+		}
+	}
+	return v, nil
+}
+
+func zeroBias(n chainNode) error {
+	bias, ok := n.Params["bias"]
+	if !ok {
+		return nil
+	}
+	t, err := floatParam(n, "bias")
+	if err != nil {
+		return err
+	}
+	for i, v := range t.data {
+		if v != 0 {
+			return unsupported(n, "bias[%d] = %v: asf layers have no bias", i, v)
+		}
+	}
+	_ = bias
+	return nil
+}
+
+// floatParam returns a float parameter as float32 (float64 values are rounded).
+func floatParam(n chainNode, field string) (tensor, error) {
+	d, ok := n.Params[field]
+	if !ok {
+		return tensor{}, malformed(n, "no %q", field)
+	}
+	switch d.Kind {
+	case hdf5.Float32:
+		return tensor{d.Shape, d.F32}, nil
+	case hdf5.Float64:
+		out := make([]float32, len(d.F64))
+		for i, v := range d.F64 {
+			out[i] = float32(v)
+		}
+		return tensor{d.Shape, out}, nil
+	case hdf5.Int:
+		out := make([]float32, len(d.Ints))
+		for i, v := range d.Ints {
+			out[i] = float32(v)
+		}
+		return tensor{d.Shape, out}, nil
+	}
+	return tensor{}, malformed(n, "%s is %v; want numbers", field, d.Kind)
+}
+
+func intParam(n chainNode, field string) ([]int64, error) {
+	d, ok := n.Params[field]
+	if !ok {
+		return nil, malformed(n, "no %q", field)
+	}
+	switch d.Kind {
+	case hdf5.Int:
+		return d.Ints, nil
+	case hdf5.Float32, hdf5.Float64:
+		t, _ := floatParam(n, field)
+		out := make([]int64, len(t.data))
+		for i, v := range t.data {
+			if v != float32(math.Trunc(float64(v))) || math.Abs(float64(v)) > 1<<30 {
+				return nil, malformed(n, "%s = %v: want integers", field, t.data)
+			}
+			out[i] = int64(v)
+		}
+		return out, nil
+	}
+	return nil, malformed(n, "%s is %v; want integers", field, d.Kind)
+}
+
+func prod(v []int64) int {
+	p := 1
+	for _, x := range v {
+		p *= int(x)
+	}
+	return p
+}
+
+// linearize returns the graph's nodes from its Input to its Output, checking that
+// they form one path.
+func linearize(g *Graph) ([]chainNode, error) {
+	var in, out []string
+	for _, name := range g.NodeNames() {
+		n := g.Nodes[name]
+		switch n.Type {
+		case "Input":
+			in = append(in, name)
+		case "Output":
+			out = append(out, name)
+		case "NIRGraph":
+			return nil, fmt.Errorf("%w: node %q (NIRGraph): nested graphs are not supported; inline its nodes", ErrUnsupported, name)
+		}
+	}
+	if len(in) != 1 || len(out) != 1 {
+		return nil, fmt.Errorf("%w: %d Input nodes %v and %d Output nodes %v; asf networks have one of each", ErrUnsupported, len(in), in, len(out), out)
+	}
+	succ := map[string]string{}
+	pred := map[string]string{}
+	for _, e := range g.Edges {
+		pre, post := e[0], e[1]
+		if s, ok := succ[pre]; ok && s != post {
+			return nil, fmt.Errorf("%w: node %q (%s) feeds both %q and %q; asf networks are chains", ErrUnsupported, pre, g.Nodes[pre].Type, s, post)
+		}
+		if p, ok := pred[post]; ok && p != pre {
+			return nil, fmt.Errorf("%w: node %q (%s) has two inputs, %q and %q; asf networks are chains", ErrUnsupported, post, g.Nodes[post].Type, p, pre)
+		}
+		succ[pre], pred[post] = post, pre
+	}
+	var chain []chainNode
+	seen := map[string]bool{}
+	for cur := in[0]; ; {
+		if seen[cur] {
+			return nil, fmt.Errorf("%w: node %q (%s) is reached again: a recurrent edge; asf networks are feed-forward", ErrUnsupported, cur, g.Nodes[cur].Type)
+		}
+		seen[cur] = true
+		chain = append(chain, chainNode{cur, g.Nodes[cur]})
+		if cur == out[0] {
+			break
+		}
+		nx, ok := succ[cur]
+		if !ok {
+			return nil, fmt.Errorf("%w: node %q (%s) leads nowhere: no path from %q to %q", ErrGraph, cur, g.Nodes[cur].Type, in[0], out[0])
+		}
+		cur = nx
+	}
+	for _, name := range g.NodeNames() {
+		if !seen[name] {
+			return nil, fmt.Errorf("%w: node %q (%s) is not on the path from %q to %q", ErrUnsupported, name, g.Nodes[name].Type, in[0], out[0])
+		}
+	}
+	return chain, nil
+}
+
+func stringMeta(md map[string]*hdf5.Dataset) map[string]string {
+	out := map[string]string{}
+	for k, d := range md {
+		if d.Kind == hdf5.String && len(d.Strings) == 1 {
+			out[k] = d.Strings[0]
+		}
+	}
+	return out
+}
+
+func floatMeta(md map[string]*hdf5.Dataset, key string) (float64, bool) {
+	d, ok := md[key]
+	if !ok {
+		return 0, false
+	}
+	switch {
+	case d.Kind == hdf5.Float32 && len(d.F32) == 1:
+		return float64(d.F32[0]), true
+	case d.Kind == hdf5.Float64 && len(d.F64) == 1:
+		return d.F64[0], true
+	case d.Kind == hdf5.Int && len(d.Ints) == 1:
+		return float64(d.Ints[0]), true
+	}
+	return 0, false
+}
+
+func intMeta(md map[string]*hdf5.Dataset, key string) (int64, bool) {
+	d, ok := md[key]
+	if ok && d.Kind == hdf5.Int && len(d.Ints) == 1 {
+		return d.Ints[0], true
+	}
+	return 0, false
+}
