@@ -7,7 +7,14 @@
 //     dataset-fashion-mnist, SHA-256 verified.
 //   - cifar10: CIFAR-10 binary batches, normalised per channel (CIFAR10Mean, CIFAR10Std).
 //   - nmnist: N-MNIST event files, binned into T frames of 2x34x34 on/off counts.
+//   - cifar10dvs: the original CIFAR10-DVS release (AEDAT 2.0 recordings of a DVS128,
+//     per-class folders), binned into frames of 2x128x128 counts sum-pooled by 3 to
+//     42x42 as the reference; split into a seeded random tenth of each class for the
+//     test set (the reference) or the fixed recordings 0-99 (CIFAR10DVSSplit).
 //   - synthetic: generated class patterns (Synthetic) for fast tests.
+//
+// Training-time augmentation (Augment: random crop with padding and horizontal flip)
+// draws each sample's placement from (seed, epoch, sample index) alone.
 //
 // Every reader checks the header counts against the actual file size before it
 // allocates, and reports bad input as a *FileError naming the file, what was expected

@@ -40,9 +40,10 @@ type SplitInfo struct {
 //     "images-idx3" -> "labels-idx1", .gz or not), or an IDX labels file (likewise);
 //   - a CIFAR-10 .bin batch file;
 //   - a data set directory: one holding the IDX files of mnist/fashion-mnist, the
-//     CIFAR-10 batches, or nmnist's Train/ and Test/ folders; or a data directory
+//     CIFAR-10 batches, nmnist's Train/ and Test/ folders, or the CIFAR10-DVS class
+//     folders (split, binned and pooled as opts says); or a data directory
 //     holding such folders under their data set names (every one is inspected);
-//   - a data set name (mnist, fashion-mnist, cifar10, nmnist), looked up as
+//   - a data set name (mnist, fashion-mnist, cifar10, nmnist, cifar10dvs), looked up as
 //     dataDir/<name>, or "synthetic" (generated with opts.Synthetic).
 //
 // An existing path wins over a name. Inspect never fetches.
@@ -239,6 +240,28 @@ func inspectDir(ctx context.Context, dir string, opts *LoadOptions) ([]SplitInfo
 	if len(out) > 0 {
 		return out, nil
 	}
+	// CIFAR10-DVS: dir holds the class folders airplane/ ... truck/.
+	if st, err := os.Stat(filepath.Join(dir, CIFAR10DVSClasses[0])); err == nil && st.IsDir() {
+		all, err := CIFAR10DVSFiles(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, sp := range []Split{Train, Test} {
+			files, err := CIFAR10DVSSplit(all, sp, opts.Split, opts.SplitSeed)
+			if err != nil {
+				return nil, err
+			}
+			if len(files) == 0 {
+				continue
+			}
+			s, err := ReadCIFAR10DVS(files, cmp0(opts.Frames, DefaultCIFAR10DVSFrames), cmp0(opts.Pool, DefaultCIFAR10DVSPool))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, summarise("cifar10dvs", sp.String(), s, []FileInfo{{Path: dir, Count: len(files)}}))
+		}
+		return out, nil
+	}
 	// A data directory: inspect each data set folder in it.
 	for _, name := range Names {
 		sub := filepath.Join(dir, name)
@@ -254,7 +277,7 @@ func inspectDir(ctx context.Context, dir string, opts *LoadOptions) ([]SplitInfo
 	if len(out) > 0 {
 		return out, nil
 	}
-	return nil, fmt.Errorf("dataset: %s: no data set found: want {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (mnist, fashion-mnist), data_batch_1..5.bin / test_batch.bin (cifar10), or a folder named nmnist with Train/ and Test/", dir)
+	return nil, fmt.Errorf("dataset: %s: no data set found: want {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (mnist, fashion-mnist), data_batch_1..5.bin / test_batch.bin (cifar10), a folder named nmnist with Train/ and Test/, or the CIFAR10-DVS class folders (airplane/cifar10_airplane_0.aedat, ...)", dir)
 }
 
 // describeFile computes a file's digests and matches them against KnownFiles.

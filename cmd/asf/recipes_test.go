@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/dataset/datatest"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/recipes"
 	"github.com/spf13/pflag"
@@ -91,3 +94,22 @@ func TestRecipeFlag(t *testing.T) {
 }
 
 func writeTestFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+func TestDataInfoCIFAR10DVS(t *testing.T) {
+	dataDir := t.TempDir()
+	if err := datatest.CIFAR10DVS(dataDir, 10); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runData(t, "--data-dir", dataDir, "data", "info", "cifar10dvs", "--frames", "2", "--split", "fixed", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var infos []dataset.SplitInfo
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(infos) != 2 || infos[0].Dataset != "cifar10dvs" || infos[0].N != 90 || infos[1].N != 10 || infos[0].Frames != 2 ||
+		infos[0].H != 42 || infos[1].Histogram[9] != 1 || infos[0].Files[0].Count != 90 {
+		t.Fatalf("infos %+v", infos)
+	}
+}
