@@ -134,9 +134,9 @@ type walker struct {
 	regions  []region // filled when mapping
 	mapping  bool
 	// value is called for each plain value of the tree; bucket for each bucket
-	// (path includes its own name) with its sequence.
+	// (path includes its own name) with its root page (0: inline) and sequence.
 	value  func(path []string, key, val []byte)
-	bucket func(path []string, seq uint64)
+	bucket func(path []string, root, seq uint64)
 }
 
 func (w *walker) problem(page uint64, path []string, format string, args ...any) {
@@ -251,7 +251,7 @@ func (w *walker) bucketRoot(v []byte, voff int64, path []string, depth int) {
 	root, seq := binary.LittleEndian.Uint64(v), binary.LittleEndian.Uint64(v[8:])
 	w.mark(voff, bucketHeaderSize, KindLeaf)
 	if w.bucket != nil {
-		w.bucket(path, seq)
+		w.bucket(path, root, seq)
 	}
 	if root != 0 {
 		w.tree(root, path, nil, nil, depth+1)

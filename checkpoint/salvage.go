@@ -69,6 +69,7 @@ type contents struct {
 	points   map[string]map[uint64]MetricPoint
 	metSeq   map[string]uint64
 	badPts   int
+	roots    map[string]uint64 // bucket path -> root page
 	problems []Problem
 }
 
@@ -164,7 +165,11 @@ func (c *contents) value(path []string, k, v []byte) {
 }
 
 // bucket checks one bucket's place in the layout and keeps its sequence.
-func (c *contents) bucket(path []string, seq uint64) {
+func (c *contents) bucket(path []string, root, seq uint64) {
+	if c.roots == nil {
+		c.roots = map[string]uint64{}
+	}
+	c.roots[joinPath(path)] = root
 	switch {
 	case len(path) == 1:
 		c.names = append(c.names, path[0])
@@ -218,8 +223,10 @@ func (c *contents) check() []VerifyResult {
 				Msg: fmt.Sprintf("sequence %d is behind the newest point", s)})
 		}
 	}
-	if len(c.names) > 0 && c.ours() && len(c.format) != 4 {
-		c.problems = append(c.problems, Problem{Bucket: string(bucketMeta), Msg: fmt.Sprintf("format marker is %d bytes, want 4", len(c.format))})
+	if len(c.names) > 0 && c.ours() {
+		if _, err := decodeFormat(c.format); err != nil {
+			c.problems = append(c.problems, Problem{Bucket: string(bucketMeta), Msg: err.Error()})
+		}
 	}
 	return out
 }

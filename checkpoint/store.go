@@ -244,6 +244,23 @@ func sniff(path string) string {
 	return fmt.Sprintf("starts with %q:", head)
 }
 
+// decodeFormat reads the format marker: the uint32 version, then (since the
+// records got checksums) its crc32c, so that a changed byte of it is damage,
+// not a store of another version.
+func decodeFormat(v []byte) (uint32, error) {
+	switch len(v) {
+	case 4:
+		return binary.LittleEndian.Uint32(v), nil
+	case 8:
+		b, err := openCRC(v, "format marker")
+		if err != nil {
+			return 0, err
+		}
+		return binary.LittleEndian.Uint32(b), nil
+	}
+	return 0, fmt.Errorf("format marker is %d bytes, want 4 or 8", len(v))
+}
+
 // checkLayout makes sure the file is a store of this layout version, and
 // initializes a new (empty) bbolt file.
 func (s *Store) checkLayout() error {
@@ -263,11 +280,11 @@ func (s *Store) checkLayout() error {
 			empty = true
 			return nil
 		}
-		v := meta.Get(keyFormat)
-		if len(v) != 4 {
-			return fmt.Errorf("%w: %s: format marker is %d bytes, want 4", ErrNotStore, s.path, len(v))
+		f, err := decodeFormat(meta.Get(keyFormat))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrNotStore, s.path, err)
 		}
-		if f := binary.LittleEndian.Uint32(v); f != StoreFormat {
+		if f != StoreFormat {
 			return fmt.Errorf("%w: %s: store format version %d found, this build reads version %d", ErrVersion, s.path, f, StoreFormat)
 		}
 		return nil
@@ -280,7 +297,7 @@ func (s *Store) checkLayout() error {
 		if err != nil {
 			return err
 		}
-		if err := meta.Put(keyFormat, binary.LittleEndian.AppendUint32(nil, StoreFormat)); err != nil {
+		if err := meta.Put(keyFormat, sealCRC(binary.LittleEndian.AppendUint32(nil, StoreFormat))); err != nil {
 			return err
 		}
 		now, _ := time.Now().UTC().MarshalBinary()

@@ -462,7 +462,7 @@ func TestOpenBadInput(t *testing.T) {
 			}
 			s.Close()
 			editRaw(t, p, func(tx *bolt.Tx) error {
-				return tx.Bucket(bucketMeta).Put(keyFormat, binary.LittleEndian.AppendUint32(nil, 99))
+				return tx.Bucket(bucketMeta).Put(keyFormat, sealCRC(binary.LittleEndian.AppendUint32(nil, 99)))
 			})
 		}, nil, ErrVersion, "store format version 99 found, this build reads version 1"},
 		{"empty file read-only", func(t *testing.T, p string) { os.WriteFile(p, nil, 0o600) }, func(o *Options) { o.ReadOnly = true }, ErrNotStore, "is empty"},
