@@ -35,7 +35,8 @@ type ExportOptions struct {
 //
 //   - conv "NCk":  Conv2d (weight [N][Cin][k][k], stride 1, padding k/2, zero bias)
 //     and its neurons (IF, or LIF when Leak < 1), named "<layer>" and "<layer>_if"/"_lif";
-//   - "P2":        SumPool2d (2x2, stride 2) and an IF/LIF with threshold 4*VthPool;
+//   - "P2":        SumPool2d (2x2, stride 2) and an IF with threshold 4*VthPool
+//     (pooling neurons never leak);
 //   - "MP2":       SumPool2d and Threshold(0.5): a spike passes when any of the window spiked;
 //   - the first FC after a spatial layer: Flatten (start_dim 0) first;
 //   - hidden FC:   Linear (weight [out][in], inputs in CHW order) and IF/LIF;
@@ -91,7 +92,10 @@ func Export(m *engine.Model, opt ExportOptions) (*Graph, error) {
 				// asf feeds 0.25 * sum to neurons of threshold Vth; the sum fed to
 				// neurons of threshold 4*Vth is the same neuron scaled by 4 (exact in
 				// binary floating point).
-				nn, nm := neurons(l.Out, false, 4*l.Vth, cfg)
+				// Pooling neurons never leak (the engine's rule): always IF.
+				ifCfg := cfg
+				ifCfg.Leak = 1
+				nn, nm := neurons(l.Out, false, 4*l.Vth, ifCfg)
 				chain(name+nm, nn)
 			} else {
 				chain(name+"_or", &Node{Type: "Threshold", Params: map[string]*hdf5.Dataset{

@@ -356,6 +356,9 @@ func (b *builder) pool(n chainNode, next func() (chainNode, bool)) (int, error) 
 		b.cur = out
 		return 2, nil
 	}
+	if nn.Type != "IF" {
+		return 0, unsupported(nn, "pooling neurons in asf never leak: an IF after %s %q, not %s", n.Type, n.name, nn.Type)
+	}
 	gain, err := b.neuron(nn, out, false, false)
 	if err != nil {
 		return 0, err
@@ -533,6 +536,10 @@ func (b *builder) neuron(n chainNode, s engine.Shape, flat, weighted bool) (floa
 		} else {
 			gain = float64(r) * k
 		}
+	}
+	if !weighted {
+		b.lastVth = th
+		return gain, nil // pooling neurons: IF, outside the network's leak
 	}
 	if b.leak >= 0 && leak != b.leak {
 		return 0, unsupported(n, "leak %v (from tau and dt) differs from an earlier layer's %v; asf has one leak for all neurons", leak, b.leak)

@@ -142,7 +142,7 @@ func testNets(t testing.TB) []*engine.Model {
 		{"4C3-MP2-6C3-P2-8FC-3FC", engine.Shape{C: 2, H: 9, W: 9}, func(c *engine.Config) {
 			c.T, c.Leak, c.Reset, c.VthConv, c.VthPool = 12, 0.5, engine.ResetSubtract, 1.5, 0.5
 		}},
-		{"5FC-4FC-3FC", engine.Shape{C: 1, H: 3, W: 4}, func(c *engine.Config) { c.T, c.Encoding, c.Leak = 7, engine.Direct, 0.9 }},
+		{"5FC-4FC-3FC", engine.Shape{C: 1, H: 3, W: 4}, func(c *engine.Config) { c.T, c.Encoding, c.Leak = 7, engine.Direct, 0.75 }},
 		{"3C5-P2-2FC", engine.Shape{C: 2, H: 7, W: 6}, func(c *engine.Config) { c.T, c.Encoding, c.Frames = 6, engine.Events, 6 }},
 	}
 	var out []*engine.Model
