@@ -640,6 +640,21 @@ func prod(v []int64) int {
 	return p
 }
 
+// Chain returns the node names from the graph's Input to its Output when the
+// graph is one path (what Import accepts), else an error naming the node that
+// breaks it.
+func (g *Graph) Chain() ([]string, error) {
+	c, err := linearize(g)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(c))
+	for i, n := range c {
+		out[i] = n.name
+	}
+	return out, nil
+}
+
 // linearize returns the graph's nodes from its Input to its Output, checking that
 // they form one path.
 func linearize(g *Graph) ([]chainNode, error) {

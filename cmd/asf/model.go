@@ -12,14 +12,21 @@ import (
 
 func init() {
 	model := &cobra.Command{Use: "model", Short: "Inspect network specs"}
-	var input string
+	var (
+		input string
+		dt    float64
+	)
 	summary := &cobra.Command{
-		Use:   "summary SPEC",
-		Short: "Print the layers, shapes and parameter counts of a network spec",
+		Use:   "summary SPEC|FILE.nir",
+		Short: "Print the layers, shapes and parameter counts of a network spec or a NIR graph",
 		Example: `  asf model summary 20C5-P2-50C5-P2-200FC-10FC
-  asf model summary 64C3-64C3-P2-128C3-128C3-128C3-MP2-1024FC-10FC --input 3x32x32`,
+  asf model summary 64C3-64C3-P2-128C3-128C3-128C3-MP2-1024FC-10FC --input 3x32x32
+  asf model summary lenet.nir`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isNIRPath(args[0]) {
+				return nirSummary(cmd, args[0], dt)
+			}
 			in, err := parseShape(input)
 			if err != nil {
 				return err
@@ -51,6 +58,7 @@ func init() {
 		},
 	}
 	summary.Flags().StringVar(&input, "input", "1x28x28", "input shape CxHxW")
+	summary.Flags().Float64Var(&dt, "dt", 0, "NIR graphs: time step of one asf step in the unit of the graph's LIF taus")
 	model.AddCommand(summary)
 	rootCmd.AddCommand(model)
 }
