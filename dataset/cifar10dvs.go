@@ -174,19 +174,19 @@ func CIFAR10DVSSplit(files []CIFAR10DVSFile, split Split, kind string, seed uint
 // Memory: the reference setting (100 frames of 2x42x42) takes 1.4 MB per recording,
 // 12.7 GB for the 9000 training recordings.
 func ReadCIFAR10DVS(files []CIFAR10DVSFile, frames, pool int) (*Set, error) {
-	return readEventFiles("cifar10dvs", len(files), frames, pool, 10, func(i int) (string, uint8, []Event, error) {
+	return readEventFiles("cifar10dvs", len(files), frames, pool, 10, func(i int) (uint8, []Event, error) {
 		f := files[i]
 		if f.Label >= 10 {
-			return f.Path, 0, nil, formatErr(f.Path, "label", "a class in [0, 10)", f.Label)
+			return 0, nil, formatErr(f.Path, "label", "a class in [0, 10)", f.Label)
 		}
 		evs, err := ReadAEDAT2(f.Path)
-		return f.Path, f.Label, evs, err
+		return f.Label, evs, err
 	})
 }
 
 // readEventFiles builds a Set of n samples of binned DVS128 events; sample i comes
 // from read(i).
-func readEventFiles(name string, n, frames, pool, classes int, read func(i int) (string, uint8, []Event, error)) (*Set, error) {
+func readEventFiles(name string, n, frames, pool, classes int, read func(i int) (uint8, []Event, error)) (*Set, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("%w: %s: no samples", ErrConfig, name)
 	}
@@ -204,7 +204,7 @@ func readEventFiles(name string, n, frames, pool, classes int, read func(i int) 
 	s := &Set{C: 2, H: side, W: side, Frames: frames, Classes: classes,
 		X: make([]float32, n*sampleSize), Y: make([]uint8, n)}
 	for i := range n {
-		_, label, evs, err := read(i)
+		label, evs, err := read(i)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,9 @@
 //     per-class folders), binned into frames of 2x128x128 counts sum-pooled by 3 to
 //     42x42 as the reference; split into a seeded random tenth of each class for the
 //     test set (the reference) or the fixed recordings 0-99 (CIFAR10DVSSplit).
+//   - dvs-gesture: DVS128 Gesture (AEDAT 3.1 trials cut into gestures by their
+//     _labels.csv, the official trials_to_train.txt / trials_to_test.txt split),
+//     binned into frames of 2x128x128 counts sum-pooled by 4 to 32x32.
 //   - synthetic: generated class patterns (Synthetic) for fast tests.
 //
 // Training-time augmentation (Augment: random crop with padding and horizontal flip)

@@ -41,9 +41,10 @@ type SplitInfo struct {
 //   - a CIFAR-10 .bin batch file;
 //   - a data set directory: one holding the IDX files of mnist/fashion-mnist, the
 //     CIFAR-10 batches, nmnist's Train/ and Test/ folders, or the CIFAR10-DVS class
-//     folders (split, binned and pooled as opts says); or a data directory
+//     folders (split, binned and pooled as opts says), or DVS128 Gesture's trial
+//     lists and trials; or a data directory
 //     holding such folders under their data set names (every one is inspected);
-//   - a data set name (mnist, fashion-mnist, cifar10, nmnist, cifar10dvs), looked up as
+//   - a data set name (mnist, fashion-mnist, cifar10, nmnist, cifar10dvs, dvs-gesture), looked up as
 //     dataDir/<name>, or "synthetic" (generated with opts.Synthetic).
 //
 // An existing path wins over a name. Inspect never fetches.
@@ -262,6 +263,24 @@ func inspectDir(ctx context.Context, dir string, opts *LoadOptions) ([]SplitInfo
 		}
 		return out, nil
 	}
+	// DVS128 Gesture: dir (or dir/DvsGesture) holds the trial lists.
+	for _, d := range []string{dir, filepath.Join(dir, "DvsGesture")} {
+		if _, err := os.Stat(filepath.Join(d, "trials_to_train.txt")); err != nil {
+			continue
+		}
+		for _, sp := range []Split{Train, Test} {
+			samples, err := GestureSamples(d, sp)
+			if err != nil {
+				return nil, err
+			}
+			s, err := ReadGestures(samples, cmp0(opts.Frames, DefaultGestureFrames), cmp0(opts.Pool, DefaultGesturePool))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, summarise("dvs-gesture", sp.String(), s, []FileInfo{{Path: d, Count: len(samples)}}))
+		}
+		return out, nil
+	}
 	// A data directory: inspect each data set folder in it.
 	for _, name := range Names {
 		sub := filepath.Join(dir, name)
@@ -277,7 +296,7 @@ func inspectDir(ctx context.Context, dir string, opts *LoadOptions) ([]SplitInfo
 	if len(out) > 0 {
 		return out, nil
 	}
-	return nil, fmt.Errorf("dataset: %s: no data set found: want {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (mnist, fashion-mnist), data_batch_1..5.bin / test_batch.bin (cifar10), a folder named nmnist with Train/ and Test/, or the CIFAR10-DVS class folders (airplane/cifar10_airplane_0.aedat, ...)", dir)
+	return nil, fmt.Errorf("dataset: %s: no data set found: want {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (mnist, fashion-mnist), data_batch_1..5.bin / test_batch.bin (cifar10), a folder named nmnist with Train/ and Test/, the CIFAR10-DVS class folders (airplane/cifar10_airplane_0.aedat, ...), or DVS128 Gesture's trials_to_train.txt", dir)
 }
 
 // describeFile computes a file's digests and matches them against KnownFiles.

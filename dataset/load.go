@@ -15,11 +15,13 @@ import (
 )
 
 // Names lists the data sets Load knows.
-var Names = []string{"mnist", "fashion-mnist", "cifar10", "nmnist", "cifar10dvs", "synthetic"}
+var Names = []string{"mnist", "fashion-mnist", "cifar10", "nmnist", "cifar10dvs", "dvs-gesture", "synthetic"}
 
 // IsEventData reports whether data set name holds event recordings binned into
-// frames (nmnist, cifar10dvs) rather than still images.
-func IsEventData(name string) bool { return name == "nmnist" || name == "cifar10dvs" }
+// frames (nmnist, cifar10dvs, dvs-gesture) rather than still images.
+func IsEventData(name string) bool {
+	return name == "nmnist" || name == "cifar10dvs" || name == "dvs-gesture"
+}
 
 // DefaultNMNISTFrames is the number of frames an N-MNIST sample is binned into when
 // LoadOptions.Frames is 0: enough to keep the digit's saccade motion, and 10x the
@@ -32,7 +34,7 @@ type LoadOptions struct {
 	Frames    int              // frames per sample of event data; 0 means the data set's default (DefaultNMNISTFrames, DefaultCIFAR10DVSFrames)
 	Split     string           // cifar10dvs: SplitRandom ("" too) or SplitFixed
 	SplitSeed uint64           // cifar10dvs: seed of SplitRandom
-	Pool      int              // cifar10dvs: sum-pooling factor of the 128x128 frames; 0 means DefaultCIFAR10DVSPool
+	Pool      int              // cifar10dvs, dvs-gesture: sum-pooling factor of the 128x128 frames; 0 means DefaultCIFAR10DVSPool, DefaultGesturePool
 	Synthetic *SyntheticConfig // the synthetic data set; nil means DefaultSyntheticConfig()
 	NoFetch   bool             // do not call Fetch when mnist/fashion-mnist files are missing
 	Logger    *slog.Logger     // progress of an automatic fetch; nil discards
@@ -56,6 +58,10 @@ func Load(ctx context.Context, name, dir string, split Split) (*Set, error) {
 //   - "cifar10dvs": dir/cifar10dvs/<class>/cifar10_<class>_<i>.aedat (CIFAR10DVSFiles), split by
 //     opts.Split (CIFAR10DVSSplit), binned into opts.Frames frames pooled by opts.Pool
 //     (ReadCIFAR10DVS).
+//   - "dvs-gesture": DVS128 Gesture as released (GestureDir: dir/dvs-gesture[/DvsGesture]),
+//     the trials of trials_to_{train,test}.txt cut into gestures by their
+//     _labels.csv (GestureSamples), binned into opts.Frames frames pooled by
+//     opts.Pool (ReadGestures).
 //   - "synthetic": generated, no files: Train is Synthetic(cfg); Test is
 //     Synthetic(cfg) with Stream 1 and N = max(1, cfg.N/2) (different samples).
 //
@@ -88,6 +94,8 @@ func LoadWith(ctx context.Context, name, dir string, split Split, opts *LoadOpti
 		s, err = loadNMNIST(dir, split, frames)
 	case "cifar10dvs":
 		s, err = loadCIFAR10DVS(dir, split, opts)
+	case "dvs-gesture":
+		s, err = loadGesture(dir, split, opts)
 	case "synthetic":
 		cfg := DefaultSyntheticConfig()
 		if opts.Synthetic != nil {
@@ -117,6 +125,7 @@ func CheckLoadOptions(name string, opts *LoadOptions) error {
 		return nil
 	}
 	dvs := name == "cifar10dvs"
+	sensor128 := dvs || name == "dvs-gesture"
 	switch {
 	case opts.Frames < 0:
 		return fmt.Errorf("%w: %s: frames = %d, want >= 0 (0 = the default)", ErrConfig, name, opts.Frames)
@@ -128,10 +137,10 @@ func CheckLoadOptions(name string, opts *LoadOptions) error {
 		return fmt.Errorf("%w: %s: a split seed (%d) applies to the random split of cifar10dvs only", ErrConfig, name, opts.SplitSeed)
 	case opts.SplitSeed != 0 && opts.Split == SplitFixed:
 		return fmt.Errorf("%w: %s: a split seed (%d) has no effect on the fixed split", ErrConfig, name, opts.SplitSeed)
-	case opts.Pool != 0 && !dvs:
-		return fmt.Errorf("%w: %s: pooling (%d) applies to the 128x128 event data of cifar10dvs only", ErrConfig, name, opts.Pool)
+	case opts.Pool != 0 && !sensor128:
+		return fmt.Errorf("%w: %s: pooling (%d) applies to the 128x128 event data of cifar10dvs and dvs-gesture only", ErrConfig, name, opts.Pool)
 	case opts.Pool < 0 || opts.Pool > dvsSide:
-		return fmt.Errorf("%w: %s: pool = %d, want 1..%d (0 = the default %d)", ErrConfig, name, opts.Pool, dvsSide, DefaultCIFAR10DVSPool)
+		return fmt.Errorf("%w: %s: pool = %d, want 1..%d (0 = the data set's default)", ErrConfig, name, opts.Pool, dvsSide)
 	}
 	return nil
 }

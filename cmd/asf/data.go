@@ -15,14 +15,16 @@ import (
 // dataCmd groups `asf data fetch` and `asf data info`.
 var dataCmd = &cobra.Command{
 	Use:   "data",
-	Short: "Fetch and inspect data sets (mnist, fashion-mnist, cifar10, nmnist, cifar10dvs, synthetic)",
+	Short: "Fetch and inspect data sets (mnist, fashion-mnist, cifar10, nmnist, cifar10dvs, dvs-gesture, synthetic)",
 	Long: `Fetch and inspect data sets. Data sets live under --data-dir (default ./asf-data):
   <data-dir>/mnist/          train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
   <data-dir>/fashion-mnist/  t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz
   <data-dir>/cifar10/        data_batch_1..5.bin, test_batch.bin (place by hand)
   <data-dir>/nmnist/         Train/<label>/*.bin, Test/<label>/*.bin (place by hand)
   <data-dir>/cifar10dvs/     <class>/cifar10_<class>_<i>.aedat (the release's per-class
-                             zips airplane.zip ... truck.zip extracted; place by hand)`,
+                             zips airplane.zip ... truck.zip extracted; place by hand)
+  <data-dir>/dvs-gesture/    trials_to_{train,test}.txt, user*.aedat, user*_labels.csv
+                             (DvsGesture.tar.gz extracted; place by hand)`,
 }
 
 func init() {
@@ -107,7 +109,7 @@ with the data set it matches when the digest is a known one.
 
 PATH|NAME is an IDX images or labels file (its partner is found by the standard
 naming), a CIFAR-10 .bin batch, a data set folder, or a data set name (mnist,
-fashion-mnist, cifar10, nmnist, cifar10dvs: looked up in --data-dir; synthetic:
+fashion-mnist, cifar10, nmnist, cifar10dvs, dvs-gesture: looked up in --data-dir; synthetic:
 generated). cifar10dvs has no official split: --split chooses the reference's random
 tenth of each class (seeded by --split-seed) or the fixed one (recordings 0-99).
 info never fetches.`,
@@ -130,10 +132,10 @@ info never fetches.`,
 	}
 	def := dataset.DefaultSyntheticConfig()
 	f := cmd.Flags()
-	f.IntVar(&frames, "frames", dataset.DefaultNMNISTFrames, "nmnist, cifar10dvs: frames each sample's events are binned into")
+	f.IntVar(&frames, "frames", dataset.DefaultNMNISTFrames, "nmnist, cifar10dvs, dvs-gesture: frames each sample's events are binned into")
 	f.StringVar(&split, "split", "", "cifar10dvs: random (the reference's seeded tenth of each class, the default) or fixed (recordings 0..n/10-1)")
 	f.Uint64Var(&splitSd, "split-seed", 0, "cifar10dvs: seed of the random split")
-	f.IntVar(&pool, "pool", 0, "cifar10dvs: sum-pooling factor of the 128x128 frames (0 = the reference's 3)")
+	f.IntVar(&pool, "pool", 0, "cifar10dvs, dvs-gesture: sum-pooling factor of the 128x128 frames (0 = the default: 3, 4)")
 	f.IntVar(&synthN, "synthetic-n", def.N, "synthetic: training samples (the test split has half)")
 	f.Uint64Var(&synthSd, "synthetic-seed", def.Seed, "synthetic: seed")
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of text")

@@ -134,3 +134,87 @@ func writeFile(path string, data []byte) error {
 	}
 	return os.WriteFile(path, data, 0o644)
 }
+
+// AEDAT3Event is one polarity event to encode in an AEDAT 3.1 file.
+type AEDAT3Event struct {
+	X, Y  uint32 // 0..127
+	On    bool
+	Valid bool
+	T     int64 // microseconds; bit 31 and above go to the packet's overflow field
+}
+
+// AEDAT3 encodes an AEDAT 3.1 file: the header lines ending with "#!END-HEADER",
+// then one polarity packet (type 1, 8-byte events) per slice of packets, and a
+// special-event packet (type 0) before them, which readers skip.
+func AEDAT3(packets ...[]AEDAT3Event) []byte {
+	var b bytes.Buffer
+	b.WriteString("#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n")
+	le := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
+	// A special-event packet: type 0, two 8-byte events.
+	le([]uint16{0, 1})
+	le([]uint32{8, 4, 0, 2, 2, 2})
+	le([]uint32{0, 0, 0, 0})
+	for _, p := range packets {
+		var overflow uint32
+		if len(p) > 0 {
+			overflow = uint32(p[0].T >> 31)
+		}
+		le([]uint16{1, 1})
+		le([]uint32{8, 4, overflow, uint32(len(p)), uint32(len(p)), uint32(len(p))})
+		for _, e := range p {
+			addr := e.X<<17 | e.Y<<2
+			if e.On {
+				addr |= 2
+			}
+			if e.Valid {
+				addr |= 1
+			}
+			le([]uint32{addr, uint32(e.T & 0x7fffffff)})
+		}
+	}
+	return b.Bytes()
+}
+
+// Gesture writes a DVS128 Gesture release under dir/dvs-gesture/DvsGesture: trials
+// user01..user<nTrain> in trials_to_train.txt and the next nTest in
+// trials_to_test.txt, each a two-packet AEDAT 3.1 recording with a _labels.csv of
+// three gestures (classes 1 + (trial+k) % 11), each gesture 10 valid events (and one
+// invalid) at a class-dependent row.
+func Gesture(dir string, nTrain, nTest int) error {
+	root := filepath.Join(dir, "dvs-gesture", "DvsGesture")
+	var train, test bytes.Buffer
+	for u := range nTrain + nTest {
+		name := fmt.Sprintf("user%02d_lab.aedat", u+1)
+		if u < nTrain {
+			fmt.Fprintln(&train, name)
+		} else {
+			fmt.Fprintln(&test, name)
+		}
+		labels := "class,startTime_usec,endTime_usec\r\n"
+		var p1, p2 []AEDAT3Event
+		for k := range 3 {
+			class := 1 + (u+k)%11
+			start := int64(1_000_000 * (k + 1))
+			labels += fmt.Sprintf("%d,%d,%d\r\n", class, start, start+500_000)
+			for i := range 10 {
+				e := AEDAT3Event{X: uint32(i * 12), Y: uint32(class * 10), On: i%2 == 0, Valid: true, T: start + int64(40_000*i)}
+				if i < 5 {
+					p1 = append(p1, e)
+				} else {
+					p2 = append(p2, e)
+				}
+			}
+			p2 = append(p2, AEDAT3Event{X: 127, Y: 127, T: start + 1})
+		}
+		if err := writeFile(filepath.Join(root, name), AEDAT3(p1, p2)); err != nil {
+			return err
+		}
+		if err := writeFile(filepath.Join(root, fmt.Sprintf("user%02d_lab_labels.csv", u+1)), []byte(labels)); err != nil {
+			return err
+		}
+	}
+	if err := writeFile(filepath.Join(root, "trials_to_train.txt"), train.Bytes()); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(root, "trials_to_test.txt"), test.Bytes())
+}
