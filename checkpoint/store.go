@@ -500,6 +500,20 @@ func (s *Store) Backup(w io.Writer) (n int64, err error) {
 	return n, err
 }
 
+// BackupStream is Backup for a stream that must announce the copy's size
+// first: start is called with it, in the same read transaction, before the
+// bytes go to w.
+func (s *Store) BackupStream(start func(size int64) error, w io.Writer) (n int64, err error) {
+	err = s.view("backup", func(tx *bolt.Tx) error {
+		if err := start(tx.Size()); err != nil {
+			return err
+		}
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
 // BackupTo writes a consistent copy of the store to path: into a temporary file
 // beside it, synced, then renamed over path, so that path is either the old file
 // or a complete copy. path must not be the store itself.

@@ -63,7 +63,12 @@ func (c *Coordinator) admit(ctx context.Context, method string) string {
 	if open[method] {
 		return ""
 	}
-	if !secure.RoleAllowed(ctx, secure.RoleWorker) {
+	if method == asfpb.Coordinator_Backup_FullMethodName { // an operator's tool (asf checkpoint backup)
+		if !secure.RoleAllowed(ctx, secure.RoleClient, secure.RoleWorker) {
+			r, _ := secure.PeerRole(ctx)
+			return fmt.Sprintf("a %s certificate may not call %s (client or worker only)", r, method)
+		}
+	} else if !secure.RoleAllowed(ctx, secure.RoleWorker) {
 		r, _ := secure.PeerRole(ctx)
 		return fmt.Sprintf("a %s certificate may not call %s (worker only)", r, method)
 	}

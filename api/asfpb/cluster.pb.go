@@ -196,6 +196,106 @@ func (FailureKind) EnumDescriptor() ([]byte, []int) {
 	return file_asfpb_cluster_proto_rawDescGZIP(), []int{2}
 }
 
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_asfpb_cluster_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_asfpb_cluster_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{0}
+}
+
+// BackupChunk is the next part of a store copy.
+type BackupChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The size of the whole copy in bytes (first chunk only).
+	Size int64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	// The next bytes of the copy (at most 1 MiB).
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// The SHA-256 of the whole copy (last chunk only, with no data).
+	Sha256        []byte `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_asfpb_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_asfpb_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BackupChunk) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
 // HeldState names a training state: the number of steps it has completed and
 // the SHA-256 of its weights and scales (engine.Model.Digest).
 type HeldState struct {
@@ -208,7 +308,7 @@ type HeldState struct {
 
 func (x *HeldState) Reset() {
 	*x = HeldState{}
-	mi := &file_asfpb_cluster_proto_msgTypes[0]
+	mi := &file_asfpb_cluster_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -220,7 +320,7 @@ func (x *HeldState) String() string {
 func (*HeldState) ProtoMessage() {}
 
 func (x *HeldState) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[0]
+	mi := &file_asfpb_cluster_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -233,7 +333,7 @@ func (x *HeldState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeldState.ProtoReflect.Descriptor instead.
 func (*HeldState) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{0}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *HeldState) GetStep() int64 {
@@ -278,7 +378,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_asfpb_cluster_proto_msgTypes[1]
+	mi := &file_asfpb_cluster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +390,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[1]
+	mi := &file_asfpb_cluster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +403,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{1}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *JoinRequest) GetWorkerId() string {
@@ -388,7 +488,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_asfpb_cluster_proto_msgTypes[2]
+	mi := &file_asfpb_cluster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +500,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[2]
+	mi := &file_asfpb_cluster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +513,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{2}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *JoinResponse) GetJobId() string {
@@ -486,7 +586,7 @@ type NextTaskRequest struct {
 
 func (x *NextTaskRequest) Reset() {
 	*x = NextTaskRequest{}
-	mi := &file_asfpb_cluster_proto_msgTypes[3]
+	mi := &file_asfpb_cluster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +598,7 @@ func (x *NextTaskRequest) String() string {
 func (*NextTaskRequest) ProtoMessage() {}
 
 func (x *NextTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[3]
+	mi := &file_asfpb_cluster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +611,7 @@ func (x *NextTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextTaskRequest.ProtoReflect.Descriptor instead.
 func (*NextTaskRequest) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{3}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *NextTaskRequest) GetWorkerId() string {
@@ -580,7 +680,7 @@ type RingMember struct {
 
 func (x *RingMember) Reset() {
 	*x = RingMember{}
-	mi := &file_asfpb_cluster_proto_msgTypes[4]
+	mi := &file_asfpb_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +692,7 @@ func (x *RingMember) String() string {
 func (*RingMember) ProtoMessage() {}
 
 func (x *RingMember) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[4]
+	mi := &file_asfpb_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +705,7 @@ func (x *RingMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingMember.ProtoReflect.Descriptor instead.
 func (*RingMember) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{4}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RingMember) GetWorkerId() string {
@@ -635,7 +735,7 @@ type SyncSource struct {
 
 func (x *SyncSource) Reset() {
 	*x = SyncSource{}
-	mi := &file_asfpb_cluster_proto_msgTypes[5]
+	mi := &file_asfpb_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +747,7 @@ func (x *SyncSource) String() string {
 func (*SyncSource) ProtoMessage() {}
 
 func (x *SyncSource) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[5]
+	mi := &file_asfpb_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +760,7 @@ func (x *SyncSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSource.ProtoReflect.Descriptor instead.
 func (*SyncSource) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{5}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SyncSource) GetGrpcAddr() string {
@@ -708,7 +808,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_asfpb_cluster_proto_msgTypes[6]
+	mi := &file_asfpb_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +820,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[6]
+	mi := &file_asfpb_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +833,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{6}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Task) GetKind() TaskKind {
@@ -860,7 +960,7 @@ type StepReport struct {
 
 func (x *StepReport) Reset() {
 	*x = StepReport{}
-	mi := &file_asfpb_cluster_proto_msgTypes[7]
+	mi := &file_asfpb_cluster_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +972,7 @@ func (x *StepReport) String() string {
 func (*StepReport) ProtoMessage() {}
 
 func (x *StepReport) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[7]
+	mi := &file_asfpb_cluster_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +985,7 @@ func (x *StepReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepReport.ProtoReflect.Descriptor instead.
 func (*StepReport) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{7}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StepReport) GetWorkerId() string {
@@ -1031,7 +1131,7 @@ type ReportAck struct {
 
 func (x *ReportAck) Reset() {
 	*x = ReportAck{}
-	mi := &file_asfpb_cluster_proto_msgTypes[8]
+	mi := &file_asfpb_cluster_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1143,7 @@ func (x *ReportAck) String() string {
 func (*ReportAck) ProtoMessage() {}
 
 func (x *ReportAck) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[8]
+	mi := &file_asfpb_cluster_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1156,7 @@ func (x *ReportAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAck.ProtoReflect.Descriptor instead.
 func (*ReportAck) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{8}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReportAck) GetAccepted() bool {
@@ -1081,7 +1181,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_asfpb_cluster_proto_msgTypes[9]
+	mi := &file_asfpb_cluster_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1193,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[9]
+	mi := &file_asfpb_cluster_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1206,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{9}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{11}
 }
 
 type MemberStatus struct {
@@ -1128,7 +1228,7 @@ type MemberStatus struct {
 
 func (x *MemberStatus) Reset() {
 	*x = MemberStatus{}
-	mi := &file_asfpb_cluster_proto_msgTypes[10]
+	mi := &file_asfpb_cluster_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1240,7 @@ func (x *MemberStatus) String() string {
 func (*MemberStatus) ProtoMessage() {}
 
 func (x *MemberStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[10]
+	mi := &file_asfpb_cluster_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1253,7 @@ func (x *MemberStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberStatus.ProtoReflect.Descriptor instead.
 func (*MemberStatus) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{10}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MemberStatus) GetWorkerId() string {
@@ -1258,7 +1358,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_asfpb_cluster_proto_msgTypes[11]
+	mi := &file_asfpb_cluster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1370,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[11]
+	mi := &file_asfpb_cluster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1383,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{11}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ClusterStatus) GetJobId() string {
@@ -1458,7 +1558,7 @@ type StateRequest struct {
 
 func (x *StateRequest) Reset() {
 	*x = StateRequest{}
-	mi := &file_asfpb_cluster_proto_msgTypes[12]
+	mi := &file_asfpb_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1570,7 @@ func (x *StateRequest) String() string {
 func (*StateRequest) ProtoMessage() {}
 
 func (x *StateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[12]
+	mi := &file_asfpb_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1583,7 @@ func (x *StateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRequest.ProtoReflect.Descriptor instead.
 func (*StateRequest) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{12}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StateRequest) GetJobId() string {
@@ -1520,7 +1620,7 @@ type StateChunk struct {
 
 func (x *StateChunk) Reset() {
 	*x = StateChunk{}
-	mi := &file_asfpb_cluster_proto_msgTypes[13]
+	mi := &file_asfpb_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1632,7 @@ func (x *StateChunk) String() string {
 func (*StateChunk) ProtoMessage() {}
 
 func (x *StateChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_asfpb_cluster_proto_msgTypes[13]
+	mi := &file_asfpb_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1645,7 @@ func (x *StateChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChunk.ProtoReflect.Descriptor instead.
 func (*StateChunk) Descriptor() ([]byte, []int) {
-	return file_asfpb_cluster_proto_rawDescGZIP(), []int{13}
+	return file_asfpb_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateChunk) GetTotalSize() int64 {
@@ -1580,7 +1680,12 @@ var File_asfpb_cluster_proto protoreflect.FileDescriptor
 
 const file_asfpb_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x13asfpb/cluster.proto\x12\x06asf.v1\"7\n" +
+	"\x13asfpb/cluster.proto\x12\x06asf.v1\"\x0f\n" +
+	"\rBackupRequest\"M\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\fR\x06sha256\"7\n" +
 	"\tHeldState\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\x03R\x04step\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\"\x95\x02\n" +
@@ -1738,12 +1843,13 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"\x18FAILURE_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14FAILURE_KIND_ABORTED\x10\x01\x12\x15\n" +
 	"\x11FAILURE_KIND_SYNC\x10\x02\x12\x16\n" +
-	"\x12FAILURE_KIND_FATAL\x10\x032\xdc\x01\n" +
+	"\x12FAILURE_KIND_FATAL\x10\x032\x94\x02\n" +
 	"\vCoordinator\x121\n" +
 	"\x04Join\x12\x13.asf.v1.JoinRequest\x1a\x14.asf.v1.JoinResponse\x121\n" +
 	"\bNextTask\x12\x17.asf.v1.NextTaskRequest\x1a\f.asf.v1.Task\x12/\n" +
 	"\x06Report\x12\x12.asf.v1.StepReport\x1a\x11.asf.v1.ReportAck\x126\n" +
-	"\x06Status\x12\x15.asf.v1.StatusRequest\x1a\x15.asf.v1.ClusterStatus2E\n" +
+	"\x06Status\x12\x15.asf.v1.StatusRequest\x1a\x15.asf.v1.ClusterStatus\x126\n" +
+	"\x06Backup\x12\x15.asf.v1.BackupRequest\x1a\x13.asf.v1.BackupChunk0\x012E\n" +
 	"\vWorkerState\x126\n" +
 	"\bGetState\x12\x14.asf.v1.StateRequest\x1a\x12.asf.v1.StateChunk0\x01B!Z\x1fgithub.com/asfnet/asf/api/asfpbb\x06proto3"
 
@@ -1760,49 +1866,53 @@ func file_asfpb_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_asfpb_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_asfpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_asfpb_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_asfpb_cluster_proto_goTypes = []any{
 	(SyncMode)(0),           // 0: asf.v1.SyncMode
 	(TaskKind)(0),           // 1: asf.v1.TaskKind
 	(FailureKind)(0),        // 2: asf.v1.FailureKind
-	(*HeldState)(nil),       // 3: asf.v1.HeldState
-	(*JoinRequest)(nil),     // 4: asf.v1.JoinRequest
-	(*JoinResponse)(nil),    // 5: asf.v1.JoinResponse
-	(*NextTaskRequest)(nil), // 6: asf.v1.NextTaskRequest
-	(*RingMember)(nil),      // 7: asf.v1.RingMember
-	(*SyncSource)(nil),      // 8: asf.v1.SyncSource
-	(*Task)(nil),            // 9: asf.v1.Task
-	(*StepReport)(nil),      // 10: asf.v1.StepReport
-	(*ReportAck)(nil),       // 11: asf.v1.ReportAck
-	(*StatusRequest)(nil),   // 12: asf.v1.StatusRequest
-	(*MemberStatus)(nil),    // 13: asf.v1.MemberStatus
-	(*ClusterStatus)(nil),   // 14: asf.v1.ClusterStatus
-	(*StateRequest)(nil),    // 15: asf.v1.StateRequest
-	(*StateChunk)(nil),      // 16: asf.v1.StateChunk
+	(*BackupRequest)(nil),   // 3: asf.v1.BackupRequest
+	(*BackupChunk)(nil),     // 4: asf.v1.BackupChunk
+	(*HeldState)(nil),       // 5: asf.v1.HeldState
+	(*JoinRequest)(nil),     // 6: asf.v1.JoinRequest
+	(*JoinResponse)(nil),    // 7: asf.v1.JoinResponse
+	(*NextTaskRequest)(nil), // 8: asf.v1.NextTaskRequest
+	(*RingMember)(nil),      // 9: asf.v1.RingMember
+	(*SyncSource)(nil),      // 10: asf.v1.SyncSource
+	(*Task)(nil),            // 11: asf.v1.Task
+	(*StepReport)(nil),      // 12: asf.v1.StepReport
+	(*ReportAck)(nil),       // 13: asf.v1.ReportAck
+	(*StatusRequest)(nil),   // 14: asf.v1.StatusRequest
+	(*MemberStatus)(nil),    // 15: asf.v1.MemberStatus
+	(*ClusterStatus)(nil),   // 16: asf.v1.ClusterStatus
+	(*StateRequest)(nil),    // 17: asf.v1.StateRequest
+	(*StateChunk)(nil),      // 18: asf.v1.StateChunk
 }
 var file_asfpb_cluster_proto_depIdxs = []int32{
-	3,  // 0: asf.v1.JoinRequest.held:type_name -> asf.v1.HeldState
+	5,  // 0: asf.v1.JoinRequest.held:type_name -> asf.v1.HeldState
 	0,  // 1: asf.v1.JoinResponse.sync_mode:type_name -> asf.v1.SyncMode
 	1,  // 2: asf.v1.NextTaskRequest.have_kind:type_name -> asf.v1.TaskKind
-	3,  // 3: asf.v1.NextTaskRequest.held:type_name -> asf.v1.HeldState
+	5,  // 3: asf.v1.NextTaskRequest.held:type_name -> asf.v1.HeldState
 	1,  // 4: asf.v1.Task.kind:type_name -> asf.v1.TaskKind
-	7,  // 5: asf.v1.Task.ring:type_name -> asf.v1.RingMember
-	8,  // 6: asf.v1.Task.sync:type_name -> asf.v1.SyncSource
+	9,  // 5: asf.v1.Task.ring:type_name -> asf.v1.RingMember
+	10, // 6: asf.v1.Task.sync:type_name -> asf.v1.SyncSource
 	2,  // 7: asf.v1.StepReport.failure:type_name -> asf.v1.FailureKind
-	3,  // 8: asf.v1.StepReport.held:type_name -> asf.v1.HeldState
-	13, // 9: asf.v1.ClusterStatus.members:type_name -> asf.v1.MemberStatus
-	4,  // 10: asf.v1.Coordinator.Join:input_type -> asf.v1.JoinRequest
-	6,  // 11: asf.v1.Coordinator.NextTask:input_type -> asf.v1.NextTaskRequest
-	10, // 12: asf.v1.Coordinator.Report:input_type -> asf.v1.StepReport
-	12, // 13: asf.v1.Coordinator.Status:input_type -> asf.v1.StatusRequest
-	15, // 14: asf.v1.WorkerState.GetState:input_type -> asf.v1.StateRequest
-	5,  // 15: asf.v1.Coordinator.Join:output_type -> asf.v1.JoinResponse
-	9,  // 16: asf.v1.Coordinator.NextTask:output_type -> asf.v1.Task
-	11, // 17: asf.v1.Coordinator.Report:output_type -> asf.v1.ReportAck
-	14, // 18: asf.v1.Coordinator.Status:output_type -> asf.v1.ClusterStatus
-	16, // 19: asf.v1.WorkerState.GetState:output_type -> asf.v1.StateChunk
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
+	5,  // 8: asf.v1.StepReport.held:type_name -> asf.v1.HeldState
+	15, // 9: asf.v1.ClusterStatus.members:type_name -> asf.v1.MemberStatus
+	6,  // 10: asf.v1.Coordinator.Join:input_type -> asf.v1.JoinRequest
+	8,  // 11: asf.v1.Coordinator.NextTask:input_type -> asf.v1.NextTaskRequest
+	12, // 12: asf.v1.Coordinator.Report:input_type -> asf.v1.StepReport
+	14, // 13: asf.v1.Coordinator.Status:input_type -> asf.v1.StatusRequest
+	3,  // 14: asf.v1.Coordinator.Backup:input_type -> asf.v1.BackupRequest
+	17, // 15: asf.v1.WorkerState.GetState:input_type -> asf.v1.StateRequest
+	7,  // 16: asf.v1.Coordinator.Join:output_type -> asf.v1.JoinResponse
+	11, // 17: asf.v1.Coordinator.NextTask:output_type -> asf.v1.Task
+	13, // 18: asf.v1.Coordinator.Report:output_type -> asf.v1.ReportAck
+	16, // 19: asf.v1.Coordinator.Status:output_type -> asf.v1.ClusterStatus
+	4,  // 20: asf.v1.Coordinator.Backup:output_type -> asf.v1.BackupChunk
+	18, // 21: asf.v1.WorkerState.GetState:output_type -> asf.v1.StateChunk
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name
@@ -1819,7 +1929,7 @@ func file_asfpb_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_asfpb_cluster_proto_rawDesc), len(file_asfpb_cluster_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -28,6 +28,7 @@ const (
 	Coordinator_NextTask_FullMethodName = "/asf.v1.Coordinator/NextTask"
 	Coordinator_Report_FullMethodName   = "/asf.v1.Coordinator/Report"
 	Coordinator_Status_FullMethodName   = "/asf.v1.Coordinator/Status"
+	Coordinator_Backup_FullMethodName   = "/asf.v1.Coordinator/Backup"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -49,6 +50,11 @@ type CoordinatorClient interface {
 	Report(ctx context.Context, in *StepReport, opts ...grpc.CallOption) (*ReportAck, error)
 	// Status describes the cluster and the job's progress.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*ClusterStatus, error)
+	// Backup streams a consistent copy of the coordinator's checkpoint store,
+	// read in one read transaction while training goes on (as etcd's snapshot
+	// save does). The first chunk carries the copy's size, the last its SHA-256.
+	// It needs the join token, and with TLS a client or worker certificate.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 }
 
 type coordinatorClient struct {
@@ -99,6 +105,25 @@ func (c *coordinatorClient) Status(ctx context.Context, in *StatusRequest, opts 
 	return out, nil
 }
 
+func (c *coordinatorClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Coordinator_ServiceDesc.Streams[0], Coordinator_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_BackupClient = grpc.ServerStreamingClient[BackupChunk]
+
 // CoordinatorServer is the server API for Coordinator service.
 // All implementations must embed UnimplementedCoordinatorServer
 // for forward compatibility.
@@ -118,6 +143,11 @@ type CoordinatorServer interface {
 	Report(context.Context, *StepReport) (*ReportAck, error)
 	// Status describes the cluster and the job's progress.
 	Status(context.Context, *StatusRequest) (*ClusterStatus, error)
+	// Backup streams a consistent copy of the coordinator's checkpoint store,
+	// read in one read transaction while training goes on (as etcd's snapshot
+	// save does). The first chunk carries the copy's size, the last its SHA-256.
+	// It needs the join token, and with TLS a client or worker certificate.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	mustEmbedUnimplementedCoordinatorServer()
 }
 
@@ -139,6 +169,9 @@ func (UnimplementedCoordinatorServer) Report(context.Context, *StepReport) (*Rep
 }
 func (UnimplementedCoordinatorServer) Status(context.Context, *StatusRequest) (*ClusterStatus, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedCoordinatorServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedCoordinatorServer) mustEmbedUnimplementedCoordinatorServer() {}
 func (UnimplementedCoordinatorServer) testEmbeddedByValue()                     {}
@@ -233,6 +266,17 @@ func _Coordinator_Status_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Coordinator_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CoordinatorServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_BackupServer = grpc.ServerStreamingServer[BackupChunk]
+
 // Coordinator_ServiceDesc is the grpc.ServiceDesc for Coordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -257,7 +301,13 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Coordinator_Status_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Backup",
+			Handler:       _Coordinator_Backup_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "asfpb/cluster.proto",
 }
 

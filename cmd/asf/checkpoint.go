@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,8 +18,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/coordinator"
+	"github.com/asfnet/asf/internal/secure"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 )
 
 func init() { rootCmd.AddCommand(newCheckpointCmd()) }
@@ -60,8 +65,9 @@ scales, position, metrics summary, each with a sha256 checksum) and its metrics
 history.
 
 The store allows one writer at a time: while a coordinator holds it, these
-commands fail after 2 s with a message saying so. Read-only commands (ls, show,
-verify, export, backup) never create or change the file.`,
+commands fail after 2 s with a message saying so (backup --coordinator asks the
+coordinator for a copy instead). Read-only commands (ls, show, verify, export,
+backup) never create or change the file; salvage repairs a damaged one.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.db, "db", "", "checkpoint store file (default <data-dir>/asf.db)")
 	cmd.AddCommand(
@@ -572,36 +578,101 @@ func checkpointImport(w io.Writer, s *checkpoint.Store, path, job string) error 
 }
 
 func newCkptBackupCmd(f *checkpointFlags) *cobra.Command {
-	var out string
+	var (
+		out, addr        string
+		token, tokenFile string
+		timeout          time.Duration
+		tf               tlsFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "backup -o FILE",
-		Short: "Copy the whole store, consistently, to FILE",
+		Use:   "backup -o FILE [--coordinator ADDR]",
+		Short: "Copy the whole store, consistently, to FILE (from a running coordinator with --coordinator)",
 		Long: `Copy the whole store to FILE from one read transaction (written to a temporary
-file, synced, then renamed). A running coordinator makes its own hot backups; this
-command needs the file not to be held by a writer.`,
-		Args: cobra.NoArgs,
+file, synced, checked page by page, then renamed).
+
+While a coordinator runs it holds the store's write lock; --coordinator ADDR asks
+it (over gRPC) for the copy instead: it streams one read transaction of its store
+while training goes on, as etcd's snapshot save does, and the copy is checked
+against the size and SHA-256 it sends. That call needs the cluster's join token
+(--join-token-file) and, with TLS, a client or worker certificate.
+Without --coordinator the file (--db) is read directly and must not be held by a
+writer.`,
+		Example: "  asf checkpoint backup --coordinator coordinator:7070 --join-token-file certs/join.token -o asf-backup.db",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return fmt.Errorf("-o FILE is required")
 			}
-			s, err := f.open(cmd, true)
+			from := f.path()
+			if addr != "" {
+				if err := backupFromCoordinator(cmd, addr, token, tokenFile, timeout, tf, out); err != nil {
+					return err
+				}
+				from = "coordinator " + addr
+			} else {
+				s, err := f.open(cmd, true)
+				if err != nil {
+					return err
+				}
+				defer s.Close()
+				if err := s.BackupTo(out); err != nil {
+					return err
+				}
+			}
+			rep, err := checkpoint.Inspect(out, nil)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			if err := s.BackupTo(out); err != nil {
-				return err
+			if err := rep.Err(); err != nil {
+				return fmt.Errorf("the backup %s does not verify: %w", out, err)
 			}
-			fi, err := os.Stat(out)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s -> %s (%s)\n", s.Path(), out, humanBytes(fi.Size()))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s -> %s (%s; %d job(s), %d checkpoint(s), %d metric point(s), verified)\n",
+				from, out, humanBytes(rep.Size), len(rep.Jobs), len(rep.Checkpoints), rep.Metrics)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "backup file to write")
+	cmd.Flags().StringVar(&addr, "coordinator", "", "back up the store of the coordinator at this gRPC address while it runs")
+	cmd.Flags().StringVar(&token, "join-token", "", "the cluster's join token (prefer --join-token-file)")
+	cmd.Flags().StringVar(&tokenFile, "join-token-file", "", "file holding the cluster's join token")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "give up on --coordinator after this long")
+	tf.register(cmd.Flags())
 	return cmd
+}
+
+// backupFromCoordinator streams the store of the coordinator at addr into out.
+func backupFromCoordinator(cmd *cobra.Command, addr, token, tokenFile string, timeout time.Duration, tf tlsFlags, out string) error {
+	if token != "" && tokenFile != "" {
+		return fmt.Errorf("both --join-token and --join-token-file are set; give one")
+	}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return fmt.Errorf("--join-token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return fmt.Errorf("--join-token-file %s is empty", tokenFile)
+		}
+	}
+	creds, err := tf.dialOption()
+	if err != nil {
+		return err
+	}
+	cc, err := grpc.NewClient(addr, append([]grpc.DialOption{creds}, secure.TokenDialOptions(token)...)...)
+	if err != nil {
+		return fmt.Errorf("--coordinator %q: %w", addr, err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	_, err = writeFileAtomic(out, func(w io.Writer) error {
+		_, err := coordinator.ReceiveBackup(ctx, asfpb.NewCoordinatorClient(cc), w)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("backup from coordinator %s: %w", addr, err)
+	}
+	return nil
 }
 
 func newCkptPruneCmd(f *checkpointFlags) *cobra.Command {

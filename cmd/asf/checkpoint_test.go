@@ -2,14 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/coordinator"
+	"github.com/asfnet/asf/internal/inproc"
+	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/worker"
 )
 
 // ckptState is a small synthetic training state.
@@ -210,5 +217,67 @@ func TestCheckpointVerifySalvage(t *testing.T) {
 	}
 	if out, err = runCkpt(t, "salvage", "--db", db); err != nil || !strings.Contains(out, "no damage found") {
 		t.Fatalf("salvage of a sound store: %v\n%s", err, out)
+	}
+}
+
+// A hot backup of a live store: while the job trains (after its first
+// checkpoints), `asf checkpoint backup --coordinator` streams the store from the
+// coordinator, which holds the file's lock; the copy verifies and holds the
+// job. Without the join token the coordinator refuses.
+func TestCheckpointBackupFromCoordinator(t *testing.T) {
+	old := globals
+	t.Cleanup(func() { globals = old })
+	globals.logLevel, globals.logFormat = "warn", "text"
+	dir := t.TempDir()
+	j := job.Default()
+	j.ID, j.Dataset, j.Spec = "hot", "synthetic", "4C3-P2-10FC"
+	j.Neuron.T, j.Epochs, j.Batch, j.Micro, j.TrainSize, j.TestSize = 4, 2, 16, 16, 160, 32
+	cfg := coordinator.DefaultConfig(j)
+	cfg.DataDir, cfg.StorePath, cfg.NoTest, cfg.CheckpointEvery = dir, filepath.Join(dir, "asf.db"), true, 3
+	cfg.StartWorkers, cfg.JoinToken, cfg.FinishGrace = 1, "s3cret", 200*time.Millisecond
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cl *inproc.Cluster
+	var once sync.Once
+	var out, refused string
+	var err, refusedErr error
+	bk := filepath.Join(dir, "hot.db")
+	cfg.Hooks.AfterCommit = func(steps int, _ []string) {
+		if steps < 8 {
+			return
+		}
+		once.Do(func() {
+			addr := cl.Coordinator().Addr()
+			refused, refusedErr = runCkpt(t, "backup", "--coordinator", addr, "-o", filepath.Join(dir, "no.db"))
+			out, err = runCkpt(t, "backup", "--coordinator", addr, "--join-token-file", tokenFile, "-o", bk)
+		})
+	}
+	cl, cerr := inproc.Start(context.Background(), inproc.Config{Coordinator: cfg, Workers: 1, Worker: func(int) worker.Config {
+		wc := worker.DefaultConfig()
+		wc.ID, wc.Threads, wc.JoinToken = "w0", 1, "s3cret"
+		return wc
+	}})
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	if _, rerr := cl.Run(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if refusedErr == nil || !strings.Contains(refusedErr.Error(), "no join token") {
+		t.Fatalf("backup without the token: %v\n%s", refusedErr, refused)
+	}
+	if err != nil || !strings.Contains(out, "coordinator ") || !strings.Contains(out, "verified") {
+		t.Fatalf("hot backup: %v\n%s", err, out)
+	}
+	rep, ierr := checkpoint.Inspect(bk, nil)
+	if ierr != nil || rep.Damaged() || !slices.Equal(rep.Jobs, []string{"hot"}) || len(rep.Checkpoints) == 0 || rep.Metrics < 4 {
+		t.Fatalf("the backup: %v %v, jobs %v, %d checkpoints, %d metric points", ierr, rep.Err(), rep.Jobs, len(rep.Checkpoints), rep.Metrics)
+	}
+	for _, r := range rep.Checkpoints {
+		if !r.OK() || r.Step > 10 {
+			t.Fatalf("checkpoint %d in the backup: step %d, %v (want one taken before the job's end)", r.ID, r.Step, r.Err)
+		}
 	}
 }
