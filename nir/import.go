@@ -101,12 +101,18 @@ func Import(g *Graph, opt ImportOptions) (*Imported, error) {
 			return nil, fmt.Errorf("%w: node %q (Input): shape %v must be positive", ErrGraph, in.name, shape)
 		}
 	}
+	if inShape.Size() > maxActivation {
+		return nil, fmt.Errorf("%w: node %q (Input): shape %v has more than %d elements", ErrUnsupported, in.name, shape, maxActivation)
+	}
 	b := &builder{cfg: cfg, dt: dt, cur: inShape, flat: len(shape) == 1, leak: -1, vthPool: -1, vth: -1}
 	body := chain[1 : len(chain)-1]
 	for i := 0; i < len(body); {
 		n, err := b.layer(body, i)
 		if err != nil {
 			return nil, err
+		}
+		if b.cur.Size() > maxActivation {
+			return nil, unsupported(body[i], "its output %v has more than %d elements", b.cur, maxActivation)
 		}
 		i += n
 	}
@@ -168,6 +174,10 @@ func Import(g *Graph, opt ImportOptions) (*Imported, error) {
 	}
 	return &Imported{Model: m, Layers: b.layers, Notes: b.notes, Meta: meta}, nil
 }
+
+// maxActivation bounds the elements of one layer's activation (16 M), so that a
+// graph cannot make the engine allocate without bound.
+const maxActivation = 1 << 24
 
 type tensor struct {
 	shape []int

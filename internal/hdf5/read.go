@@ -803,7 +803,7 @@ func (r *reader) unfilter(data []byte, fs []filter, mask uint32, want int, path 
 			if err != nil {
 				return nil, formatErr(path, "deflate chunk: %v", err)
 			}
-			limit := int64(want) + 1
+			limit := int64(min(want, 1<<30-r.inflated)) + 1
 			out, err := io.ReadAll(io.LimitReader(zr, limit))
 			if err != nil {
 				return nil, formatErr(path, "deflate chunk: %v", err)
@@ -878,7 +878,7 @@ func (r *reader) dataset(msgs []msg, path string) (*Dataset, error) {
 	// Data not stored as is (compressed, or never written and so all fill value)
 	// is at most deflate's ratio (1032:1) times the file: a small file cannot ask
 	// for gigabytes.
-	if limit := 1<<20 + 1032*uint64(len(r.b)); total > limit {
+	if limit := r.limit(); total > limit {
 		return nil, formatErr(path, "a dataset of %d bytes in a file of %d", total, len(r.b))
 	}
 	raw, err := r.layout(lm.data, shape, t.size, int(total), fs, path)
@@ -891,6 +891,9 @@ func (r *reader) dataset(msgs []msg, path string) (*Dataset, error) {
 	}
 	return d, r.decode(d, t, raw, n, path)
 }
+
+// limit bounds the bytes of a dataset or chunk that is not stored as is.
+func (r *reader) limit() uint64 { return 1<<20 + 1032*uint64(len(r.b)) }
 
 // layout returns the raw bytes of a dataset (total bytes) from its layout message.
 func (r *reader) layout(b []byte, shape []int, esize, total int, fs []filter, path string) ([]byte, error) {
@@ -1059,6 +1062,9 @@ func (r *reader) chunked(addr uint64, shape, dims []int, esize, total int, fs []
 			return err
 		}
 		want := chunkElems * esize
+		if uint64(want) > r.limit() {
+			return formatErr(path, "a chunk of %d bytes in a file of %d", want, len(r.b))
+		}
 		if data, err = r.unfilter(data, fs, mask, want, path); err != nil {
 			return err
 		}
