@@ -26,13 +26,18 @@ import (
 type BenchConfig struct {
 	Peers  int
 	Bytes  int64
-	Codec  string // "int64" or "float32"
+	Codec  string // "int64", "packed64" or "float32"
 	Iters  int    // timed reductions
 	Warmup int    // untimed reductions first (they also open the connections)
 	// ChunkBytes is Config.ChunkBytes.
 	ChunkBytes int
 	// Tuning sizes the gRPC windows and buffers.
 	Tuning GRPCTuning
+	// Int64Data, if set, is the input of the int64 and packed64 codecs
+	// (tiled to the buffer, each peer starting at another offset) instead of
+	// uniform values below 2^20: real gradients make the packed64 figures
+	// honest.
+	Int64Data []int64
 	// Profile, if set, receives a CPU profile (pprof) of the timed reductions
 	// (and of the raw TCP transfers between them).
 	Profile io.Writer
@@ -58,8 +63,8 @@ func (c BenchConfig) Validate() error {
 		return fmt.Errorf("%w: Peers is %d, want 2..64", ErrConfig, c.Peers)
 	case c.Bytes < 0:
 		return fmt.Errorf("%w: Bytes is %d, want >= 0", ErrConfig, c.Bytes)
-	case c.Codec != "int64" && c.Codec != "float32":
-		return fmt.Errorf("%w: Codec is %q, want int64 or float32", ErrConfig, c.Codec)
+	case c.Codec != "int64" && c.Codec != "packed64" && c.Codec != "float32":
+		return fmt.Errorf("%w: Codec is %q, want int64, packed64 or float32", ErrConfig, c.Codec)
 	case c.Iters < 1:
 		return fmt.Errorf("%w: Iters is %d, want >= 1", ErrConfig, c.Iters)
 	case c.Warmup < 0:
@@ -100,6 +105,11 @@ type BenchResult struct {
 	// each carrying LinkBytes at the same time: the transport's ceiling for
 	// busbw on this machine, without gRPC or summing.
 	RawRing float64
+	// SentBytes is what one peer sent per reduction (mean over peers and
+	// reductions): LinkBytes for fixed-size codecs, less for packed64.
+	SentBytes int64
+	// ElemsPerSec is the elements reduced per second, S / element size / Mean.
+	ElemsPerSec float64
 	// Ratios are BusBW/RawTCP for each timed reduction and the raw transfer
 	// right after it; MedianRatio is their median.
 	Ratios      []float64
@@ -112,9 +122,23 @@ func RunBench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 		return BenchResult{}, err
 	}
 	res := BenchResult{Config: cfg}
+	var k int
+	int64s := func(rng *rand.Rand) int64 {
+		if len(cfg.Int64Data) == 0 {
+			return rng.Int64N(1 << 20)
+		}
+		// Peers are filled in turn, n elements each: peer i reads the data
+		// contiguously from offset i*len/Peers.
+		n, d := int(cfg.Bytes/8), cfg.Int64Data
+		i, j := k/max(n, 1), k%max(n, 1)
+		k++
+		return d[(j+i*(len(d)/cfg.Peers))%len(d)]
+	}
 	switch cfg.Codec {
 	case "int64":
-		return res, benchRing(ctx, cfg, Int64, &res, func(rng *rand.Rand) int64 { return rng.Int64N(1 << 20) })
+		return res, benchRing(ctx, cfg, Int64, &res, int64s)
+	case "packed64":
+		return res, benchRing(ctx, cfg, Packed, &res, int64s)
 	default:
 		return res, benchRing(ctx, cfg, Float32, &res, func(rng *rand.Rand) float32 { return float32(rng.NormFloat64()) })
 	}
@@ -185,6 +209,8 @@ func benchRing[T any](ctx context.Context, cfg BenchConfig, codec Codec[T], res 
 		bufs[i] = make([]T, n)
 	}
 	errs := make([]error, w)
+	sent := make([]int64, w)
+	var sentTotal int64
 	var rawTimes, ringTimes []time.Duration
 	var rawCPU time.Duration
 	for it := range cfg.Warmup + cfg.Iters {
@@ -203,7 +229,7 @@ func benchRing[T any](ctx context.Context, cfg BenchConfig, codec Codec[T], res 
 			c := DefaultConfig()
 			c.Job, c.Generation, c.Step = "bench", 1, uint64(it)
 			c.Rank, c.Size, c.ChunkBytes = i, w, cfg.ChunkBytes
-			wg.Go(func() { errs[i] = AllReduce(ctx, ts[i], c, codec, bufs[i]) })
+			wg.Go(func() { sent[i], errs[i] = AllReduceSent(ctx, ts[i], c, codec, bufs[i]) })
 		}
 		wg.Wait()
 		d, dCPU := time.Since(start), processCPU()-startCPU
@@ -221,6 +247,9 @@ func benchRing[T any](ctx context.Context, cfg BenchConfig, codec Codec[T], res 
 			return err
 		}
 		if it >= cfg.Warmup {
+			for _, b := range sent {
+				sentTotal += b
+			}
 			res.Times = append(res.Times, d)
 			res.CPU += dCPU
 			rawTimes = append(rawTimes, single)
@@ -229,10 +258,12 @@ func benchRing[T any](ctx context.Context, cfg BenchConfig, codec Codec[T], res 
 		}
 	}
 	res.CPU /= time.Duration(cfg.Iters)
+	res.SentBytes = sentTotal / int64(cfg.Iters*w)
 	res.Mean, res.Best = meanMin(res.Times)
 	res.AlgBW = float64(res.Bytes) / res.Mean.Seconds()
 	factor := 2 * float64(w-1) / float64(w)
 	res.BusBW = res.AlgBW * factor
+	res.ElemsPerSec = float64(n) / res.Mean.Seconds()
 	res.BestBusBW = float64(res.Bytes) / res.Best.Seconds() * factor
 	rawMean, rawBest := meanMin(rawTimes)
 	res.RawTCP = float64(res.LinkBytes) / rawMean.Seconds()

@@ -42,14 +42,22 @@ func AllReduceFloat32(ctx context.Context, t Transport, cfg Config, buf []float3
 // One peer may still succeed while another fails (a neighbour may fail after
 // consuming everything it needed); the caller resolves that at the next generation.
 func AllReduce[T any](ctx context.Context, t Transport, cfg Config, codec Codec[T], buf []T) error {
+	_, err := AllReduceSent(ctx, t, cfg, codec, buf)
+	return err
+}
+
+// AllReduceSent is AllReduce that also returns the payload bytes this peer
+// sent (its own chunks and the ones it forwarded): 2(Size-1)/Size of the
+// buffer's encoding, which for the Packed codec depends on the values.
+func AllReduceSent[T any](ctx context.Context, t Transport, cfg Config, codec Codec[T], buf []T) (int64, error) {
 	if err := cfg.Validate(); err != nil {
-		return err
+		return 0, err
 	}
 	if cfg.Size == 1 {
-		return nil
+		return 0, nil
 	}
 	if t == nil || codec == nil {
-		return fmt.Errorf("%w: nil Transport or Codec for a ring of %d", ErrConfig, cfg.Size)
+		return 0, fmt.Errorf("%w: nil Transport or Codec for a ring of %d", ErrConfig, cfg.Size)
 	}
 	r := &ring[T]{
 		cfg:   cfg,
@@ -60,9 +68,9 @@ func AllReduce[T any](ctx context.Context, t Transport, cfg Config, codec Codec[
 		queue: newMsgQueue(),
 	}
 	if err := r.run(ctx, t); err != nil {
-		return fmt.Errorf("allreduce %v: %w", r.sess, err)
+		return r.sent.Load(), fmt.Errorf("allreduce %v: %w", r.sess, err)
 	}
-	return nil
+	return r.sent.Load(), nil
 }
 
 // plan is the geometry of a reduction: segments and chunks.
@@ -124,6 +132,7 @@ type ring[T any] struct {
 	queue *msgQueue
 
 	progress atomic.Uint64   // messages sent or received, for the stall watchdog
+	sent     atomic.Int64    // payload bytes sent
 	parent   context.Context // the caller's context
 	cancel   context.CancelCauseFunc
 	mu       sync.Mutex
@@ -250,12 +259,14 @@ func (r *ring[T]) send(ctx context.Context, link Link) error {
 	for c := range r.plan.chunks(own) {
 		lo, hi := r.plan.chunk(own, c)
 		var payload []byte
-		if pl, ok := link.(pooledLink); ok {
-			payload = pl.alloc(es * (hi - lo))
+		if vc, ok := r.codec.(varCodec[T]); ok {
+			payload = allocOn(link, vc.MaxLen(hi-lo))
+			payload = payload[:vc.EncodeVar(payload, r.buf[lo:hi])]
 		} else {
-			payload = make([]byte, es*(hi-lo))
+			payload = allocOn(link, es*(hi-lo))
+			r.codec.Encode(payload, r.buf[lo:hi])
 		}
-		r.codec.Encode(payload, r.buf[lo:hi])
+		r.sent.Add(int64(len(payload)))
 		h.Chunk = uint32(c)
 		if err := link.Send(&Message{Header: h, Payload: payload}); err != nil {
 			return err
@@ -294,6 +305,7 @@ func (r *ring[T]) receive(link Link) error {
 		return fmt.Errorf("%w: left neighbour (rank %d) reduces %+v, this peer %+v", ErrMismatch, m.Sender, got, want)
 	}
 	es := r.codec.Size()
+	vc, variable := r.codec.(varCodec[T])
 	last := r.plan.rounds() - 1
 	for t := range r.plan.rounds() {
 		seg := r.plan.recvSeg(t)
@@ -305,6 +317,15 @@ func (r *ring[T]) receive(link Link) error {
 			}
 			r.progress.Add(1)
 			lo, hi := r.plan.chunk(seg, c)
+			if variable {
+				if err := r.check(m, phase, t, c, -vc.MaxLen(hi-lo)); err != nil {
+					return err
+				}
+				if err := r.receiveVar(link, vc, m, phase, lo, hi, t < last); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := r.check(m, phase, t, c, es*(hi-lo)); err != nil {
 				return err
 			}
@@ -316,10 +337,7 @@ func (r *ring[T]) receive(link Link) error {
 				r.codec.Decode(r.buf[lo:hi], m.Payload)
 			}
 			if t < last {
-				m.Phase = r.plan.phase(t + 1)
-				m.Round = uint32(t + 1)
-				m.Sender = uint32(r.cfg.Rank)
-				r.queue.push(m)
+				r.forward(m, t)
 			} else if pl, ok := link.(pooledLink); ok {
 				pl.free(m.Payload)
 			}
@@ -328,8 +346,57 @@ func (r *ring[T]) receive(link Link) error {
 	return nil
 }
 
+// forward queues m, received in round t, for the right neighbour in round
+// t+1.
+func (r *ring[T]) forward(m *Message, t int) {
+	m.Phase = r.plan.phase(t + 1)
+	m.Round = uint32(t + 1)
+	m.Sender = uint32(r.cfg.Rank)
+	r.sent.Add(int64(len(m.Payload)))
+	r.queue.push(m)
+}
+
+// receiveVar adds (reduce-scatter) or copies (all-gather) a chunk of a
+// variable-length codec into buf[lo:hi] and forwards it unless it is the last
+// round's: a partial sum re-encoded into a new payload, a final sum as it came.
+func (r *ring[T]) receiveVar(link Link, vc varCodec[T], m *Message, phase Phase, lo, hi int, more bool) error {
+	if phase == PhaseReduceScatter {
+		out := allocOn(link, vc.MaxLen(hi-lo))
+		n, err := vc.AccumulateVar(r.buf[lo:hi], m.Payload, out)
+		if err != nil {
+			return fmt.Errorf("elements [%d, %d): %w", lo, hi, err)
+		}
+		freeOn(link, m.Payload)
+		m.Payload = out[:n]
+	} else if err := vc.DecodeVar(r.buf[lo:hi], m.Payload); err != nil {
+		return fmt.Errorf("elements [%d, %d): %w", lo, hi, err)
+	}
+	if more {
+		r.forward(m, int(m.Round))
+	} else {
+		freeOn(link, m.Payload)
+	}
+	return nil
+}
+
+// allocOn returns a payload buffer of n bytes, from link's pool if it has one.
+func allocOn(link Link, n int) []byte {
+	if pl, ok := link.(pooledLink); ok {
+		return pl.alloc(n)
+	}
+	return make([]byte, n)
+}
+
+// freeOn gives a payload back to link's pool if it has one.
+func freeOn(link Link, b []byte) {
+	if pl, ok := link.(pooledLink); ok {
+		pl.free(b)
+	}
+}
+
 // check verifies that m is the message the ring expects next from the left
-// neighbour: same reduction, phase, round, chunk, and a payload of wantLen bytes.
+// neighbour: same reduction, phase, round, chunk, and a payload of wantLen bytes
+// (of 1..-wantLen bytes for a negative wantLen: a variable-length codec).
 func (r *ring[T]) check(m *Message, phase Phase, round, chunk, wantLen int) error {
 	c := r.cfg
 	switch {
@@ -347,7 +414,10 @@ func (r *ring[T]) check(m *Message, phase Phase, round, chunk, wantLen int) erro
 	case m.Phase != phase || m.Round != uint32(round) || m.Chunk != uint32(chunk):
 		return fmt.Errorf("%w: got %v round %d chunk %d, want %v round %d chunk %d",
 			ErrMismatch, m.Phase, m.Round, m.Chunk, phase, round, chunk)
-	case len(m.Payload) != wantLen:
+	case wantLen < 0 && (len(m.Payload) == 0 || len(m.Payload) > -wantLen):
+		return fmt.Errorf("%w: %v round %d chunk %d has %d payload bytes, want 1..%d",
+			ErrMismatch, phase, round, chunk, len(m.Payload), -wantLen)
+	case wantLen >= 0 && len(m.Payload) != wantLen:
 		return fmt.Errorf("%w: %v round %d chunk %d has %d payload bytes, want %d",
 			ErrMismatch, phase, round, chunk, len(m.Payload), wantLen)
 	}

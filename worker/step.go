@@ -107,14 +107,17 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 		}
 		cfg := allreduce.DefaultConfig()
 		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size, cfg.StallTimeout = r.job.ID, t.GetGeneration(), uint64(step), rank, size, stall
-		if err := allreduce.AllReduceInt64(ctx, tr, cfg, acc); err != nil {
+		// Packed: the int64 sums, bit for bit, in the bytes each block needs
+		// (a gradient at 2^32 needs about half of int64's eight).
+		sent, err := allreduce.AllReduceSent(ctx, tr, cfg, allreduce.Packed, acc)
+		if err != nil {
 			kind := asfpb.FailureKind_FAILURE_KIND_ABORTED
 			if errors.Is(err, allreduce.ErrOverflow) {
 				kind = asfpb.FailureKind_FAILURE_KIND_FATAL
 			}
 			return fail(kind, err)
 		}
-		rep.ReduceBytes = int64(2*(size-1)) * int64(len(acc)) * 8 / int64(size)
+		rep.ReduceBytes = sent
 	}
 	rep.ReduceUs = time.Since(t1).Microseconds()
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/asfnet/asf/allreduce"
+	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/local"
 	"github.com/spf13/cobra"
 )
 
@@ -16,7 +20,8 @@ import (
 type benchAllreduceFlags struct {
 	peers, iters, warmup                     int
 	size, chunk, window, connWindow, sockBuf string
-	codec, cpuProfile                        string
+	codec, cpuProfile, data                  string
+	dataBatch                                int
 	reusePool                                bool
 }
 
@@ -46,13 +51,27 @@ MB, GB, KiB, MiB, GiB.`,
 			if err != nil {
 				return err
 			}
+			switch f.data {
+			case "uniform":
+			case "lenet":
+				if cfg.Codec == "float32" {
+					return fmt.Errorf("--data lenet: the fixed-point gradient is for --codec int64 or packed64, not float32")
+				}
+				if cfg.Int64Data, err = lenetGradient(cmd.Context(), f.dataBatch); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("--data %q: want uniform or lenet", f.data)
+			}
 			return runBenchAllreduce(cmd, cfg, f.cpuProfile)
 		},
 	}
 	fl := cmd.Flags()
 	fl.IntVar(&f.peers, "peers", def.Peers, "number of peers W in the ring")
 	fl.StringVar(&f.size, "size", "64MiB", "buffer size S per peer")
-	fl.StringVar(&f.codec, "codec", def.Codec, "element codec: int64 (deterministic fixed point) or float32")
+	fl.StringVar(&f.codec, "codec", def.Codec, "element codec: int64 (deterministic fixed point, 8 bytes), packed64 (the same sums in blocks of 16 at the bytes they need) or float32")
+	fl.StringVar(&f.data, "data", "uniform", "int64/packed64 input: uniform (values below 2^20) or lenet (the fixed-point LeNet gradient of --data-batch MNIST samples, tiled)")
+	fl.IntVar(&f.dataBatch, "data-batch", 64, "with --data lenet: samples in each peer's gradient (a global batch of batch x peers)")
 	fl.IntVar(&f.iters, "iters", def.Iters, "timed reductions")
 	fl.IntVar(&f.warmup, "warmup", def.Warmup, "untimed reductions before the timed ones")
 	fl.StringVar(&f.chunk, "chunk", "1MiB", "bytes per message")
@@ -154,4 +173,40 @@ func printBenchAllreduce(w io.Writer, r allreduce.BenchResult) {
 		r.RawTCP/gb, 100*r.BusBW/r.RawTCP, r.RawRing/gb, cpu, r.RawTCPCPU.Seconds(), r.CPU.Seconds()/r.Mean.Seconds())
 	fmt.Fprintf(w, "median of the per-reduction ratios busbw/rawTCP: %.0f%%; best busbw / best rawTCP: %.0f%%\n",
 		100*r.MedianRatio, 100*r.BestBusBW/r.BestRawTCP)
+	elems := r.Bytes / int64(max(1, map[string]int{"int64": 8, "packed64": 8, "float32": 4}[c.Codec]))
+	fmt.Fprintf(w, "elements reduced per second: %.4g (%d elements in %.1f ms); each peer sent %.0f bytes per reduction, %.2f bytes per element it carried\n",
+		r.ElemsPerSec, elems, r.Mean.Seconds()*1e3, float64(r.SentBytes), float64(r.SentBytes)*float64(c.Peers)/(2*float64(c.Peers-1)*float64(elems)))
+}
+
+// lenetGradient returns the fixed-point result vector (gradient and
+// statistics) of LeNet on the first batch MNIST training samples, from the
+// untrained network at T = 20: the values a worker's all-reduce carries.
+func lenetGradient(ctx context.Context, batch int) ([]int64, error) {
+	if batch < 8 || batch%8 != 0 {
+		return nil, fmt.Errorf("--data-batch %d: want a positive multiple of 8 (the micro-batch)", batch)
+	}
+	train, err := dataset.Load(ctx, "mnist", globals.dataDir, dataset.Train)
+	if err != nil {
+		return nil, err
+	}
+	cfg := engine.DefaultConfig()
+	cfg.T = 20
+	n, err := engine.BuildNet(engine.LeNetSpec, engine.Shape{C: train.C, H: train.H, W: train.W}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := engine.NewModel(n, 1)
+	var mbs []engine.Batch
+	for k := 0; k < batch/8; k++ {
+		idx := make([]int, 8)
+		for i := range idx {
+			idx[i] = k*8 + i
+		}
+		mbs = append(mbs, local.MakeBatch(train, idx))
+	}
+	acc := make([]int64, n.ResultLen())
+	if err := engine.RunMicroBatches(m, mbs, 1, 0, local.Workspaces(n, 0), acc); err != nil {
+		return nil, err
+	}
+	return acc, nil
 }

@@ -46,7 +46,9 @@ func (c *Cluster) DialContext(string) func(context.Context, string, string) (net
 func (c *Cluster) Usage(context.Context, string) (Usage, error) { return Usage{}, Check(c.cfg) }
 
 // Shaping fails: only Linux can emulate a cluster.
-func (c *Cluster) Shaping(context.Context, string) (string, string, error) { return "", "", Check(c.cfg) }
+func (c *Cluster) Shaping(context.Context, string) (string, string, error) {
+	return "", "", Check(c.cfg)
+}
 
 // Close has nothing to remove.
 func (c *Cluster) Close() error { return nil }
