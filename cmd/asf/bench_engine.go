@@ -86,9 +86,9 @@ smallest, and BPTT's time over ASF-BP's at each T.`,
 }
 
 type benchEngineConfig struct {
-	spec                                  string
-	ts                                    []int
-	methods                               []engine.Method
+	spec                                 string
+	ts                                   []int
+	methods                              []engine.Method
 	batch, micro, steps, rounds, threads int
 }
 
