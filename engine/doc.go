@@ -26,6 +26,14 @@
 //     step at the epoch's learning rate and, in scale epochs, updates the ASF scales
 //     from the summed statistics. Replicas that apply the same sum stay identical.
 //
+// # BPTT
+//
+// With Config.Method = BPTT the same forward is trained by back-propagation through
+// time with a surrogate derivative of the spike (Config.Surrogate, SurrogateSlope,
+// ResetGrad; bptt.go and surrogate.go, docs/bptt.md): the backward recomputes each
+// layer's membrane from the spikes below, runs backwards over the window, and adds
+// its gradient into the same fixed-point result vector.
+//
 // # Determinism
 //
 // A sample's input spikes are a function of (seed, epoch, sample index, t) only,
