@@ -123,3 +123,18 @@ for m in "${methods[@]}"; do
 			}
 		}' "$OUT/asf.tsv" "$OUT/torch-$m.tsv"
 done | tee "$OUT/summary.txt"
+# The backward's growth with T (largest over smallest T measured) for each method, both engines.
+for m in "${methods[@]}"; do
+	awk -F'\t' -v m="$m" '
+		NR == FNR { if ($1 == m) { a[$2 + 0] = $6 }; next }
+		FNR == 1 { next }
+		{ p[$1 + 0] = $5 }
+		END {
+			lo = hi = 0
+			for (k in a) { if (lo == 0 || k + 0 < lo) lo = k + 0; if (k + 0 > hi) hi = k + 0 }
+			if (lo == hi || a[lo] <= 0) exit
+			printf "%s: backward T=%d / T=%d: asf %.2f", m, hi, lo, a[hi] / a[lo]
+			if ((lo in p) && (hi in p) && p[lo] > 0) printf ", PyTorch %.2f", p[hi] / p[lo]
+			printf "\n"
+		}' "$OUT/asf.tsv" "$OUT/torch-$m.tsv"
+done | tee -a "$OUT/summary.txt"
