@@ -14,6 +14,7 @@ import (
 
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/atomicfile"
 	"github.com/asfnet/asf/internal/plot"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -307,9 +308,9 @@ func writeRaster(path, format string, rec *plot.SpikeRecord) error {
 	return writeFile(path, buf.Bytes())
 }
 
-// writeFile writes data to path.
+// writeFile writes data to path atomically.
 func writeFile(path string, data []byte) error {
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("writing the plot: %w", err)
 	}
 	return nil
