@@ -231,9 +231,17 @@ func (c Config) Validate() error {
 	return c.Gossip.Validate()
 }
 
-func (c Config) storePath() string {
-	if c.StorePath != "" {
-		return c.StorePath
+// DefaultStoreFile is the name of the checkpoint store inside the data
+// directory when no store path is given.
+const DefaultStoreFile = "asf.db"
+
+// StoreIn is the store path that a store flag value names: store itself, or
+// DefaultStoreFile inside dataDir when store is empty.
+func StoreIn(dataDir, store string) string {
+	if store != "" {
+		return store
 	}
-	return filepath.Join(c.DataDir, "asf.db")
+	return filepath.Join(dataDir, DefaultStoreFile)
 }
+
+func (c Config) storePath() string { return StoreIn(c.DataDir, c.StorePath) }

@@ -151,7 +151,7 @@ export)
 	# The store file belongs to the image's user (65532): export as that user
 	# into the container's own /var/lib/asf, then copy the file out.
 	cid="$(docker create -v "${project}_store:/store:ro" --entrypoint /usr/local/bin/asf "$ASF_IMAGE-coordinator:$ASF_TAG" \
-		checkpoint export "$job" -o /var/lib/asf/export.safetensors --db /store/asf.db)"
+		checkpoint export "$job" -o /var/lib/asf/export.safetensors --store /store/asf.db)"
 	trap 'docker rm -f "$cid" >/dev/null' EXIT
 	docker start -a "$cid"
 	[[ "$(docker inspect -f '{{.State.ExitCode}}' "$cid")" == 0 ]] || die "export failed (is the coordinator still running? it holds the store)"

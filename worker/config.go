@@ -93,7 +93,7 @@ func DefaultConfig() Config {
 	return Config{
 		ID:             sanitize(host) + "-" + strconv.Itoa(os.Getpid()), // unique per process on a machine
 		Listen:         ":7071",                                          // beside the coordinator's 7070 on one machine
-		Gossip:         cluster.DefaultMembershipConfig(),                // fast failure detection on a LAN
+		Gossip:         workerGossip(),                                   // fast failure detection on a LAN, on 7947 beside the coordinator's 7946
 		ReresolveEvery: 3 * time.Second,                                  // a new address (docker reconnect, DHCP) costs a few seconds; listing the interfaces is cheap
 		DataDir:        "asf-data",                                       // the asf command's default data directory
 		PollWait:       5 * time.Second,                                  // long polls: few calls while idle, instant hand-over
@@ -103,6 +103,14 @@ func DefaultConfig() Config {
 		RetryMax:       2 * time.Second,                                  // and a long outage costs little
 		LostAfter:      3,                                                // one broken connection is retried before giving up on it
 	}
+}
+
+// workerGossip is the default gossip configuration of a worker: the cluster's,
+// on the port after the coordinator's so that both fit on one machine.
+func workerGossip() cluster.MembershipConfig {
+	g := cluster.DefaultMembershipConfig()
+	g.BindPort++
+	return g
 }
 
 // Loopback returns c set up for one machine: gRPC and gossip on 127.0.0.1 on

@@ -11,7 +11,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,8 +20,11 @@ import (
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
 	"github.com/asfnet/asf/coordinator"
+	"github.com/asfnet/asf/internal/atomicfile"
+	"github.com/asfnet/asf/internal/cli"
 	"github.com/asfnet/asf/internal/secure"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 )
 
@@ -30,16 +32,17 @@ func init() { rootCmd.AddCommand(newCheckpointCmd()) }
 
 // checkpointFlags are the options the checkpoint subcommands share.
 type checkpointFlags struct {
-	db string
+	store string
 }
 
-// path is --db, or <data-dir>/asf.db.
-func (f *checkpointFlags) path() string {
-	if f.db != "" {
-		return f.db
-	}
-	return filepath.Join(globals.dataDir, "asf.db")
+// register declares --store (and its deprecated alias --db) on fs.
+func (f *checkpointFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.store, "store", "", "checkpoint store file (default <data-dir>/"+coordinator.DefaultStoreFile+")")
+	cli.Alias(fs, "db", "store")
 }
+
+// path is --store, or the store file in --data-dir.
+func (f *checkpointFlags) path() string { return coordinator.StoreIn(globals.dataDir, f.store) }
 
 // open opens the store; read-only commands take a shared lock and never create it.
 func (f *checkpointFlags) open(cmd *cobra.Command, readOnly bool) (*checkpoint.Store, error) {
@@ -59,7 +62,7 @@ func newCheckpointCmd() *cobra.Command {
 		Use:     "checkpoint",
 		Aliases: []string{"ckpt"},
 		Short:   "List, inspect, verify, salvage, export, import, back up and prune checkpoints",
-		Long: `Work with the checkpoint store: a bbolt file (default <data-dir>/asf.db, or --db)
+		Long: `Work with the checkpoint store: a bbolt file (default <data-dir>/asf.db, or --store)
 holding each job's configuration, its checkpoints (weights, optimizer state, ASF
 scales, position, metrics summary, each with a sha256 checksum) and its metrics
 history.
@@ -69,7 +72,7 @@ commands fail after 2 s with a message saying so (backup --coordinator asks the
 coordinator for a copy instead). Read-only commands (ls, show, verify, export,
 backup) never create or change the file; salvage repairs a damaged one.`,
 	}
-	cmd.PersistentFlags().StringVar(&f.db, "db", "", "checkpoint store file (default <data-dir>/asf.db)")
+	f.register(cmd.PersistentFlags())
 	cmd.AddCommand(
 		newCkptLsCmd(f), newCkptShowCmd(f), newCkptVerifyCmd(f), newCkptExportCmd(f),
 		newCkptImportCmd(f), newCkptBackupCmd(f), newCkptPruneCmd(f), newCkptSalvageCmd(f),
@@ -453,7 +456,7 @@ settings and the job configuration) for rebuilding the model elsewhere.`,
 }
 
 func checkpointExport(w io.Writer, st *checkpoint.State, in checkpoint.Info, out, jsonOut string, withOpt bool) error {
-	n, err := writeFileAtomic(out, func(fw io.Writer) error {
+	n, err := atomicfile.Write(out, 0o644, func(fw io.Writer) error {
 		return checkpoint.ExportSafetensorsOpts(st, fw, checkpoint.SafetensorsOptions{Optimizer: withOpt})
 	})
 	if err != nil {
@@ -466,7 +469,7 @@ func checkpointExport(w io.Writer, st *checkpoint.State, in checkpoint.Info, out
 	fmt.Fprintf(w, "checkpoint %d of job %s (epoch %d, step %d) -> %s: %d tensors, %s\n",
 		in.ID, in.Job, st.Epoch, st.Step, out, tensors, humanBytes(n))
 	if jsonOut != "" {
-		n, err := writeFileAtomic(jsonOut, func(fw io.Writer) error { return checkpoint.ExportModelJSON(st, fw) })
+		n, err := atomicfile.Write(jsonOut, 0o644, func(fw io.Writer) error { return checkpoint.ExportModelJSON(st, fw) })
 		if err != nil {
 			return err
 		}
@@ -475,47 +478,10 @@ func checkpointExport(w io.Writer, st *checkpoint.State, in checkpoint.Info, out
 	return nil
 }
 
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// writeFileAtomic writes path through a temporary file beside it, synced and
-// renamed into place, so that path is never left half written.
-func writeFileAtomic(path string, write func(io.Writer) error) (int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return 0, err
-	}
-	cw := &countingWriter{w: f}
-	err = write(cw)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return 0, fmt.Errorf("write %s: %w", path, err)
-	}
-	return cw.n, nil
-}
-
 func newCkptImportCmd(f *checkpointFlags) *cobra.Command {
 	var job string
 	cmd := &cobra.Command{
-		Use:   "import FILE.safetensors --job JOB",
+		Use:   "import FILE.safetensors --job-id JOB",
 		Short: "Create a checkpoint of JOB from a safetensors file",
 		Long: `Read a safetensors file (one written by asf checkpoint export or asf train --save,
 or F32 weights from another framework) and store it as a new checkpoint of JOB.
@@ -524,7 +490,7 @@ recorded too, in the same transaction.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if job == "" {
-				return fmt.Errorf("--job JOB is required")
+				return fmt.Errorf("--job-id JOB is required")
 			}
 			s, err := f.open(cmd, false)
 			if err != nil {
@@ -534,7 +500,8 @@ recorded too, in the same transaction.`,
 			return checkpointImport(cmd.OutOrStdout(), s, args[0], job)
 		},
 	}
-	cmd.Flags().StringVar(&job, "job", "", "job to add the checkpoint to")
+	cmd.Flags().StringVar(&job, "job-id", "", "job to add the checkpoint to")
+	cli.Alias(cmd.Flags(), "job", "job-id")
 	return cmd
 }
 
@@ -665,7 +632,7 @@ func backupFromCoordinator(cmd *cobra.Command, addr, token, tokenFile string, ti
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
-	_, err = writeFileAtomic(out, func(w io.Writer) error {
+	_, err = atomicfile.Write(out, 0o644, func(w io.Writer) error {
 		_, err := coordinator.ReceiveBackup(ctx, asfpb.NewCoordinatorClient(cc), w)
 		return err
 	})

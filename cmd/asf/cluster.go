@@ -42,12 +42,13 @@ type clusterFlags struct {
 }
 
 func (f *clusterFlags) register(fs *pflag.FlagSet) {
+	d := coordinator.DefaultConfig(job.Default())
 	fs.IntVar(&f.workers, "workers", 2, "train on an embedded cluster of N workers (a coordinator and N workers in this process, over loopback gRPC and gossip, with a checkpoint store in --data-dir); 0 = the engine alone, no cluster")
-	fs.BoolVar(&f.resume, "resume", false, "with --workers: continue the job --id from the checkpoint store in --data-dir")
-	fs.IntVar(&f.checkpointEvery, "checkpoint-every", 100, "with --workers: save the training state every N steps (and at each epoch end)")
-	fs.DurationVar(&f.stepDeadline, "step-deadline", 30*time.Second, "with --workers: evict a worker that has not finished a step this long after it was issued")
-	fs.StringVar(&f.syncMode, "sync-mode", "gradient", "with --workers: gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
-	fs.IntVar(&f.localSteps, "local-steps", 8, "with --sync-mode weights: local steps between weight averages")
+	fs.BoolVar(&f.resume, "resume", d.Resume, "with --workers: continue the job --job-id from the checkpoint store in --data-dir")
+	fs.IntVar(&f.checkpointEvery, "checkpoint-every", d.CheckpointEvery, "with --workers: save the training state every N steps (and at each epoch end)")
+	fs.DurationVar(&f.stepDeadline, "step-deadline", d.StepDeadline, "with --workers: evict a worker that has not finished a step this long after it was issued")
+	fs.StringVar(&f.syncMode, "sync-mode", string(d.SyncMode), "with --workers: gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
+	fs.IntVar(&f.localSteps, "local-steps", d.LocalSteps, "with --sync-mode weights: local steps between weight averages")
 	fs.StringVar(&f.http, "http", defaultTrainHTTP, "with --workers: serve the dashboard, /metrics and /healthz on this address (the default falls back to a free port when taken; \"\" = off)")
 }
 

@@ -34,7 +34,7 @@ func TestTrainWorkers(t *testing.T) {
 	old := globals
 	t.Cleanup(func() { globals = old })
 	globals.dataDir = t.TempDir()
-	globals.logLevel, globals.logFormat = "warn", "text"
+	globals.log.Level, globals.log.Format = "warn", "text"
 	args := []string{"--dataset", "synthetic", "--spec", "4C3-P2-10FC", "-T", "4", "--epochs", "1", "--batch", "32",
 		"--micro-batch", "8", "--train-size", "128", "--test-size", "32", "--id", "cli-cluster"}
 	digests := map[string]string{}

@@ -12,7 +12,7 @@ func TestTrainDashboardLine(t *testing.T) {
 	old := globals
 	t.Cleanup(func() { globals = old })
 	globals.dataDir = t.TempDir()
-	globals.logLevel, globals.logFormat = "warn", "text"
+	globals.log.Level, globals.log.Format = "warn", "text"
 	args := []string{"--dataset", "synthetic", "--spec", "4C3-P2-10FC", "-T", "4", "--epochs", "1", "--batch", "32",
 		"--micro-batch", "8", "--train-size", "64", "--test-size", "16", "--workers", "2", "--no-test"}
 	line := regexp.MustCompile(`(?m)^dashboard http://127\.0\.0\.1:[0-9]+/ \(metrics http://127\.0\.0\.1:[0-9]+/metrics\)$`)

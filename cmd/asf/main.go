@@ -5,31 +5,32 @@
 //   - Every flag can also be set through the environment: --data-dir is ASF_DATA_DIR,
 //     --log-level is ASF_LOG_LEVEL, and so on (upper case, dashes become underscores).
 //     A flag given on the command line wins over the environment.
-//   - --data-dir (default ./asf-data) is where data sets and the checkpoint store live.
+//   - --data-dir (default ./asf-data) is where data sets and the checkpoint store live;
+//     --job-file is a JSON job file, --job-id a job's name in the store, --store the
+//     store file (package internal/cli holds the convention and the shared flags).
 //   - Logs go to stderr through log/slog (--log-level, --log-format text|json);
 //     results go to stdout.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
+	"github.com/asfnet/asf/coordinator"
+	"github.com/asfnet/asf/internal/cli"
+	"github.com/asfnet/asf/internal/job"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 // globalOptions are the persistent flags every subcommand shares.
 type globalOptions struct {
-	dataDir   string
-	logLevel  string
-	logFormat string
+	dataDir string
+	log     cli.LogFlags
 }
 
 var (
@@ -44,58 +45,18 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd)
+			// After parsing, cmd.Flags() holds the inherited flags too.
+			return cli.ApplyEnv(cmd.Flags(), cmd.ErrOrStderr())
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&globals.dataDir, "data-dir", "asf-data", "directory for data sets and the checkpoint store")
-	pf.StringVar(&globals.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	pf.StringVar(&globals.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&globals.dataDir, "data-dir", coordinator.DefaultConfig(job.Default()).DataDir, "directory for data sets and the checkpoint store")
+	globals.log.Register(pf)
 	return cmd
 }
 
-// envName is the environment variable that sets flag name: ASF_<NAME>.
-func envName(flag string) string {
-	return "ASF_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-// applyEnv sets every flag of cmd (its own and inherited) that was not given on the
-// command line from its ASF_* environment variable, if present.
-func applyEnv(cmd *cobra.Command) error {
-	var errs []error
-	fs := cmd.Flags() // after parsing it holds the inherited flags too
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
-			return
-		}
-		v, ok := os.LookupEnv(envName(f.Name))
-		if !ok {
-			return
-		}
-		// Set (not Value.Set) so that the flag counts as given.
-		if err := fs.Set(f.Name, v); err != nil {
-			errs = append(errs, fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, err))
-		}
-	})
-	return errors.Join(errs...)
-}
-
 // newLogger builds the process logger from the global flags; logs go to w.
-func newLogger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(globals.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", globals.logLevel)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch globals.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", globals.logFormat)
-	}
-}
+func newLogger(w io.Writer) (*slog.Logger, error) { return globals.log.Logger(w) }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

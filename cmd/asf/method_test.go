@@ -7,18 +7,19 @@ import (
 	"testing"
 
 	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/cli"
 	"github.com/spf13/pflag"
 )
 
 func resolveArgs(t *testing.T, args ...string) (engine.Config, error) {
 	t.Helper()
-	var f jobFlags
+	var f cli.JobFlags
 	fs := pflag.NewFlagSet("train", pflag.ContinueOnError)
-	f.register(fs)
+	f.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	j, err := f.resolve(fs)
+	j, err := f.Resolve(fs)
 	return j.Neuron, err
 }
 

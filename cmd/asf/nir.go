@@ -11,7 +11,10 @@ import (
 	"text/tabwriter"
 
 	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/atomicfile"
+	"github.com/asfnet/asf/internal/cli"
 	"github.com/asfnet/asf/internal/hdf5"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/snapshot"
@@ -65,7 +68,7 @@ docs/interop.md has the mapping and why the NIR semantics reproduce asf's.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			n, err := writeFileAtomic(out, func(w io.Writer) error {
+			n, err := atomicfile.Write(out, 0o644, func(w io.Writer) error {
 				b, err := g.Marshal()
 				if err != nil {
 					return err
@@ -85,7 +88,8 @@ docs/interop.md has the mapping and why the NIR semantics reproduce asf's.`,
 		},
 	}
 	cmd.Flags().StringVar(&out, "nir", "", "NIR file to write")
-	cmd.Flags().StringVar(&db, "db", "", "checkpoint store file for a JOB source (default <data-dir>/asf.db)")
+	cmd.Flags().StringVar(&db, "store", "", "checkpoint store file for a JOB source (default <data-dir>/"+coordinator.DefaultStoreFile+")")
+	cli.Alias(cmd.Flags(), "db", "store")
 	cmd.Flags().StringVar(&input, "input", "", "input shape CxHxW (default: the job's data set's)")
 	return cmd
 }
@@ -106,7 +110,7 @@ func exportSource(cmd *cobra.Command, args []string, db string) (*checkpoint.Sta
 	if err != nil {
 		return nil, "", err
 	}
-	f := &checkpointFlags{db: db}
+	f := &checkpointFlags{store: db}
 	s, err := f.open(cmd, true)
 	if err != nil {
 		return nil, "", err

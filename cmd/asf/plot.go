@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/cli"
 	"github.com/asfnet/asf/internal/plot"
 	"github.com/spf13/cobra"
 )
@@ -34,15 +35,15 @@ func newPlotCurvesCmd() *cobra.Command {
 		output string
 	)
 	cmd := &cobra.Command{
-		Use:   "curves --job JOB -o FILE.png|FILE.svg",
+		Use:   "curves --job-id JOB -o FILE.png|FILE.svg",
 		Short: "Plot a job's loss and accuracy curves from its metrics history",
 		Long: `Plot the training loss (top) and the training and test accuracy (bottom) of a job
-against the global step, from the metrics history in the checkpoint store (--db,
+against the global step, from the metrics history in the checkpoint store (--store,
 default <data-dir>/asf.db): thin lines per step, bold lines with markers per epoch,
 dashed red lines where training was rolled back. Only the run after the job's last
 fresh start is shown. The store is opened read-only and may be in use by a
 coordinator that is training.`,
-		Example: "  asf plot curves --job mnist-lenet -o curves.png",
+		Example: "  asf plot curves --job-id mnist-lenet -o curves.png",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output == "" {
@@ -63,7 +64,7 @@ coordinator that is training.`,
 					return err
 				}
 				if len(jobs) != 1 {
-					return fmt.Errorf("--job is required: the store %s holds %d jobs (%s)", s.Path(), len(jobs), strings.Join(jobs, ", "))
+					return fmt.Errorf("--job-id is required: the store %s holds %d jobs (%s)", s.Path(), len(jobs), strings.Join(jobs, ", "))
 				}
 				jobID = jobs[0]
 			}
@@ -85,8 +86,9 @@ coordinator that is training.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&f.db, "db", "", "checkpoint store file (default <data-dir>/asf.db)")
-	cmd.Flags().StringVar(&jobID, "job", "", "job whose history to plot (may be left out when the store holds one job)")
+	f.register(cmd.Flags())
+	cmd.Flags().StringVar(&jobID, "job-id", "", "job whose history to plot (may be left out when the store holds one job)")
+	cli.Alias(cmd.Flags(), "job", "job-id")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output file: .png or .svg")
 	return cmd
 }

@@ -50,7 +50,7 @@ func TestPlotCurves(t *testing.T) {
 	dir := t.TempDir()
 	old := globals
 	t.Cleanup(func() { globals = old })
-	globals.dataDir, globals.logLevel, globals.logFormat = dir, "warn", "text"
+	globals.dataDir, globals.log.Level, globals.log.Format = dir, "warn", "text"
 	db := metricsStore(t, dir)
 
 	for _, tc := range []struct {
@@ -92,7 +92,7 @@ func TestPlotCurvesErrors(t *testing.T) {
 	dir := t.TempDir()
 	old := globals
 	t.Cleanup(func() { globals = old })
-	globals.dataDir, globals.logLevel, globals.logFormat = dir, "warn", "text"
+	globals.dataDir, globals.log.Level, globals.log.Format = dir, "warn", "text"
 	db := metricsStore(t, dir)
 	o := filepath.Join(dir, "c.png")
 	for _, tc := range []struct {
@@ -102,7 +102,7 @@ func TestPlotCurvesErrors(t *testing.T) {
 	}{
 		{"no history", []string{"--db", db, "--job", "empty", "-o", o}, `job "empty" has no metrics history`},
 		{"unknown job", []string{"--db", db, "--job", "vgg", "-o", o}, `no job "vgg" in ` + db + " (jobs: empty, lenet)"},
-		{"job needed", []string{"--db", db, "-o", o}, "--job is required: the store " + db + " holds 2 jobs"},
+		{"job needed", []string{"--db", db, "-o", o}, "--job-id is required: the store " + db + " holds 2 jobs"},
 		{"no output", []string{"--db", db, "--job", "lenet"}, "-o FILE.png or FILE.svg is required"},
 		{"format", []string{"--db", db, "--job", "lenet", "-o", filepath.Join(dir, "c.pdf")}, `extension ".pdf"`},
 		{"no store", []string{"--db", filepath.Join(dir, "none.db"), "--job", "lenet", "-o", o}, "none.db"},
@@ -123,7 +123,7 @@ func TestPlotRaster(t *testing.T) {
 	dir := t.TempDir()
 	old := globals
 	t.Cleanup(func() { globals = old })
-	globals.dataDir, globals.logLevel, globals.logFormat = dir, "warn", "text"
+	globals.dataDir, globals.log.Level, globals.log.Format = dir, "warn", "text"
 	w, _ := writeWeights(t, dir, "synthetic")
 	img := image.NewGray(image.Rect(0, 0, 16, 16))
 	for i := range img.Pix {

@@ -209,7 +209,7 @@ func TestPredict(t *testing.T) {
 	dir := t.TempDir()
 	old := globals
 	t.Cleanup(func() { globals = old })
-	globals.dataDir, globals.logLevel, globals.logFormat = dir, "warn", "text"
+	globals.dataDir, globals.log.Level, globals.log.Format = dir, "warn", "text"
 	w, j := writeWeights(t, dir, "synthetic")
 
 	// The engine's own evaluation of test sample 5, to compare with.
@@ -285,7 +285,7 @@ func TestPredictErrors(t *testing.T) {
 	dir := t.TempDir()
 	old := globals
 	t.Cleanup(func() { globals = old })
-	globals.dataDir, globals.logLevel, globals.logFormat = dir, "warn", "text"
+	globals.dataDir, globals.log.Level, globals.log.Format = dir, "warn", "text"
 	w, _ := writeWeights(t, dir, "synthetic")
 	wn, _ := writeWeights(t, t.TempDir(), "nmnist")
 	img := writePNG(t, dir, "a.png", image.NewGray(image.Rect(0, 0, 16, 16)))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/dataset/datatest"
+	"github.com/asfnet/asf/internal/cli"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/recipes"
 	"github.com/spf13/pflag"
@@ -53,13 +54,13 @@ func TestRecipesCmd(t *testing.T) {
 // Precedence: defaults < --recipe < --job < flags given.
 func TestRecipeFlag(t *testing.T) {
 	resolve := func(args ...string) (job.Job, error) {
-		var f jobFlags
+		var f cli.JobFlags
 		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-		f.register(fs)
+		f.Register(fs)
 		if err := fs.Parse(args); err != nil {
 			t.Fatal(err)
 		}
-		return f.resolve(fs)
+		return f.Resolve(fs)
 	}
 	j, err := resolve("--recipe", "paper-mnist-if", "--epochs", "40")
 	if err != nil {

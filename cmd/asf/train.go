@@ -4,10 +4,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/internal/atomicfile"
+	"github.com/asfnet/asf/internal/cli"
 	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/internal/snapshot"
 	"github.com/spf13/cobra"
@@ -17,7 +18,7 @@ func init() { rootCmd.AddCommand(newTrainCmd()) }
 
 func newTrainCmd() *cobra.Command {
 	var (
-		jf      jobFlags
+		jf      cli.JobFlags
 		cf      clusterFlags // --workers N: the embedded cluster (cluster.go)
 		threads int
 		save    string
@@ -37,7 +38,7 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 /healthz on --http (it prints the address).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			j, err := jf.resolve(cmd.Flags())
+			j, err := jf.Resolve(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -90,7 +91,7 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 			return nil
 		},
 	}
-	jf.register(cmd.Flags())
+	jf.Register(cmd.Flags())
 	cf.register(cmd.Flags())
 	cmd.Flags().IntVar(&threads, "threads", 0, "goroutines computing micro-batches (0 = all cores)")
 	cmd.Flags().StringVar(&save, "save", "", "write the trained weights to this safetensors file")
@@ -135,21 +136,8 @@ func printEpoch(w io.Writer, r local.EpochReport, epochs int, rec *testRecord) {
 		r.Duration.Round(100*time.Millisecond), r.EvalDuration.Round(100*time.Millisecond))
 }
 
-// writeSafetensors writes st to path atomically (temporary file, then rename).
+// writeSafetensors writes st to path atomically.
 func writeSafetensors(path string, st *checkpoint.State) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := checkpoint.ExportSafetensors(st, f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	_, err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return checkpoint.ExportSafetensors(st, w) })
+	return err
 }

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"github.com/asfnet/asf/internal/cli"
+	"github.com/spf13/cobra"
+
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,27 +34,6 @@ type composeFile struct {
 		DependsOn map[string]any `yaml:"depends_on"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
-}
-
-var flagDecl = regexp.MustCompile(`fs\.\w+VarP?\(&[\w.]+,\s*"([a-z][a-z0-9-]*)"`)
-
-// sourceFlags lists the flags a main.go declares on its pflag.FlagSet fs.
-func sourceFlags(t *testing.T, file string) []string {
-	t.Helper()
-	src, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, m := range flagDecl.FindAllSubmatch(src, -1) {
-		out = append(out, string(m[1]))
-	}
-	for _, must := range []string{"data-dir", "listen", "gossip-bind", "log-level"} {
-		if !slices.Contains(out, must) {
-			t.Fatalf("%s: found flags %v but not --%s: the flag pattern of this test is out of date", file, out, must)
-		}
-	}
-	return out
 }
 
 // TestComposeFile checks deploy/compose.yaml without Docker: the two
@@ -87,7 +69,7 @@ func TestComposeFile(t *testing.T) {
 		if !strings.Contains(s.Image, "-"+name+":") {
 			t.Errorf("%s: image %q: want <name>-%s:<tag>", name, s.Image, name)
 		}
-		flags := sourceFlags(t, filepath.Join("..", "..", "cmd", bin, "main.go"))
+		flags := cli.FlagNames(map[string]func() *cobra.Command{"coordinator": cli.Coordinator, "worker": cli.Worker}[name]())
 		for v := range s.Environment {
 			flag := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(v, "ASF_")), "_", "-")
 			if !strings.HasPrefix(v, "ASF_") || !slices.Contains(flags, flag) {
@@ -114,8 +96,8 @@ func TestComposeFile(t *testing.T) {
 	if co.Environment["ASF_STORE"] != "/var/lib/asf/asf.db" || !slices.Contains(co.Volumes, "store:/var/lib/asf") {
 		t.Errorf("coordinator: want ASF_STORE=/var/lib/asf/asf.db on the volume store, got %q and %v", co.Environment["ASF_STORE"], co.Volumes)
 	}
-	if co.Environment["ASF_JOB"] != "/etc/asf/job.json" || !slices.ContainsFunc(co.Volumes, func(v string) bool { return strings.HasSuffix(v, ":/etc/asf/job.json:ro") }) {
-		t.Errorf("coordinator: want ASF_JOB=/etc/asf/job.json mounted read-only, got %q and %v", co.Environment["ASF_JOB"], co.Volumes)
+	if co.Environment["ASF_JOB_FILE"] != "/etc/asf/job.json" || !slices.ContainsFunc(co.Volumes, func(v string) bool { return strings.HasSuffix(v, ":/etc/asf/job.json:ro") }) {
+		t.Errorf("coordinator: want ASF_JOB_FILE=/etc/asf/job.json mounted read-only, got %q and %v", co.Environment["ASF_JOB_FILE"], co.Volumes)
 	}
 	for _, p := range []string{"7070/tcp", "7946/tcp", "7946/udp", "8080/tcp"} {
 		if !slices.ContainsFunc(co.Ports, func(s string) bool { return strings.HasSuffix(s, ":"+p) }) {
@@ -126,8 +108,11 @@ func TestComposeFile(t *testing.T) {
 	if w.Environment["ASF_JOIN"] != "coordinator:7946" {
 		t.Errorf("worker: ASF_JOIN %q: want coordinator:7946", w.Environment["ASF_JOIN"])
 	}
+	if _, ok := w.Environment["ASF_WORKER_ID"]; ok {
+		t.Error("worker: ASF_WORKER_ID is set: every replica would have the same id")
+	}
 	if _, ok := w.Environment["ASF_ID"]; ok {
-		t.Error("worker: ASF_ID is set: every replica would have the same id")
+		t.Error("worker: ASF_ID (the deprecated ASF_WORKER_ID) is set: every replica would have the same id")
 	}
 	if len(w.Ports) > 0 {
 		t.Errorf("worker: publishes ports %v: replicas of a scaled service would clash", w.Ports)

@@ -159,7 +159,7 @@ func TestComposeCluster(t *testing.T) {
 	if err := os.WriteFile(calJob, []byte(strings.Replace(e2eJob(640), `"e2e-mnist"`, `"e2e-calibrate"`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.run(bctx, asfBin, "train", "--job", calJob, "--epochs", "1", "--workers", "0", "--threads", "1", "--no-test",
+	out, err := e.run(bctx, asfBin, "train", "--job-file", calJob, "--epochs", "1", "--workers", "0", "--threads", "1", "--no-test",
 		"--data-dir", calDir, "--log-level", "warn")
 	if err != nil {
 		t.Fatalf("calibration run: %v\n%s", err, out)
@@ -193,7 +193,7 @@ func TestComposeCluster(t *testing.T) {
 	refc := make(chan refResult, 1)
 	go func() {
 		start := time.Now()
-		out, err := e.run(bctx, asfBin, "train", "--job", jobFile, "--workers", "0", "--threads", "1",
+		out, err := e.run(bctx, asfBin, "train", "--job-file", jobFile, "--workers", "0", "--threads", "1",
 			"--data-dir", refDir, "--log-level", "warn")
 		r := refResult{out: out, err: err, took: time.Since(start)}
 		if err == nil {

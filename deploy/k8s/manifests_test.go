@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/asfnet/asf/internal/cli"
 	"github.com/asfnet/asf/internal/job"
 	"gopkg.in/yaml.v3"
 )
@@ -204,32 +205,9 @@ func loadManifests(dir, repo string) (*manifests, error) {
 			m.objects = append(m.objects, o)
 		}
 	}
-	for _, bin := range []string{"asf-coordinator", "asf-worker"} {
-		if m.flags[bin], err = sourceFlags(filepath.Join(repo, "cmd", bin, "main.go")); err != nil {
-			return nil, err
-		}
-	}
+	m.flags["asf-coordinator"] = cli.FlagNames(cli.Coordinator())
+	m.flags["asf-worker"] = cli.FlagNames(cli.Worker())
 	return m, nil
-}
-
-var flagDecl = regexp.MustCompile(`fs\.\w+VarP?\(&[\w.]+,\s*"([a-z][a-z0-9-]*)"`)
-
-// sourceFlags lists the flags a main.go declares on its pflag.FlagSet fs.
-func sourceFlags(file string) ([]string, error) {
-	src, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, m := range flagDecl.FindAllSubmatch(src, -1) {
-		out = append(out, string(m[1]))
-	}
-	for _, must := range []string{"data-dir", "listen", "advertise", "gossip-bind", "gossip-advertise", "log-format"} {
-		if !slices.Contains(out, must) {
-			return nil, fmt.Errorf("%s: found flags %v but not --%s: the flag pattern of this test is out of date", file, out, must)
-		}
-	}
-	return out, nil
 }
 
 func (m *manifests) find(kind, name string) *object {
@@ -552,11 +530,11 @@ func (m *manifests) checkEnv(o *object, c containerSpec, mounts map[string]mount
 			bad("%s: ASF_STORE=%s is not on a writable volume claim template (the persistent store)", where, s)
 		}
 	}
-	if j, ok := env["ASF_JOB"]; ok {
+	if j, ok := env["ASF_JOB_FILE"]; ok {
 		mt, ok := under(j)
 		v := vols[mt.Name]
 		if !ok || v.ConfigMap == nil {
-			bad("%s: ASF_JOB=%s is not in a ConfigMap mount", where, j)
+			bad("%s: ASF_JOB_FILE=%s is not in a ConfigMap mount", where, j)
 		} else if cm := m.find("ConfigMap", v.ConfigMap.Name); cm != nil {
 			rel := strings.TrimPrefix(j, strings.TrimSuffix(mt.MountPath, "/")+"/")
 			key := rel
@@ -566,7 +544,7 @@ func (m *manifests) checkEnv(o *object, c containerSpec, mounts map[string]mount
 				}
 			}
 			if text, ok := cm.Data[key]; !ok {
-				bad("%s: ASF_JOB=%s: ConfigMap %s has no key for %s", where, j, cm.Metadata.Name, rel)
+				bad("%s: ASF_JOB_FILE=%s: ConfigMap %s has no key for %s", where, j, cm.Metadata.Name, rel)
 			} else if _, err := job.Parse([]byte(text), job.Default()); err != nil {
 				bad("ConfigMap %s key %s: %v", cm.Metadata.Name, key, err)
 			}

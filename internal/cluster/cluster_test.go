@@ -6,14 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
-	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -244,41 +242,12 @@ func TestMembership(t *testing.T) {
 	}
 }
 
-func TestFlagHelpers(t *testing.T) {
-	if EnvName("data-dir") != "ASF_DATA_DIR" {
-		t.Fatal(EnvName("data-dir"))
-	}
-	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
-	a := fs.String("some-flag", "a", "")
-	b := fs.Int("other", 1, "")
-	if err := fs.Parse([]string{"--other", "5"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("ASF_SOME_FLAG", "from-env")
-	t.Setenv("ASF_OTHER", "7")
-	if err := ApplyEnv(fs); err != nil {
-		t.Fatal(err)
-	}
-	if *a != "from-env" || *b != 5 {
-		t.Fatalf("got %q %d: the environment sets unset flags only", *a, *b)
-	}
-	t.Setenv("ASF_OTHER", "x")
-	fs2 := pflag.NewFlagSet("x", pflag.ContinueOnError)
-	fs2.Int("other", 1, "")
-	if err := ApplyEnv(fs2); err == nil || !strings.Contains(err.Error(), "ASF_OTHER") {
-		t.Errorf("bad environment value: %v", err)
-	}
+func TestSetGossipAddrs(t *testing.T) {
 	var c MembershipConfig
 	if err := c.SetGossipAddrs(":7946", "10.1.2.3:8000"); err != nil || c.BindAddr != "0.0.0.0" || c.BindPort != 7946 || c.AdvertiseAddr != "10.1.2.3" || c.AdvertisePort != 8000 {
 		t.Fatalf("%+v %v", c, err)
 	}
 	if err := c.SetGossipAddrs("7946", ""); err == nil {
 		t.Error("a port without a colon was accepted")
-	}
-	if _, err := NewLogger(os.Stderr, "loud", "text"); err == nil {
-		t.Error("bad level accepted")
-	}
-	if _, err := NewLogger(os.Stderr, "info", "xml"); err == nil {
-		t.Error("bad format accepted")
 	}
 }

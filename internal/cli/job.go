@@ -1,55 +1,58 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"strings"
 
+	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/recipes"
 	"github.com/spf13/pflag"
 )
 
-// jobFlags are the flags that describe a training job. Precedence: the defaults,
-// then the recipe (--recipe), then the job file (--job), then the flags given on the
+// JobFlags are the flags that describe a training job, the same in asf train
+// and asf-coordinator. Precedence: the defaults (job.Default), then the recipe
+// (--recipe), then the job file (--job-file), then the flags given on the
 // command line (or their ASF_* environment variables).
-type jobFlags struct {
+type JobFlags struct {
 	recipe          string
 	file            string
 	j               job.Job
 	encoding, reset string
 	method, sur     string
-	gainSet         bool
 	milestones      []int
 	lrRefBatch      int
 }
 
-func (f *jobFlags) register(fs *pflag.FlagSet) {
+// Register declares the job flags on fs; --job (the file) and --id (the job
+// id) stay as deprecated aliases.
+func (f *JobFlags) Register(fs *pflag.FlagSet) {
 	d := job.Default()
 	f.j = d
-	fs.StringVar(&f.recipe, "recipe", "", "start from this named job (see `asf recipes`); --job and the flags given override it")
-	fs.StringVar(&f.file, "job", "", "JSON job file (fields absent from it keep their defaults; flags given override it)")
-	fs.StringVar(&f.j.ID, "id", d.ID, "job name in the checkpoint store")
+	fs.StringVar(&f.recipe, "recipe", "", "start from this named job (see `asf recipes`); --job-file and the flags given override it")
+	fs.StringVar(&f.file, "job-file", "", "JSON job file (fields absent from it keep their defaults; flags given override it)")
+	fs.StringVar(&f.j.ID, "job-id", d.ID, "job name in the checkpoint store (default with --dataset: <dataset>-<spec>)")
 	fs.StringVar(&f.j.Dataset, "dataset", d.Dataset, "data set: "+strings.Join(job.Datasets, ", "))
 	fs.StringVar(&f.j.Spec, "spec", d.Spec, "network in the paper's notation")
 	fs.IntVar(&f.j.Epochs, "epochs", d.Epochs, "epochs to train")
 	fs.IntVar(&f.j.Batch, "batch", d.Batch, "global batch size")
 	fs.IntVar(&f.j.Micro, "micro-batch", d.Micro, "micro-batch size (the unit of work; batch must be a multiple)")
 	fs.Uint64Var(&f.j.Seed, "seed", d.Seed, "seed of weights, permutations and spikes")
-	fs.IntVar(&f.j.TrainSize, "train-size", 0, "train on the first N samples only (0 = all)")
-	fs.IntVar(&f.j.TestSize, "test-size", 0, "evaluate on the first N test samples only (0 = all)")
+	fs.IntVar(&f.j.TrainSize, "train-size", d.TrainSize, "train on the first N samples only (0 = all)")
+	fs.IntVar(&f.j.TestSize, "test-size", d.TestSize, "evaluate on the first N test samples only (0 = all)")
 	fs.IntVarP(&f.j.Neuron.T, "time-steps", "T", d.Neuron.T, "time steps per sample (the paper uses 100)")
 	fs.Float32Var(&f.j.Neuron.Leak, "leak", d.Neuron.Leak, "membrane leak per step: 1 = IF, < 1 = LIF")
 	fs.StringVar(&f.reset, "reset", d.Neuron.Reset.String(), "reset after a spike: zero or subtract")
 	fs.Float32Var(&f.j.Neuron.VthConv, "vth", d.Neuron.VthConv, "threshold of conv and FC neurons")
 	fs.Float32Var(&f.j.Neuron.VthPool, "vth-pool", d.Neuron.VthPool, "threshold of pooling neurons")
 	fs.StringVar(&f.encoding, "encoding", d.Neuron.Encoding.String(), "input encoding: poisson, direct or events (event data)")
-	fs.IntVar(&f.j.Neuron.Frames, "frames", 0, "frames per sample of event data (events encoding)")
-	fs.Float32Var(&f.j.Neuron.Gain, "gain", d.Neuron.Gain, "Poisson gain (default 0.5, or 1 for cifar10)")
+	fs.IntVar(&f.j.Neuron.Frames, "frames", d.Neuron.Frames, "frames per sample of event data (events encoding)")
+	fs.Float32Var(&f.j.Neuron.Gain, "gain", d.Neuron.Gain, fmt.Sprintf("Poisson gain (default %v, or %v for cifar10)", job.GainFor("mnist"), job.GainFor("cifar10")))
 	fs.StringVar(&f.method, "method", d.Neuron.Method.String(), "training method: asf (ASF-BP) or bptt (back-propagation through time with a surrogate gradient)")
 	fs.StringVar(&f.sur, "surrogate", d.Neuron.Surrogate.String(), "bptt: surrogate derivative of the spike: atan (SpikingJelly), fast-sigmoid (SuperSpike/snnTorch) or sigmoid (SpikingJelly)")
-	fs.Float32Var(&f.j.Neuron.SurrogateSlope, "surrogate-slope", 0, "bptt: slope alpha of the surrogate (0 = its framework's default: atan 2, fast-sigmoid 25, sigmoid 4)")
-	fs.BoolVar(&f.j.Neuron.ResetGrad, "reset-grad", false, "bptt: back-propagate through the reset too (SpikingJelly detach_reset=False); default: detached, as snnTorch")
+	fs.Float32Var(&f.j.Neuron.SurrogateSlope, "surrogate-slope", d.Neuron.SurrogateSlope, "bptt: slope alpha of the surrogate (0 = its framework's default: atan 2, fast-sigmoid 25, sigmoid 4)")
+	fs.BoolVar(&f.j.Neuron.ResetGrad, "reset-grad", d.Neuron.ResetGrad, "bptt: back-propagate through the reset too (SpikingJelly detach_reset=False); default: detached, as snnTorch")
 	fs.StringVar(&f.j.Optim.Optimizer, "optimizer", d.Optim.Optimizer, "adam or sgd")
 	fs.Float64Var(&f.j.Optim.LR, "lr", d.Optim.LR, "learning rate")
 	fs.Float64Var(&f.j.Optim.WeightDecay, "weight-decay", d.Optim.WeightDecay, "L2 weight decay added to the gradient")
@@ -59,10 +62,23 @@ func (f *jobFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.j.Optim.ScaleEvery, "scale-every", d.Optim.ScaleEvery, "update the ASF scales in epochs that are multiples of this (0 = never)")
 	fs.IntVar(&f.lrRefBatch, "lr-ref-batch", 0, "linear learning-rate scaling (Goyal et al. 2017): --lr is for this batch; train at lr x batch/N (0 = off)")
 	fs.IntVar(&f.j.Optim.WarmupSteps, "warmup-steps", d.Optim.WarmupSteps, "with --lr-ref-batch: steps of linear warm-up from --lr to the scaled rate")
+	Alias(fs, "job", "job-file")
+	Alias(fs, "id", "job-id")
 }
 
-// resolve builds the job from the defaults, the job file and the changed flags.
-func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
+// Resolve builds the job from the defaults, the recipe, the job file and the
+// flags given, and validates it; call it after ApplyEnv.
+func (f *JobFlags) Resolve(fs *pflag.FlagSet) (job.Job, error) {
+	j, err := f.Unchecked(fs)
+	if err != nil {
+		return j, err
+	}
+	return j, j.Validate()
+}
+
+// Unchecked is Resolve without the validation of the result: for --resume,
+// where only the job id is used and the stored job replaces the rest.
+func (f *JobFlags) Unchecked(fs *pflag.FlagSet) (job.Job, error) {
 	flagJob := f.j
 	var err error
 	flagJob.Neuron.Reset, err = engine.ParseReset(f.reset)
@@ -94,7 +110,7 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 	explicit := f.file != "" || f.recipe != "" // a whole job was given: no dataset-derived defaults
 	// Apply the flags that were set explicitly (or through ASF_*), over the file.
 	set := map[string]func(){
-		"id": func() { j.ID = flagJob.ID }, "dataset": func() { j.Dataset = flagJob.Dataset },
+		"job-id": func() { j.ID = flagJob.ID }, "dataset": func() { j.Dataset = flagJob.Dataset },
 		"spec": func() { j.Spec = flagJob.Spec }, "epochs": func() { j.Epochs = flagJob.Epochs },
 		"batch": func() { j.Batch = flagJob.Batch }, "micro-batch": func() { j.Micro = flagJob.Micro },
 		"seed": func() { j.Seed = flagJob.Seed }, "train-size": func() { j.TrainSize = flagJob.TrainSize },
@@ -113,20 +129,20 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 		"warmup-steps": func() { j.Optim.WarmupSteps = flagJob.Optim.WarmupSteps },
 	}
 	for name, apply := range set {
-		if fl := fs.Lookup(name); fl != nil && fl.Changed {
+		if Changed(fs, name) {
 			apply()
 		}
 	}
-	if fl := fs.Lookup("gain"); (fl == nil || !fl.Changed) && !explicit {
+	if !Changed(fs, "gain") && !explicit {
 		j.Neuron.Gain = job.GainFor(j.Dataset)
 	}
-	if j.Dataset == "nmnist" && !explicit && !fs.Lookup("encoding").Changed {
+	if j.Dataset == "nmnist" && !explicit && !Changed(fs, "encoding") {
 		j.Neuron.Encoding = engine.Events
 		if j.Neuron.Frames == 0 {
-			j.Neuron.Frames = 10 // dataset.DefaultNMNISTFrames
+			j.Neuron.Frames = dataset.DefaultNMNISTFrames
 		}
 	}
-	if fs.Lookup("dataset").Changed && !fs.Lookup("id").Changed && !explicit {
+	if Changed(fs, "dataset") && !Changed(fs, "job-id") && !explicit {
 		j.ID = j.Dataset + "-" + j.Spec
 	}
 	if f.lrRefBatch < 0 {
@@ -135,5 +151,5 @@ func (f *jobFlags) resolve(fs *pflag.FlagSet) (job.Job, error) {
 	if f.lrRefBatch > 0 {
 		j.Optim.LRScale = float64(j.Batch) / float64(f.lrRefBatch)
 	}
-	return j, j.Validate()
+	return j, nil
 }

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/asfnet/asf/coordinator"
+	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/secure"
+	"github.com/asfnet/asf/internal/web"
+	"github.com/spf13/cobra"
+)
+
+// Default HTTP addresses of the daemons: the coordinator on the standard
+// dashboard port, a worker beside it so both fit on one machine.
+const (
+	DefaultCoordinatorHTTP = ":8080"
+	DefaultWorkerHTTP      = ":8081"
+)
+
+// Coordinator is the asf-coordinator command.
+func Coordinator() *cobra.Command {
+	cmd, _ := newCoordinator()
+	return cmd
+}
+
+// newCoordinator returns the command and the function that turns its parsed
+// flags into the coordinator's configuration (for tests).
+func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config, error)) {
+	d := coordinator.DefaultConfig(job.Default())
+	var (
+		jf                              JobFlags
+		lf                              LogFlags
+		sf                              secure.Flags
+		gossipBind, gossipAdv, httpAddr string
+		join                            []string
+		linger                          bool
+	)
+	cmd := &cobra.Command{
+		Use:           "asf-coordinator",
+		Short:         "Run the coordinator of an asf training cluster",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	fs := cmd.Flags()
+	jf.Register(fs)
+	fs.BoolVar(&d.Resume, "resume", d.Resume, "continue job --job-id from the store (its stored configuration)")
+	fs.BoolVar(&d.Fresh, "fresh", d.Fresh, "start the job from step 0 even if the store holds checkpoints of it")
+	fs.StringVar(&d.DataDir, "data-dir", d.DataDir, "directory of the data sets and the checkpoint store")
+	fs.StringVar(&d.StorePath, "store", d.StorePath, "checkpoint store (default <data-dir>/"+coordinator.DefaultStoreFile+")")
+	Alias(fs, "db", "store")
+	fs.StringVar(&d.Listen, "listen", d.Listen, "gRPC listen address")
+	fs.StringVar(&d.Advertise, "advertise", d.Advertise, "gRPC address workers dial (default: the listen address)")
+	fs.StringVar(&gossipBind, "gossip-bind", ":"+strconv.Itoa(d.Gossip.BindPort), "gossip (memberlist) bind address, TCP and UDP")
+	fs.StringVar(&gossipAdv, "gossip-advertise", "", "gossip address other nodes use (default: the bound one)")
+	fs.StringSliceVar(&join, "join", nil, "gossip addresses of members to join at start (workers of a previous run)")
+	fs.IntVar(&d.StartWorkers, "start-workers", d.StartWorkers, "ready workers to wait for before the first step")
+	fs.IntVar(&d.MinWorkers, "min-workers", d.MinWorkers, "fewer workers than this: training waits")
+	fs.DurationVar(&d.StepDeadline, "step-deadline", d.StepDeadline, "evict a worker that has not finished a step this long after it was issued")
+	fs.IntVar(&d.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "save the state every N steps (and at each epoch end)")
+	fs.DurationVar(&d.Settle, "settle", d.Settle, "after a restart, wait this long for workers to register")
+	fs.BoolVar(&d.NoTest, "no-test", d.NoTest, "skip the test-set evaluation after each epoch")
+	fs.StringVar((*string)(&d.SyncMode), "sync-mode", string(d.SyncMode), "gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
+	fs.IntVar(&d.LocalSteps, "local-steps", d.LocalSteps, "with --sync-mode weights: local steps between weight averages")
+	fs.IntVar(&d.EvalThreads, "eval-threads", d.EvalThreads, "goroutines of the test evaluation (0 = all cores)")
+	RegisterSecurity(fs, &sf)
+	fs.StringVar(&httpAddr, "http", DefaultCoordinatorHTTP, "HTTP address of the dashboard, /metrics and /healthz (\"\" = off; the default falls back to a free port when taken)")
+	fs.BoolVar(&linger, "linger", false, "after the job finishes, stay up (dashboard, /metrics and /healthz on --http) until stopped: for orchestrators that restart exited containers, such as Kubernetes")
+	lf.Register(fs)
+
+	// config finishes the flags into the coordinator's configuration.
+	config := func(cmd *cobra.Command) (coordinator.Config, error) {
+		if err := ApplyEnv(fs, cmd.ErrOrStderr()); err != nil {
+			return d, err
+		}
+		log, err := lf.Logger(cmd.ErrOrStderr())
+		if err != nil {
+			return d, err
+		}
+		resolve := jf.Resolve
+		if d.Resume {
+			resolve = jf.Unchecked // the stored job is used; only its id comes from the flags
+		}
+		if d.Job, err = resolve(fs); err != nil {
+			return d, err
+		}
+		d.GossipJoin = join
+		if err := d.Gossip.SetGossipAddrs(gossipBind, gossipAdv); err != nil {
+			return d, err
+		}
+		sec, err := sf.Load()
+		if err != nil {
+			return d, err
+		}
+		for _, w := range sec.Warnings() {
+			log.Warn(w)
+		}
+		d.Gossip.SecretKey, d.Gossip.Label = sec.GossipKey, sec.Label
+		d.TLS, d.JoinToken = sec.TLS, sec.Token
+		if sec.TLS != nil && sec.Token == "" {
+			log.Warn("no join token: any holder of a worker certificate of the CA can join; set --join-token-file")
+		}
+		d.Logger = log
+		return d, nil
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		d, err := config(cmd)
+		if err != nil {
+			return err
+		}
+		log := d.Logger
+		ctx := cmd.Context()
+		c, err := coordinator.New(ctx, d)
+		if err != nil {
+			return err
+		}
+		if httpAddr != "" {
+			hc := web.DefaultConfig(httpAddr)
+			hc.Fallback = !fs.Changed("http")
+			hc.Logger = log.With("component", "http")
+			hs, err := web.StartNode(ctx, hc, web.Node{Coordinator: func() *coordinator.Coordinator { return c }})
+			if err != nil {
+				return err
+			}
+			defer hs.Close()
+			log.Info("dashboard", "url", hs.URL(), "metrics", hs.URL()+"metrics", "healthz", hs.URL()+"healthz")
+		}
+		start := time.Now()
+		res, err := c.Run(ctx)
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		fmt.Fprintf(out, "job %s finished in %s: %d steps, generation %d, %d step attempt(s) redone, %d step(s) recomputed\n",
+			res.Job.ID, time.Since(start).Round(time.Millisecond), res.Steps, res.Generation, res.Retries, res.Recomputed)
+		for _, e := range res.Epochs {
+			fmt.Fprintf(out, "epoch %d  loss %.4f  train %.2f%%  test %.2f%%  %.0f samples/s\n", e.Epoch+1, e.TrainLoss,
+				100*e.TrainAcc, 100*e.TestAcc, e.SamplesPerSec)
+		}
+		fmt.Fprintf(out, "weights sha256: %s\n", hex.EncodeToString(res.Final.Digest[:]))
+		if linger {
+			log.Info("the job is finished; lingering until stopped (--linger)")
+			<-ctx.Done()
+		}
+		return nil
+	}
+	return cmd, config
+}
