@@ -3,7 +3,7 @@
 // and asf's own. Each recipe is a JSON job file in this directory, embedded in the
 // binary; `asf train --recipe NAME` and `asf-coordinator --recipe NAME` load one,
 // and `asf recipes` lists them. A recipe file is an ordinary job file too:
-// `asf train --job recipes/NAME.json` runs the same job.
+// `asf train --job-file recipes/NAME.json` runs the same job.
 package recipes
 
 import (

@@ -348,7 +348,7 @@ func checkpointVerify(w io.Writer, rep *checkpoint.FileReport, job string) error
 	fmt.Fprintf(w, "%d checkpoint(s), %d ok, %d bad; %d metric point(s) verify\n", n, n-bad, bad, rep.Metrics)
 	switch {
 	case rep.Damaged():
-		return fmt.Errorf("%w (repair: asf checkpoint salvage --db %s)", rep.Err(), rep.Path)
+		return fmt.Errorf("%w (repair: asf checkpoint salvage --store %s)", rep.Err(), rep.Path)
 	case bad > 0:
 		return fmt.Errorf("%d of %d checkpoint(s) in %s fail verification", bad, n, rep.Path)
 	}

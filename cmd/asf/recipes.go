@@ -18,7 +18,7 @@ func newRecipesCmd() *cobra.Command {
 (the hyper-parameters of the authors' reference code) and asf's own. Train one
 with "asf train --recipe NAME" (or asf-coordinator --recipe NAME); flags given
 override the recipe's fields, e.g. "asf train --recipe paper-mnist-if --epochs 40".
-With a NAME, print that recipe's JSON job file (usable with --job as well).`,
+With a NAME, print that recipe's JSON job file (usable with --job-file as well).`,
 		Example:   "  asf recipes\n  asf recipes paper-cifar10-vgg7\n  asf train --recipe paper-mnist-if --epochs 40",
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: recipes.Names(),
