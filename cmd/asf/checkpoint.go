@@ -562,7 +562,7 @@ it (over gRPC) for the copy instead: it streams one read transaction of its stor
 while training goes on, as etcd's snapshot save does, and the copy is checked
 against the size and SHA-256 it sends. That call needs the cluster's join token
 (--join-token-file) and, with TLS, a client or worker certificate.
-Without --coordinator the file (--db) is read directly and must not be held by a
+Without --coordinator the file (--store) is read directly and must not be held by a
 writer.`,
 		Example: "  asf checkpoint backup --coordinator coordinator:7070 --join-token-file certs/join.token -o asf-backup.db",
 		Args:    cobra.NoArgs,

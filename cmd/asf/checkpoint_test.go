@@ -227,7 +227,7 @@ func TestCheckpointVerifySalvage(t *testing.T) {
 func TestCheckpointBackupFromCoordinator(t *testing.T) {
 	old := globals
 	t.Cleanup(func() { globals = old })
-	globals.logLevel, globals.logFormat = "warn", "text"
+	globals.log.Level, globals.log.Format = "warn", "text"
 	dir := t.TempDir()
 	j := job.Default()
 	j.ID, j.Dataset, j.Spec = "hot", "synthetic", "4C3-P2-10FC"
