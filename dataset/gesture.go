@@ -105,6 +105,11 @@ func ReadGestureLabels(file, trial string) ([]GestureSample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
+	return parseGestureLabels(file, trial, data)
+}
+
+func parseGestureLabels(file, trial string, data []byte) ([]GestureSample, error) {
+	var err error
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	var out []GestureSample
 	for line := 1; sc.Scan(); line++ {
@@ -125,7 +130,7 @@ func ReadGestureLabels(file, trial string) ([]GestureSample, error) {
 		out = append(out, GestureSample{Trial: trial, Label: uint8(v[0] - 1), Start: v[1], End: v[2]})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("dataset: %s: %w", file, err)
+		return nil, formatErr(file, "text", "lines of class,startTime_usec,endTime_usec", err.Error())
 	}
 	if len(out) == 0 {
 		return nil, formatErr(file, "labels", "at least one gesture line after the header", "none")

@@ -199,3 +199,27 @@ func FuzzParseAEDAT3(f *testing.F) {
 		binFrames(make([]float32, 2*2*32*32), evs, 2, dvsSide, 4)
 	})
 }
+
+// FuzzParseGestureLabels: any labels file gives gestures with valid classes and
+// windows, or a format *FileError.
+func FuzzParseGestureLabels(f *testing.F) {
+	f.Add([]byte("class,startTime_usec,endTime_usec\r\n1,80048239,85092709\r\n11,9,10\r\n"))
+	f.Add([]byte("class\n0,1,2\n"))
+	f.Add([]byte("h\n1,2\n"))
+	f.Add(append([]byte("h\n"), bytes.Repeat([]byte("1"), 70000)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		gs, err := parseGestureLabels("l.csv", "t.aedat", data)
+		if err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v is not a format *FileError", err)
+			}
+			return
+		}
+		for _, g := range gs {
+			if g.Label >= GestureClasses || g.Start < 0 || g.Start >= g.End || g.Trial != "t.aedat" {
+				t.Fatalf("gesture %+v", g)
+			}
+		}
+	})
+}
