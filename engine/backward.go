@@ -123,7 +123,7 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 // the transposed convolution of dA, only where fi > 0 (all elements if fi is nil).
 func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, needPrev bool) {
 	k, co, wd := l.K, l.Out.C, l.Out.W
-	p := k / 2
+	p, q := l.Pad, l.K-1-l.Pad
 	for e, v := range h {
 		need := needPrev && (fi == nil || fi[e] > 0)
 		if v == 0 && !need {
@@ -131,7 +131,24 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 		}
 		c := l.coord[3*e : 3*e+3]
 		ci, x, y := int(c[0]), int(c[1]), int(c[2])
-		j0, j1 := max(0, p-x), min(k, wd-x+p)
+		if l.Stride > 1 {
+			var acc float32
+			convOutputs(l, x, y, func(ky, j, oy, ox int) {
+				a := dA[(oy*wd+ox)*co:][:co]
+				off := ((ci*k+ky)*k + j) * co
+				if v != 0 {
+					f32.Axpy(v, a, gw[off:][:co])
+				}
+				if need {
+					acc += f32.Dot(w[off:][:co], a)
+				}
+			})
+			if need {
+				dH[e] = acc
+			}
+			continue
+		}
+		j0, j1 := max(0, q-x), min(k, wd-x+q)
 		if j0 >= j1 {
 			continue
 		}
@@ -142,7 +159,7 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 			if oy < 0 || oy >= l.Out.H {
 				continue
 			}
-			a := dA[(oy*wd+x-p+j0)*co:][:n]
+			a := dA[(oy*wd+x-q+j0)*co:][:n]
 			off := ((ci*k+ky)*k + j0) * co
 			if v != 0 {
 				f32.Axpy(v, a, gw[off:][:n])

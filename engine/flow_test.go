@@ -24,6 +24,9 @@ func TestFlowsAreLinear(t *testing.T) {
 		{"K=5 LeNet-like", "4C5-P2-6C5-P2-10FC-3FC", Shape{1, 12, 12}, func(c *Config) { c.T = 20; c.Gain = 1 }, true},
 		{"K=5 LIF direct", "3C5-P2-5FC", Shape{2, 6, 6}, func(c *Config) { c.T = 10; c.Encoding = Direct; c.Leak = 0.9 }, false},
 		{"events", "4C3-P2-6FC-3FC", Shape{2, 6, 6}, func(c *Config) { c.T = 9; c.Encoding = Events; c.Frames = 3 }, false},
+		{"stride 2 padding 1", "4C3s2p1-5C3-P2-6FC-3FC", Shape{2, 9, 9}, func(c *Config) { c.T = 12; c.Gain = 1 }, true},
+		{"valid, even kernel, stride 3", "4C4p0-3C5s3p2-5FC-3FC", Shape{1, 12, 11}, func(c *Config) { c.T = 10; c.Gain = 1 }, false},
+		{"padding 2 of a 3x3 kernel, direct", "3C3p2-4C3s2-4FC", Shape{1, 5, 5}, func(c *Config) { c.T = 10; c.Encoding = Direct }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()

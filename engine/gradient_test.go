@@ -73,7 +73,7 @@ func refLinear(l Layer, in Shape, W, h []float64) []float64 {
 	switch l.Kind {
 	case Conv:
 		k, ci, co := l.K, in.C, l.Out.C
-		p := k / 2
+		p, st := l.Pad, l.Stride
 		a = make([]float64, l.Out.Size())
 		for oy := 0; oy < l.Out.H; oy++ {
 			for ox := 0; ox < l.Out.W; ox++ {
@@ -82,7 +82,7 @@ func refLinear(l Layer, in Shape, W, h []float64) []float64 {
 					for c := 0; c < ci; c++ {
 						for ky := 0; ky < k; ky++ {
 							for kx := 0; kx < k; kx++ {
-								iy, ix := oy+ky-p, ox+kx-p
+								iy, ix := oy*st+ky-p, ox*st+kx-p
 								if iy < 0 || iy >= in.H || ix < 0 || ix >= in.W {
 									continue
 								}
@@ -140,6 +140,9 @@ func TestGradientFiniteDifferences(t *testing.T) {
 		{"events", "4C3-P2-6FC-3FC", Shape{2, 6, 6}, func(c *Config) { c.T = 9; c.Encoding = Events; c.Frames = 3 }, false},
 		{"K=5", "4C5-P2-5C5-P2-6FC-3FC", Shape{1, 12, 12}, func(c *Config) { c.T = 10; c.Gain = 1 }, false},
 		{"K=5 LIF", "3C5-P2-4FC", Shape{2, 7, 7}, func(c *Config) { c.T = 12; c.Gain = 1; c.Leak = 0.85 }, true},
+		{"stride 2 padding 1", "4C3s2p1-5C3-P2-6FC-3FC", Shape{2, 9, 9}, func(c *Config) { c.T = 12; c.Gain = 1 }, false},
+		{"valid, even kernel, stride 3", "4C4p0-3C5s3p2-5FC-3FC", Shape{1, 12, 11}, func(c *Config) { c.T = 10; c.Gain = 1 }, true},
+		{"padding 2 of a 3x3 kernel", "3C3p2-4FC", Shape{1, 5, 5}, func(c *Config) { c.T = 10; c.Gain = 1; c.Leak = 0.9 }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -160,6 +160,8 @@ type Layer struct {
 	Spiking bool    // has neurons (conv, average pool, hidden FC)
 	Output  bool    // the last layer: integrates only, never spikes
 	Vth     float32 // threshold of its neurons (the output layer's too, for o = V/(T*Vth))
+	Stride  int     // conv: stride (1 for "NCk")
+	Pad     int     // conv: zero padding on every side (K/2 for "NCk")
 	FanIn   int     // inputs per output unit (k*k*Cin or FC inputs); 0 without weights
 	WOff    int     // offset of its weights in Model.Params; WLen = 0 without weights
 	WLen    int
@@ -218,7 +220,15 @@ func NewNet(spec Spec, in Shape, cfg Config) (*Net, error) {
 		}
 		switch tok.Kind {
 		case Conv:
-			l.Out = Shape{tok.N, cur.H, cur.W}
+			l.Stride, l.Pad = max(1, tok.Stride), tok.K/2
+			if tok.HasPad {
+				l.Pad = tok.Pad
+			}
+			oh, ow := (cur.H+2*l.Pad-tok.K)/l.Stride+1, (cur.W+2*l.Pad-tok.K)/l.Stride+1
+			if cur.H+2*l.Pad < tok.K || cur.W+2*l.Pad < tok.K {
+				return nil, fmt.Errorf("%w %q: %q at offset %d: a %dx%d kernel with padding %d does not fit the %v input", ErrSpec, spec.Text, tok.Text, tok.Pos, tok.K, tok.K, l.Pad, cur)
+			}
+			l.Out = Shape{tok.N, oh, ow}
 			l.FanIn = tok.K * tok.K * cur.C
 			l.WLen = tok.N * l.FanIn
 			l.Spiking = true

@@ -15,7 +15,7 @@ type Kind int
 
 // The layer kinds of the paper's notation.
 const (
-	Conv    Kind = iota // "20C5": convolution, 20 output channels, 5x5 kernel, stride 1, same padding
+	Conv    Kind = iota // "20C5": convolution, 20 output channels, 5x5 kernel, stride 1, same padding; "20C5s2p1": stride 2, padding 1
 	AvgPool             // "P2": 2x2 average pooling followed by pooling neurons
 	MaxPool             // "MP2": 2x2 max pooling of spikes, no neurons
 	FC                  // "200FC": fully connected layer with 200 outputs
@@ -40,8 +40,13 @@ type Token struct {
 	Kind Kind
 	N    int // output channels (Conv) or units (FC); 0 for pooling
 	K    int // kernel size (Conv) or pool size (pooling); 0 for FC
-	Text string
-	Pos  int // byte offset in the spec string
+	// Conv only: Stride (0 or 1: stride 1) and, when HasPad, the zero padding
+	// Pad on every side; without it the padding is K/2 ("same" for odd K).
+	Stride int
+	Pad    int
+	HasPad bool
+	Text   string
+	Pos    int // byte offset in the spec string
 }
 
 // Spec is a parsed network description in the paper's notation, e.g.
@@ -58,6 +63,12 @@ func (s Spec) String() string {
 		switch t.Kind {
 		case Conv:
 			parts[i] = fmt.Sprintf("%dC%d", t.N, t.K)
+			if t.Stride > 1 {
+				parts[i] += fmt.Sprintf("s%d", t.Stride)
+			}
+			if t.HasPad && (t.K%2 == 0 || t.Pad != t.K/2) {
+				parts[i] += fmt.Sprintf("p%d", t.Pad)
+			}
 		case AvgPool:
 			parts[i] = fmt.Sprintf("P%d", t.K)
 		case MaxPool:
@@ -138,13 +149,10 @@ func parseToken(t string) (Token, error) {
 		tok.Kind = Conv
 		tok.N, err = num(up[:i], "channel count")
 		if err == nil {
-			tok.K, err = num(up[i+1:], "kernel size")
-		}
-		if err == nil && tok.K%2 == 0 {
-			err = fmt.Errorf("kernel size %d must be odd for same padding", tok.K)
+			err = parseConvTail(up[i+1:], &tok)
 		}
 	default:
-		err = errors.New("unknown layer; want NCk (conv, e.g. 20C5), Pk (average pool, P2), MPk (max pool, MP2) or NFC (fully connected, e.g. 200FC)")
+		err = errors.New("unknown layer; want NCk[sS][pP] (conv, e.g. 20C5 or 20C3s2p1), Pk (average pool, P2), MPk (max pool, MP2) or NFC (fully connected, e.g. 200FC)")
 	}
 	return tok, err
 }
@@ -161,4 +169,46 @@ func (s Shape) String() string {
 		return strconv.Itoa(s.C)
 	}
 	return fmt.Sprintf("%dx%dx%d", s.C, s.H, s.W)
+}
+
+// parseConvTail parses what follows the C of a conv token: the kernel size, then
+// optionally sS (stride) and pP (zero padding on every side), e.g. "5", "3S2P1".
+func parseConvTail(t string, tok *Token) error {
+	digits := func(s string) (string, string) {
+		i := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return s[:i], s[i:]
+	}
+	k, rest := digits(t)
+	n, err := strconv.Atoi(k)
+	if err != nil || n <= 0 || n > 64 {
+		return fmt.Errorf("kernel size %q is not an integer in 1..64", k)
+	}
+	tok.K = n
+	for rest != "" {
+		c := rest[0]
+		v, r := digits(rest[1:])
+		x, err := strconv.Atoi(v)
+		switch {
+		case c == 'S' && tok.Stride == 0:
+			if err != nil || x < 1 || x > tok.K {
+				return fmt.Errorf("stride %q: want an integer in 1..%d (the kernel size)", v, tok.K)
+			}
+			tok.Stride = x
+		case c == 'P' && !tok.HasPad:
+			if err != nil || x < 0 || x >= tok.K {
+				return fmt.Errorf("padding %q: want an integer in 0..%d (below the kernel size)", v, tok.K-1)
+			}
+			tok.Pad, tok.HasPad = x, true
+		default:
+			return fmt.Errorf("%q after the kernel size: want sS (stride) and pP (padding), each at most once, e.g. 20C3s2p1", rest)
+		}
+		rest = r
+	}
+	if !tok.HasPad && tok.K%2 == 0 {
+		return fmt.Errorf("kernel size %d must be odd for same padding; or give the padding, e.g. %dC%dp%d", tok.K, tok.N, tok.K, tok.K/2)
+	}
+	return nil
 }

@@ -19,8 +19,19 @@ func TestParseSpecAndShapes(t *testing.T) {
 			64*27 + 64*64*9 + 128*64*9 + 128*128*9*2 + 1024*128*64 + 10*1024},
 		{"64fc-10fc", Shape{1, 16, 16}, []Shape{{64, 1, 1}, {10, 1, 1}}, 64*256 + 640},
 		{"4C3-P2-5FC", Shape{2, 5, 5}, []Shape{{4, 5, 5}, {4, 2, 2}, {5, 1, 1}}, 4*2*9 + 5*16},
+		// Stride and padding: out = (in + 2p - k)/s + 1.
+		{"4C3s2p1-6C4p0-5C3s3-5FC", Shape{2, 9, 8}, []Shape{{4, 5, 4}, {6, 2, 1}, {5, 1, 1}, {5, 1, 1}}, 4*2*9 + 6*4*16 + 5*6*9 + 5*5},
+		{"3C5p2-3C5s2", Shape{1, 7, 7}, nil, 0},
 	}
 	for _, tc := range tests {
+		if tc.shapes == nil {
+			// Canonical form only: a padding equal to K/2 is the default.
+			s, err := ParseSpec(tc.spec + "-2FC")
+			if err != nil || s.String() != "3C5-3C5s2-2FC" {
+				t.Errorf("%s: canonical %q, %v", tc.spec, s.String(), err)
+			}
+			continue
+		}
 		n, err := BuildNet(tc.spec, tc.in, DefaultConfig())
 		if err != nil {
 			t.Fatalf("%s: %v", tc.spec, err)
@@ -39,7 +50,7 @@ func TestParseSpecAndShapes(t *testing.T) {
 		if !n.Layers[len(n.Layers)-1].Output || n.Layers[len(n.Layers)-1].Spiking {
 			t.Errorf("%s: last layer must be the non-spiking output", tc.spec)
 		}
-		if got := n.Spec.String(); !strings.EqualFold(got, tc.spec) {
+		if got := n.Spec.String(); !strings.EqualFold(got, strings.Replace(tc.spec, "s2p1", "s2", 1)) {
 			t.Errorf("canonical %q, want %q", got, tc.spec)
 		}
 	}
@@ -59,6 +70,11 @@ func TestParseSpecErrors(t *testing.T) {
 		{"99999999FC", "larger than"},
 		{"C5-10FC", "channel count"},
 		{"MP3-10FC", "only 2x2 max pooling"},
+		{"20C3s4-10FC", "stride \"4\": want an integer in 1..3"},
+		{"20C3p3-10FC", "padding \"3\": want an integer in 0..2"},
+		{"20C3s2s2-10FC", "each at most once"},
+		{"20C3x-10FC", `"X" after the kernel size`},
+		{"20C3p-10FC", `padding ""`},
 	}
 	for _, tc := range tests {
 		_, err := ParseSpec(tc.spec)
@@ -73,6 +89,7 @@ func TestParseSpecErrors(t *testing.T) {
 	}{
 		{"10FC-4C3-10FC", Shape{1, 8, 8}, "comes after a fully connected layer"},
 		{"P2-P2-P2-10FC", Shape{1, 4, 4}, "need at least 2x2"},
+		{"4C5p0-10FC", Shape{1, 4, 4}, "does not fit"},
 	}
 	for _, tc := range buildErrs {
 		_, err := BuildNet(tc.spec, tc.in, DefaultConfig())

@@ -362,14 +362,20 @@ func (ws *Workspace) accumulate(l *Layer, w []float32, in Shape, I []float32, ev
 }
 
 // convScatter adds v times the weights of input element e (HWC index into shape in)
-// to the conv output currents I: with p = K/2 and weights [cin][ky][j][cout],
-// I[oy][x-p+j][:] += v * W[cin][ky][j][:] for oy = y-ky+p, over the in-range j.
+// to the conv output currents I: with padding p, q = K-1-p and weights
+// [cin][ky][j][cout], I[oy][x-q+j][:] += v * W[cin][ky][j][:] for oy = y-ky+p,
+// over the in-range j (for "same" padding of an odd kernel, q = p = K/2). Strided
+// layers take convScatterStrided.
 func convScatter(l *Layer, w []float32, in Shape, I []float32, e int, v float32) {
+	if l.Stride > 1 {
+		convScatterStrided(l, w, I, e, v)
+		return
+	}
 	c := l.coord[3*e : 3*e+3]
 	ci, x, y := int(c[0]), int(c[1]), int(c[2])
 	k, co, wd := l.K, l.Out.C, l.Out.W
-	p := k / 2
-	j0, j1 := max(0, p-x), min(k, wd-x+p)
+	p, q := l.Pad, l.K-1-l.Pad
+	j0, j1 := max(0, q-x), min(k, wd-x+q)
 	if j0 >= j1 {
 		return
 	}
@@ -379,7 +385,7 @@ func convScatter(l *Layer, w []float32, in Shape, I []float32, e int, v float32)
 		if oy < 0 || oy >= l.Out.H {
 			continue
 		}
-		dst := I[(oy*wd+x-p+j0)*co:][:n]
+		dst := I[(oy*wd+x-q+j0)*co:][:n]
 		src := w[((ci*k+ky)*k+j0)*co:][:n]
 		if v == 1 {
 			f32.AddTo(dst, src)
@@ -394,11 +400,18 @@ func convScatter(l *Layer, w []float32, in Shape, I []float32, e int, v float32)
 // for each e' at that position with a channel in chans, in that order:
 // I[oy][x-p+j][:] += sum over c in chans of W[c][ky][j][:].
 func convScatterChannels(l *Layer, w []float32, I []float32, e int, chans []int32) {
+	if l.Stride > 1 {
+		base := e - int(l.coord[3*e])
+		for _, ch := range chans {
+			convScatterStrided(l, w, I, base+int(ch), 1)
+		}
+		return
+	}
 	c := l.coord[3*e : 3*e+3]
 	x, y := int(c[1]), int(c[2])
 	k, co, wd := l.K, l.Out.C, l.Out.W
-	p := k / 2
-	j0, j1 := max(0, p-x), min(k, wd-x+p)
+	p, q := l.Pad, l.K-1-l.Pad
+	j0, j1 := max(0, q-x), min(k, wd-x+q)
 	if j0 >= j1 {
 		return
 	}
@@ -409,8 +422,45 @@ func convScatterChannels(l *Layer, w []float32, I []float32, e int, chans []int3
 		if oy < 0 || oy >= l.Out.H {
 			continue
 		}
-		f32.IndexAddRows(I[(oy*wd+x-p+j0)*co:][:n], w[(ky*k+j0)*co:], stride, chans)
+		f32.IndexAddRows(I[(oy*wd+x-q+j0)*co:][:n], w[(ky*k+j0)*co:], stride, chans)
 	}
+}
+
+// convOutputs calls f(ky, j, oy, ox) for every kernel tap (ky, j = K-1-kx) by
+// which input position (x, y) reaches an output (oy, ox) of a conv layer with
+// stride s and padding p: oy*s = y+p-ky, ox*s = x+p-kx.
+func convOutputs(l *Layer, x, y int, f func(ky, j, oy, ox int)) {
+	k, s, p := l.K, l.Stride, l.Pad
+	for ky := 0; ky < k; ky++ {
+		ry := y + p - ky
+		if ry < 0 || ry%s != 0 || ry/s >= l.Out.H {
+			continue
+		}
+		for kx := 0; kx < k; kx++ {
+			rx := x + p - kx
+			if rx < 0 || rx%s != 0 || rx/s >= l.Out.W {
+				continue
+			}
+			f(ky, k-1-kx, ry/s, rx/s)
+		}
+	}
+}
+
+// convScatterStrided is convScatter for stride > 1: the outputs an input reaches
+// are not adjacent, so each kernel tap adds its block of Cout weights.
+func convScatterStrided(l *Layer, w []float32, I []float32, e int, v float32) {
+	c := l.coord[3*e : 3*e+3]
+	ci, x, y := int(c[0]), int(c[1]), int(c[2])
+	k, co, wd := l.K, l.Out.C, l.Out.W
+	convOutputs(l, x, y, func(ky, j, oy, ox int) {
+		dst := I[(oy*wd+ox)*co:][:co]
+		src := w[((ci*k+ky)*k+j)*co:][:co]
+		if v == 1 {
+			f32.AddTo(dst, src)
+		} else {
+			f32.Axpy(v, src, dst)
+		}
+	})
 }
 
 // poolAdd adds v to the pooling neuron that input element e (HWC in shape in) feeds.
