@@ -33,7 +33,8 @@ type ExportOptions struct {
 
 // Export returns the NIR graph of m: an Input node, then per asf layer
 //
-//   - conv "NCk":  Conv2d (weight [N][Cin][k][k], stride 1, padding k/2, zero bias)
+//   - conv "NCk[sS][pP]": Conv2d (weight [N][Cin][k][k], stride S, padding P (k/2
+//     by default), zero bias)
 //     and its neurons (IF, or LIF when Leak < 1), named "<layer>" and "<layer>_if"/"_lif";
 //   - "P2":        SumPool2d (2x2, stride 2) and an IF with threshold 4*VthPool
 //     (pooling neurons never leak);
@@ -70,11 +71,11 @@ func Export(m *engine.Model, opt ExportOptions) (*Graph, error) {
 			if !ok {
 				return nil, fmt.Errorf("nir: layer %s has no exported weights", name)
 			}
-			p := int64(l.K / 2)
+			p, st := int64(l.Pad), int64(l.Stride)
 			chain(name, &Node{Type: "Conv2d", Params: map[string]*hdf5.Dataset{
 				"weight":      hdf5.Float32Array(w.Shape, w.Data),
 				"bias":        hdf5.Float32Array([]int{l.Out.C}, make([]float32, l.Out.C)),
-				"stride":      hdf5.Int64Array(1, 1),
+				"stride":      hdf5.Int64Array(st, st),
 				"padding":     hdf5.Int64Array(p, p),
 				"dilation":    hdf5.Int64Array(1, 1),
 				"groups":      hdf5.Int64Scalar(1),

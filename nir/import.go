@@ -46,8 +46,9 @@ type chainNode struct {
 	*Node
 }
 
-// Import converts g to an engine model. It accepts chains of Conv2d (stride 1,
-// same padding, no dilation, one group, zero bias), SumPool2d/AvgPool2d 2x2,
+// Import converts g to an engine model. It accepts chains of Conv2d (square
+// kernel, any stride up to the kernel size, padding below it, no dilation, one
+// group, zero bias), SumPool2d/AvgPool2d 2x2,
 // Threshold after a SumPool2d (max pooling of spikes), IF/LIF neurons (zero
 // v_leak, zero v_reset; one threshold and time constant per layer), Flatten,
 // Linear/Affine (zero bias) and a final integrator I (or no neurons, or spiking
@@ -269,9 +270,28 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 	if ci != b.cur.C {
 		return 0, malformed(n, "weight of shape %v takes %d input channels; its input has %d (shape %v)", w.shape, ci, b.cur.C, b.cur)
 	}
-	if kh != kw || kh%2 == 0 {
-		return 0, unsupported(n, "kernel %dx%d: asf convolutions have square odd kernels", kh, kw)
+	if kh != kw {
+		return 0, unsupported(n, "kernel %dx%d: asf convolutions have square kernels", kh, kw)
 	}
+	// same returns the one value of a field given per axis (or once).
+	same := func(field string, lo, hi int64) (int64, error) {
+		v, err := intParam(n, field)
+		if err != nil {
+			return 0, err
+		}
+		if len(v) == 0 || len(v) > 2 || len(v) == 2 && v[0] != v[1] {
+			return 0, unsupported(n, "%s %v: asf convolutions have the same %s on both axes", field, v, field)
+		}
+		if v[0] < lo || v[0] > hi {
+			return 0, unsupported(n, "%s %v: asf takes %d..%d for a %dx%d kernel", field, v, lo, hi, kh, kw)
+		}
+		return v[0], nil
+	}
+	stride, err := same("stride", 1, int64(kh))
+	if err != nil {
+		return 0, err
+	}
+	pad := int64(kh / 2)
 	check := func(field string, want int64) error {
 		v, err := intParam(n, field)
 		if err != nil {
@@ -279,13 +299,10 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 		}
 		for _, x := range v {
 			if x != want {
-				return unsupported(n, "%s %v: asf convolutions have %s %d (stride 1, padding k/2, dilation 1, groups 1)", field, v, field, want)
+				return unsupported(n, "%s %v: asf convolutions have %s %d", field, v, field, want)
 			}
 		}
 		return nil
-	}
-	if err := check("stride", 1); err != nil {
-		return 0, err
 	}
 	if err := check("dilation", 1); err != nil {
 		return 0, err
@@ -294,10 +311,14 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 		return 0, err
 	}
 	if p, ok := n.Params["padding"]; ok && p.Kind == hdf5.String {
-		if len(p.Strings) != 1 || p.Strings[0] != "same" {
-			return 0, unsupported(n, "padding %q: asf convolutions keep the size (padding 'same' or k/2)", p.Strings)
+		switch {
+		case len(p.Strings) == 1 && p.Strings[0] == "valid":
+			pad = 0
+		case len(p.Strings) == 1 && p.Strings[0] == "same" && kh%2 == 1 && stride == 1:
+		default:
+			return 0, unsupported(n, "padding %q: asf takes 'valid', 'same' (odd kernel, stride 1) or a number", p.Strings)
 		}
-	} else if err := check("padding", int64(kh/2)); err != nil {
+	} else if pad, err = same("padding", 0, int64(kh-1)); err != nil {
 		return 0, err
 	}
 	if err := zeroBias(n); err != nil {
@@ -310,13 +331,24 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 	if !ok {
 		return 0, unsupported(n, "a convolution without neurons after it; asf's conv layers spike")
 	}
-	out := engine.Shape{C: co, H: b.cur.H, W: b.cur.W}
+	s, p := int(stride), int(pad)
+	if b.cur.H+2*p < kh || b.cur.W+2*p < kh {
+		return 0, malformed(n, "a %dx%d kernel with padding %d does not fit its %dx%d input", kh, kw, p, b.cur.H, b.cur.W)
+	}
+	out := engine.Shape{C: co, H: (b.cur.H+2*p-kh)/s + 1, W: (b.cur.W+2*p-kh)/s + 1}
 	gain, err := b.neuron(nn, out, false, true)
 	if err != nil {
 		return 0, err
 	}
 	data, scale := b.fold(w.data, gain)
-	b.add(fmt.Sprintf("%dC%d", co, kh), w.shape, data, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: scale})
+	tok := fmt.Sprintf("%dC%d", co, kh)
+	if s > 1 {
+		tok += fmt.Sprintf("s%d", s)
+	}
+	if kh%2 == 0 || p != kh/2 {
+		tok += fmt.Sprintf("p%d", p)
+	}
+	b.add(tok, w.shape, data, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: scale})
 	b.cur = out
 	return 2, nil
 }

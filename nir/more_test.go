@@ -61,7 +61,9 @@ func TestImportErrors(t *testing.T) {
 		want string
 		is   error
 	}{
-		{"stride 2", func(g *Graph) { g.Nodes["conv1"].Params["stride"] = hdf5.Int64Array(2, 2) }, `node "conv1" (Conv2d): stride [2 2]`, ErrUnsupported},
+		{"stride per axis", func(g *Graph) { g.Nodes["conv1"].Params["stride"] = hdf5.Int64Array(1, 2) }, `node "conv1" (Conv2d): stride [1 2]: asf convolutions have the same stride on both axes`, ErrUnsupported},
+		{"stride above kernel", func(g *Graph) { g.Nodes["conv1"].Params["stride"] = hdf5.Int64Array(4, 4) }, `node "conv1" (Conv2d): stride [4 4]: asf takes 1..3`, ErrUnsupported},
+		{"dilation", func(g *Graph) { g.Nodes["conv1"].Params["dilation"] = hdf5.Int64Array(2, 2) }, `node "conv1" (Conv2d): dilation [2 2]`, ErrUnsupported},
 		{"bias", func(g *Graph) {
 			g.Nodes["conv3"].Params["bias"].F32[2] = 0.5
 		}, `node "conv3" (Conv2d): bias[2] = 0.5`, ErrUnsupported},
