@@ -34,7 +34,7 @@ const (
 	infoMagic          = "ASFINDEX"
 	infoFormat  uint32 = 2 // 2 adds the trailing crc32c; 1 is still read
 	pointMagic         = "ASFPOINT"
-	pointFormat uint32 = 2 // 2 adds the trailing crc32c; 1 is still read
+	pointFormat uint32 = 3 // 2 adds the trailing crc32c, 3 the sums; 1 and 2 are still read
 	jobMagic           = "ASFJOB\x00\x01"
 )
 
@@ -237,6 +237,10 @@ func encodePoint(p *MetricPoint) []byte {
 	e.f64(p.LR)
 	e.i64(int64(p.Workers))
 	e.u64(p.Generation)
+	e.f64(p.MSE)
+	e.f64(p.CE)
+	e.i64(int64(p.Correct))
+	e.i64(int64(p.Samples))
 	return sealCRC(e.b)
 }
 
@@ -264,6 +268,12 @@ func decodePoint(b []byte, job string) (MetricPoint, error) {
 	p.LR = d.f64("lr")
 	p.Workers = d.count("workers")
 	p.Generation = d.u64("generation")
+	if v >= 3 {
+		p.MSE = d.f64("mse")
+		p.CE = d.f64("ce")
+		p.Correct = d.count("correct")
+		p.Samples = d.count("samples")
+	}
 	return p, d.finish()
 }
 

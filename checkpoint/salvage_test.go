@@ -280,14 +280,22 @@ func TestGuardTurnsBboltPanicsIntoErrors(t *testing.T) {
 // job records) are still read.
 func TestRecordChecksums(t *testing.T) {
 	p := MetricPoint{Job: "j", Kind: "step", Epoch: 1, Step: 7, Time: time.Unix(5, 0).UTC(), Loss: 0.25, Acc: 0.5, Workers: 3, Generation: 2}
+	withSums := p
+	withSums.MSE, withSums.CE, withSums.Correct, withSums.Samples = 8, 9.5, 16, 32
+	if got, err := decodePoint(encodePoint(&withSums), "j"); err != nil || got != withSums {
+		t.Fatalf("format 3 point: %+v %v", got, err)
+	}
 	in := Info{ID: 3, Job: "j", Spec: "8C3-10FC", Step: 7, Size: 10, Chunks: 1, Format: StateFormat, Saved: time.Unix(9, 0).UTC()}
 	v1 := func(b []byte) []byte { // the same record as format 1 wrote it: no crc, version 1
 		b = slices.Clone(b[:len(b)-4])
 		b[8] = 1
 		return b
 	}
+	pv1 := func(b []byte) []byte { // a point of format 1: no sums either
+		return v1(append(slices.Clone(b[:len(b)-36]), 0, 0, 0, 0))
+	}
 	pb, ib, jb := encodePoint(&p), encodeInfo(&in), encodeJob([]byte(`{"id":"j"}`))
-	if got, err := decodePoint(v1(pb), "j"); err != nil || got != p {
+	if got, err := decodePoint(pv1(pb), "j"); err != nil || got != p {
 		t.Fatalf("format 1 point: %+v %v", got, err)
 	}
 	if got, err := decodeInfo(v1(ib), "j", 3); err != nil || got.Step != 7 || got.Spec != in.Spec {

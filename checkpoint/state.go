@@ -190,4 +190,9 @@ type MetricPoint struct {
 	LR            float64   // learning rate in force
 	Workers       int       // workers in the generation
 	Generation    uint64    // generation number
+	// The sums over the step's samples that Loss and Acc are computed from
+	// (point format 3 on; zero in older points): a restarted coordinator adds
+	// them up again to report the whole epoch.
+	MSE, CE          float64
+	Correct, Samples int
 }

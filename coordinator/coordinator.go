@@ -86,6 +86,7 @@ type Coordinator struct {
 	addrs     map[string]string // worker id -> gRPC address
 	nodes     map[string]string // memberlist node name -> worker id
 	epoch     epochAcc
+	hist      unitStats // statistics of every committed unit, for epochAt
 	pendingEp map[int]EpochReport
 	evalQ     chan evalJob
 	metricsQ  chan checkpoint.MetricPoint
@@ -128,6 +129,7 @@ type epochAcc struct {
 	mse, ce float64
 	correct int
 	samples int
+	timed   int // samples committed since start (samples may include the epoch's steps before a restart)
 }
 
 type evalJob struct {
@@ -186,7 +188,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	}
 	c := &Coordinator{cfg: cfg, log: log.With("component", "coordinator"), events: make(chan any, 256),
 		quit: make(chan struct{}), addrs: map[string]string{}, nodes: map[string]string{},
-		pendingEp: map[int]EpochReport{}, evalQ: make(chan evalJob, 64), metricsQ: make(chan checkpoint.MetricPoint, 4096)}
+		pendingEp: map[int]EpochReport{}, hist: unitStats{}, evalQ: make(chan evalJob, 64), metricsQ: make(chan checkpoint.MetricPoint, 4096)}
 	c.pub.wake = make(chan struct{})
 	c.pub.doneSeen = map[string]bool{}
 	c.wcond = sync.NewCond(&c.wmu)
@@ -220,7 +222,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.epoch = epochAcc{epoch: c.m.Step() / c.spe, start: time.Now()}
+	c.epoch = c.epochAt(c.m.Step(), time.Now())
 	c.listCheckpoints()
 	if err := c.listen(); err != nil {
 		return nil, err
@@ -300,6 +302,7 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 		return Start{}, err
 	}
 	for _, p := range points {
+		c.hist.replay(c, p)
 		st.Generation = max(st.Generation, p.Generation)
 		switch p.Kind {
 		case "reset":
@@ -690,10 +693,11 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 		c.log.Warn("no live node holds the current state: rolling back", "from", o.From, "to", o.To)
 		p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "rollback", Step: c.steps(o.To), Time: now.UTC(), Generation: c.m.Generation()}
 		c.record(p)
-		c.epoch = epochAcc{epoch: o.To / c.spe, start: now}
+		c.hist.truncate(o.To)
+		c.epoch = c.epochAt(o.To, now)
 	case Adopt:
 		c.log.Info("adopting the workers' state", "state", o.State.String(), "workers", o.By, "checkpoint_step", o.From)
-		c.epoch = epochAcc{epoch: o.State.Step / c.spe, start: now}
+		c.epoch = c.epochAt(o.State.Step, now)
 	case Backoff:
 		c.log.Info("step failed; re-forming the ring", "reason", o.Reason, "delay", o.Delay)
 		for _, id := range o.Ring {
@@ -720,11 +724,13 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	a.ce += o.Stats.CE
 	a.correct += o.Stats.Correct
 	a.samples += o.Stats.Samples
+	a.timed += o.Stats.Samples
 	a.last = now
+	c.hist[o.Step] = o.Stats
 	el := now.Sub(a.start)
 	info := StepInfo{Step: c.steps(o.Step + 1), Epoch: e, StepInEpoch: first + n, StepsPerEpoch: c.stepsPerEpoch, Epochs: c.job.Epochs,
 		Loss: a.mse / float64(max(1, a.samples)), Acc: float64(a.correct) / float64(max(1, a.samples)),
-		SamplesPerSec: float64(a.samples) / max(el.Seconds(), 1e-9), Workers: len(o.Ring), Generation: o.Generation, Elapsed: el}
+		SamplesPerSec: float64(a.timed) / max(el.Seconds(), 1e-9), Workers: len(o.Ring), Generation: o.Generation, Elapsed: el}
 	st := o.Stats
 	// The history of the previous steps is on disk before this commit is
 	// recorded (it was written while this step ran): a crash loses at most the
@@ -732,7 +738,8 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	c.flushMetrics()
 	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: c.steps(o.Step + 1), Time: now.UTC(),
 		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
-		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation}
+		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation,
+		MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}
 	c.record(p)
 	c.obs.step(StepSnapshot{Step: p.Step, Epoch: e, Time: now, Loss: p.Loss, Accuracy: p.Acc, SamplesPerSec: p.SamplesPerSec,
 		Generation: o.Generation, Workers: len(o.Ring)}, o.Reports)
@@ -808,7 +815,7 @@ func (c *Coordinator) summaryFor(o SaveCheckpoint) checkpoint.Summary {
 		return checkpoint.Summary{}
 	}
 	return checkpoint.Summary{TrainLoss: a.mse / float64(a.samples), TrainAcc: float64(a.correct) / float64(a.samples),
-		SamplesPerSec: float64(a.samples) / max(a.last.Sub(a.start).Seconds(), 1e-9)}
+		SamplesPerSec: float64(a.timed) / max(a.last.Sub(a.start).Seconds(), 1e-9)}
 }
 
 // pull fetches the state h from the WorkerState server at addr and verifies it.
@@ -976,7 +983,7 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 	if a := c.epoch; a.samples > 0 {
 		st.Loss = a.mse / float64(a.samples)
 		st.Accuracy = float64(a.correct) / float64(a.samples)
-		st.SamplesPerSec = float64(a.samples) / max(a.last.Sub(a.start).Seconds(), 1e-9)
+		st.SamplesPerSec = float64(a.timed) / max(a.last.Sub(a.start).Seconds(), 1e-9)
 	}
 	if n := len(c.reports); n > 0 && c.reports[n-1].HasTest {
 		st.TestAccuracy, st.HasTest = c.reports[n-1].TestAcc, true

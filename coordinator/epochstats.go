@@ -1,0 +1,61 @@
+package coordinator
+
+import (
+	"time"
+
+	"github.com/asfnet/asf/checkpoint"
+)
+
+// unitStats are the statistics of each committed unit of work (index = unit),
+// from the metrics history at start and from each commit after: the epoch in
+// progress is reported whole even when this coordinator ran only its end.
+type unitStats map[int]StepStats
+
+// replay applies one point of the history.
+func (h unitStats) replay(c *Coordinator, p checkpoint.MetricPoint) {
+	switch p.Kind {
+	case "reset":
+		clear(h)
+	case "rollback":
+		if u, ok := c.unitOf(p.Step); ok {
+			h.truncate(u)
+		}
+	case "step":
+		if u, ok := c.unitOf(p.Step); ok && u >= 1 && p.Samples > 0 {
+			h[u-1] = StepStats{MSE: p.MSE, CE: p.CE, Correct: p.Correct, Samples: p.Samples}
+		}
+	}
+}
+
+// truncate forgets the units from u on (they will be done again).
+func (h unitStats) truncate(u int) {
+	for k := range h {
+		if k >= u {
+			delete(h, k)
+		}
+	}
+}
+
+// epochAt is the accumulator of the epoch in progress when unit u is next:
+// the statistics of that epoch's units before u, added in order (the same sums
+// an uninterrupted run has), timed from now.
+func (c *Coordinator) epochAt(u int, now time.Time) epochAcc {
+	a := epochAcc{epoch: u / c.spe, start: now}
+	missing := 0
+	for k := a.epoch * c.spe; k < u; k++ {
+		s, ok := c.hist[k]
+		if !ok {
+			missing++
+			continue
+		}
+		a.mse += s.MSE
+		a.ce += s.CE
+		a.correct += s.Correct
+		a.samples += s.Samples
+	}
+	if missing > 0 {
+		c.log.Warn("the metrics history lacks steps of the epoch in progress: its train loss and accuracy will cover only the rest",
+			"epoch", a.epoch+1, "missing_units", missing)
+	}
+	return a
+}
