@@ -135,8 +135,6 @@ func CheckLoadOptions(name string, opts *LoadOptions) error {
 		return fmt.Errorf("%w: %s: split %q: want %q (a seeded tenth of each class) or %q (recordings 0..n/10-1)", ErrConfig, name, opts.Split, SplitRandom, SplitFixed)
 	case opts.SplitSeed != 0 && !dvs:
 		return fmt.Errorf("%w: %s: a split seed (%d) applies to the random split of cifar10dvs only", ErrConfig, name, opts.SplitSeed)
-	case opts.SplitSeed != 0 && opts.Split == SplitFixed:
-		return fmt.Errorf("%w: %s: a split seed (%d) has no effect on the fixed split", ErrConfig, name, opts.SplitSeed)
 	case opts.Pool != 0 && !sensor128:
 		return fmt.Errorf("%w: %s: pooling (%d) applies to the 128x128 event data of cifar10dvs and dvs-gesture only", ErrConfig, name, opts.Pool)
 	case opts.Pool < 0 || opts.Pool > dvsSide:

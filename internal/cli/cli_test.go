@@ -107,6 +107,8 @@ func TestSameJob(t *testing.T) {
 		{"--dataset", "cifar10", "--id", "c", "--spec", "8C3-P2-10FC", "-T", "4"},
 		{"--dataset", "nmnist"},
 		{"--epochs", "2", "--gain", "0.25"},
+		{"--recipe", "paper-cifar10dvs", "--split", "fixed", "--pool", "4"},
+		{"--recipe", "paper-mnist-if", "--crop-pad", "2", "--flip"},
 	} {
 		train := pflag.NewFlagSet("train", pflag.ContinueOnError)
 		var jf JobFlags
@@ -144,5 +146,33 @@ func TestNewLogger(t *testing.T) {
 	}
 	if _, err := NewLogger(os.Stderr, "debug", "json"); err != nil {
 		t.Error(err)
+	}
+}
+
+// The augmentation and data flags go over a recipe's values.
+func TestAugmentAndDataFlags(t *testing.T) {
+	resolve := func(args ...string) job.Job {
+		t.Helper()
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		var jf JobFlags
+		jf.Register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		j, err := jf.Resolve(fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	if j := resolve("--recipe", "paper-mnist-if", "--crop-pad", "2", "--flip"); j.Augment.CropPad != 2 || !j.Augment.Flip {
+		t.Errorf("augment %+v", j.Augment)
+	}
+	if j := resolve("--recipe", "paper-cifar10-vgg7", "--flip=false"); j.Augment.CropPad != 4 || j.Augment.Flip {
+		t.Errorf("--flip=false over the VGG7 recipe: augment %+v", j.Augment)
+	}
+	j := resolve("--recipe", "paper-cifar10dvs", "--split", "fixed", "--pool", "4")
+	if j.Data.Split != "fixed" || j.Data.Pool != 4 || j.Data.SplitSeed != 44 {
+		t.Errorf("data %+v", j.Data)
 	}
 }

@@ -62,6 +62,11 @@ func (f *JobFlags) Register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.j.Optim.ScaleEvery, "scale-every", d.Optim.ScaleEvery, "update the ASF scales in epochs that are multiples of this (0 = never)")
 	fs.IntVar(&f.lrRefBatch, "lr-ref-batch", 0, "linear learning-rate scaling (Goyal et al. 2017): --lr is for this batch; train at lr x batch/N (0 = off)")
 	fs.IntVar(&f.j.Optim.WarmupSteps, "warmup-steps", d.Optim.WarmupSteps, "with --lr-ref-batch: steps of linear warm-up from --lr to the scaled rate")
+	fs.IntVar(&f.j.Augment.CropPad, "crop-pad", d.Augment.CropPad, "augment training images: random crop of their size from the image padded by this many pixels (0 = off)")
+	fs.BoolVar(&f.j.Augment.Flip, "flip", d.Augment.Flip, "augment training images: horizontal flip with probability 1/2")
+	fs.StringVar(&f.j.Data.Split, "split", d.Data.Split, "cifar10dvs: random (a seeded tenth of each class is the test set, the reference; default) or fixed (recordings 0..n/10-1)")
+	fs.Uint64Var(&f.j.Data.SplitSeed, "split-seed", d.Data.SplitSeed, "cifar10dvs: seed of the random split")
+	fs.IntVar(&f.j.Data.Pool, "pool", d.Data.Pool, "cifar10dvs, dvs-gesture: sum-pooling factor of the 128x128 event frames (0 = the data set's default: 3, 4)")
 	Alias(fs, "job", "job-file")
 	Alias(fs, "id", "job-id")
 }
@@ -127,6 +132,9 @@ func (f *JobFlags) Unchecked(fs *pflag.FlagSet) (job.Job, error) {
 		"milestones": func() { j.Optim.Milestones = flagJob.Optim.Milestones }, "gamma": func() { j.Optim.Gamma = flagJob.Optim.Gamma },
 		"scale-every":  func() { j.Optim.ScaleEvery = flagJob.Optim.ScaleEvery },
 		"warmup-steps": func() { j.Optim.WarmupSteps = flagJob.Optim.WarmupSteps },
+		"crop-pad":     func() { j.Augment.CropPad = flagJob.Augment.CropPad }, "flip": func() { j.Augment.Flip = flagJob.Augment.Flip },
+		"split": func() { j.Data.Split = flagJob.Data.Split }, "split-seed": func() { j.Data.SplitSeed = flagJob.Data.SplitSeed },
+		"pool": func() { j.Data.Pool = flagJob.Data.Pool },
 	}
 	for name, apply := range set {
 		if Changed(fs, name) {

@@ -42,7 +42,7 @@ type Job struct {
 // so that jobs without it keep their encoding and digest.
 type Data struct {
 	Split     string `json:"split,omitempty"`      // cifar10dvs: "random" (the reference, default) or "fixed" (samples 0-99 of each class are the test set)
-	SplitSeed uint64 `json:"split_seed,omitempty"` // cifar10dvs: seed of the random split
+	SplitSeed uint64 `json:"split_seed,omitempty"` // cifar10dvs: seed of the random split (unused by the fixed one)
 	Pool      int    `json:"pool,omitempty"`       // cifar10dvs, dvs-gesture (128x128 sensor): sum-pooling factor of the frames; 0 = the data set's default (3, 4)
 }
 

@@ -45,7 +45,6 @@ func TestParseErrors(t *testing.T) {
 		{`{"dataset": "nmnist", "neuron": {"encoding": "events", "frames": 10}, "augment": {"flip": true}}`, "not to the event data set nmnist"},
 		{`{"data": {"split": "fixed"}}`, "data: dataset: invalid configuration: mnist has its own split"},
 		{`{"dataset": "cifar10dvs", "data": {"split": "sideways"}}`, "split \"sideways\""},
-		{`{"dataset": "cifar10dvs", "data": {"split": "fixed", "split_seed": 3}}`, "no effect on the fixed split"},
 		{`{"dataset": "cifar10", "data": {"pool": 3}}`, "cifar10dvs and dvs-gesture only"},
 		{`{"dataset": "cifar10dvs", "data": {"pool": 129}}`, "pool = 129"},
 		{`[1, 2]`, "cannot unmarshal"},
