@@ -50,8 +50,9 @@ counters over the measured steps:
               same batch, mode and link
   step ms     wall time per step, split into compute, allreduce (mean over the
               workers; (fastest) is the quickest worker's, the others include
-              waiting for it inside the ring) and wait (the rest: the
-              coordinator's round trip, the worker loop)
+              waiting for it inside the ring), update (the worker's optimizer
+              step, weights digest and state copy) and coord (the rest: the
+              coordinator's round trip, reports, commit, next task)
   payload KB  what a worker's all-reduce sends per step (the encoded elements)
   wire KB     what its link carried per step (frames, all protocols)
   cpu ms      its CPU time per step; throttled: quota periods it was stopped in
@@ -192,6 +193,9 @@ func runBenchScaling(cmd *cobra.Command, f benchScalingFlags) error {
 			if err != nil {
 				return err
 			}
+			if c.SyncMode == "gradient" {
+				p.EngineDigest = ref[c.Job.Batch]
+			}
 			points = append(points, p)
 			if f.jsonOut != "" {
 				if err := scaling.SavePoints(f.jsonOut, points); err != nil {
@@ -221,7 +225,7 @@ func runBenchScaling(cmd *cobra.Command, f benchScalingFlags) error {
 		fmt.Fprintf(out, "plot written to %s\n", f.plot)
 	}
 	if f.predict && mp != nil {
-		if err := printScalingPredictions(cmd, model, points[0].Config); err != nil {
+		if err := printScalingPredictions(cmd, model, points); err != nil {
 			return err
 		}
 	}
@@ -230,8 +234,9 @@ func runBenchScaling(cmd *cobra.Command, f benchScalingFlags) error {
 
 // printScalingPredictions measures LeNet and VGG7 on one thread and prints
 // the model's predictions for 16-core workers.
-func printScalingPredictions(cmd *cobra.Command, m scaling.Model, c scaling.RunConfig) error {
+func printScalingPredictions(cmd *cobra.Command, m scaling.Model, points []scaling.Point) error {
 	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	c := points[0].Config
 	ref, err := scaling.MeasureNet(ctx, "LeNet", c.Job.Spec, engine.Shape{C: 1, H: 28, W: 28}, c.Job.Neuron.T, 16)
 	if err != nil {
 		return err
@@ -242,7 +247,21 @@ func printScalingPredictions(cmd *cobra.Command, m scaling.Model, c scaling.RunC
 	}
 	fmt.Fprintf(out, "\nnets (one thread, synthetic inputs, T=%d): %s %d parameters %.2f ms/sample; %s %d parameters %.1f ms/sample\n",
 		c.Job.Neuron.T, ref.Name, ref.Params, ref.CPUPerSample.Seconds()*1e3, vgg.Name, vgg.Params, vgg.CPUPerSample.Seconds()*1e3)
-	fmt.Fprintf(out, "predictions: workers of 16 cores (16 threads), int64 all-reduce, micro-batch %d\n", m.Micro)
+	// The wire's bytes per parameter, as the emulated gradient all-reduces
+	// carried them (packed64 depends on the values).
+	var bpp float64
+	var n int
+	for _, p := range points {
+		if s := scaling.ShapeOf(p); p.Config.SyncMode == "gradient" && s.PayloadBytes > 0 {
+			bpp += s.PayloadBytes / float64(ref.Params)
+			n++
+		}
+	}
+	if n > 0 {
+		ref.BytesPerParam, vgg.BytesPerParam = bpp/float64(n), bpp/float64(n)
+	}
+	fmt.Fprintf(out, "predictions: workers of 16 cores (16 threads), %.2f bytes per parameter on the wire (as measured for LeNet), micro-batch up to %d\n",
+		ref.BytesPerParam, m.Micro)
 	var ps []scaling.Prediction
 	for _, net := range []scaling.NetProfile{ref, vgg} {
 		ps = append(ps, scaling.Predict(m, ref, net, []int{8, 16, 32, 64}, 16, []int64{10e9, 25e9}, []int{256, 1024, 4096})...)

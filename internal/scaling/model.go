@@ -26,7 +26,8 @@ type Model struct {
 	S, C0, Alpha, Overhead, Kappa, F0, F1 float64
 	// Threads and Micro describe the workers the model was fitted on.
 	Threads, Micro int
-	// CPUs is the quota the fit ran at (cores per worker).
+	// CPUs is the cores per worker the fit ran at: the mean CPU time over
+	// wall time of the workers (the quota when it could not be measured).
 	CPUs float64
 }
 
@@ -62,10 +63,15 @@ func (m Model) Predict(s Shape) Parts {
 	return out
 }
 
-// ShapeOf returns the shape of a measured point.
+// ShapeOf returns the shape of a measured point: its payload is the encoded
+// buffer, the bytes a worker sent over 2(W-1)/W.
 func ShapeOf(p Point) Shape {
-	return Shape{Workers: p.Config.Workers, Batch: p.Config.Job.Batch, Micro: p.Config.Job.Micro,
-		Threads: p.Config.Threads, PayloadBytes: p.PayloadBytes, LinkBits: p.Config.LinkBits}
+	s := Shape{Workers: p.Config.Workers, Batch: p.Config.Job.Batch, Micro: p.Config.Job.Micro,
+		Threads: p.Config.Threads, LinkBits: p.Config.LinkBits}
+	if w := float64(p.Config.Workers); w > 1 {
+		s.PayloadBytes = p.PayloadBytes * w / (2 * (w - 1))
+	}
+	return s
 }
 
 // Fit fits the model to measured gradient-mode points: S and C0 to the
@@ -83,6 +89,20 @@ func Fit(points []Point) (Model, error) {
 		return Model{}, fmt.Errorf("%w: fitting the model needs at least two gradient-mode points, got %d", ErrInvalid, len(ps))
 	}
 	m := Model{Threads: ps[0].Config.Threads, Micro: ps[0].Config.Job.Micro, CPUs: ps[0].Config.CPUs}
+	// The cores a worker actually got: its CPU time over the wall time. On a
+	// busy host it is below the quota, and it is what the wall times were
+	// measured at.
+	var share float64
+	var shares int
+	for _, p := range ps {
+		if p.CPU > 0 && p.StepTime > 0 {
+			share += p.CPU.Seconds() / p.StepTime.Seconds()
+			shares++
+		}
+	}
+	if shares > 0 {
+		m.CPUs = share / float64(shares)
+	}
 	// compute = C0 + S * m * rounds
 	var xs, ys [][]float64
 	for _, p := range ps {
@@ -103,8 +123,8 @@ func Fit(points []Point) (Model, error) {
 			continue
 		}
 		wire += p.WireBytes
-		pay += p.PayloadBytes * 2 * (w - 1) / w
-		rx = append(rx, []float64{2 * (w - 1), 2 * (w - 1) / w * p.PayloadBytes})
+		pay += p.PayloadBytes
+		rx = append(rx, []float64{2 * (w - 1), p.PayloadBytes})
 		ry = append(ry, []float64{p.ReduceMin.Seconds()})
 	}
 	m.Overhead = 1
@@ -208,18 +228,20 @@ func solveLS(xs, ys [][]float64, mask int) ([]float64, bool) {
 	return c, true
 }
 
-// Rescale returns the model for workers of cpus cores each with threads
-// compute goroutines: the per-sample time and the fixed compute scale with
-// the quota the fit ran at (CPU seconds per sample stay), as do the
-// per-message and per-byte CPU costs; the wire overhead and the coordinator's
-// wait do not.
+// Rescale returns the model for workers with threads compute goroutines, each
+// on a core of its own: every time the fit measured at m.CPUs cores per
+// worker shrinks by that factor (CPU seconds stay), the per-sample time, the
+// fixed compute, the per-message and per-byte costs, and the wait (the
+// optimizer step, the digest and the coordinator's round trip are CPU work on
+// equally busy cores); only the wire overhead stays.
 func (m Model) Rescale(cpus float64, threads int) Model {
-	f := min(m.CPUs, 1) / min(cpus, 1)
+	f := min(m.CPUs, 1)
 	if m.CPUs == 0 {
 		f = 1
 	}
 	out := m
 	out.S, out.C0, out.Alpha, out.Kappa = m.S*f, m.C0*f, m.Alpha*f, m.Kappa*f
+	out.F0, out.F1 = m.F0*f, m.F1*f
 	out.CPUs, out.Threads = cpus, threads
 	return out
 }

@@ -17,7 +17,8 @@ import (
 type NetProfile struct {
 	Name, Spec string
 	Params     int
-	// BytesPerParam is the all-reduce payload per parameter (8 for int64).
+	// BytesPerParam is the all-reduce payload per parameter (8 for int64;
+	// packed64 takes what the measured gradient took).
 	BytesPerParam float64
 	// CPUPerSample is the forward and backward CPU time of one training sample
 	// on one thread.
@@ -86,17 +87,18 @@ type Prediction struct {
 	Parts                 Parts
 	SamplesPerSec, E      float64
 	ReduceShare           float64 // all-reduce / step
+	Micro                 int     // the micro-batch the prediction assumes
 	MicroBatchesPerWorker float64
 	ComputeBound, Unsafe  bool
 	UnsafeReason          string
 }
 
-// Predict returns the model's predictions for W workers of cores cores on
-// links of the given rates, at the given global batches, for net. The model
-// m is rescaled from the quota it was fitted at; its per-sample time is
-// replaced by the net's measured per-core cost, scaled by the ratio the
-// emulated runs showed between the in-cluster compute time and the engine's
-// single-thread cost (the fitted S at: the profile of the net the emulation ran). The fixed
+// Predict returns the model's predictions for W workers of cores cores (a
+// compute goroutine each) on links of the given rates, at the given global
+// batches, for net. The model m is rescaled to a dedicated core per goroutine
+// (Rescale); its per-sample time becomes net's measured single-thread cost
+// times the ratio between the emulation's per-sample time (rescaled) and
+// ref's measured cost (ref: the net the emulation trained), and the fixed
 // compute per step (optimizer, quantisation) scales with the parameters.
 func Predict(m Model, ref, net NetProfile, workers []int, cores int, links []int64, batches []int) []Prediction {
 	r := m.Rescale(float64(cores), cores)
@@ -112,11 +114,14 @@ func Predict(m Model, ref, net NetProfile, workers []int, cores int, links []int
 	var out []Prediction
 	for _, link := range links {
 		for _, b := range batches {
-			one := r.Predict(Shape{Workers: 1, Batch: b, Micro: m.Micro, Threads: cores, PayloadBytes: net.PayloadBytes(), LinkBits: link}).Step()
+			// A 16-core worker wants a micro-batch per core: the micro-batch
+			// shrinks (to one sample at least) until every core has one.
+			micro := func(w int) int { return max(1, min(m.Micro, b/(w*cores))) }
+			one := r.Predict(Shape{Workers: 1, Batch: b, Micro: micro(1), Threads: cores, PayloadBytes: net.PayloadBytes(), LinkBits: link}).Step()
 			for _, w := range workers {
-				s := Shape{Workers: w, Batch: b, Micro: m.Micro, Threads: cores, PayloadBytes: net.PayloadBytes(), LinkBits: link}
-				if b < w*m.Micro {
-					continue // fewer micro-batches than workers
+				s := Shape{Workers: w, Batch: b, Micro: micro(w), Threads: cores, PayloadBytes: net.PayloadBytes(), LinkBits: link}
+				if b < w {
+					continue // fewer samples than workers
 				}
 				parts := r.Predict(s)
 				p := Prediction{Net: net.Name, Workers: w, Cores: cores, Batch: b, LinkBits: link, Parts: parts,
@@ -124,11 +129,13 @@ func Predict(m Model, ref, net NetProfile, workers []int, cores int, links []int
 				p.E = p.SamplesPerSec / (float64(w) * float64(b) / one)
 				p.ReduceShare = parts.Reduce / parts.Step()
 				p.ComputeBound = parts.Compute > parts.Reduce+parts.Wait
+				p.Micro = s.Micro
+				p.MicroBatchesPerWorker = float64(b) / float64(w*s.Micro)
 				switch {
-				case p.MicroBatchesPerWorker < float64(cores):
-					p.Unsafe, p.UnsafeReason = true, fmt.Sprintf("%.0f micro-batches for %d cores", p.MicroBatchesPerWorker, cores)
-				case link > 1e9*4:
-					p.Unsafe, p.UnsafeReason = true, "link rate far above the emulated ones"
+				case float64(b)/float64(w) < float64(cores):
+					p.Unsafe, p.UnsafeReason = true, fmt.Sprintf("%d samples per worker for %d cores: idle cores, per-step overheads dominate", b/w, cores)
+				case r.Kappa > 8*r.Overhead/float64(link):
+					p.Unsafe, p.UnsafeReason = true, "all-reduce CPU-bound: extrapolated from the emulated CPU cost per byte"
 				}
 				out = append(out, p)
 			}

@@ -60,7 +60,7 @@ func EngineDigest(ctx context.Context, asf string, cfg RunConfig) (string, error
 // reference digest of the batch (engine alone, or W = 1), and the host load.
 func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "W\tbatch\tmode\tlink\tcpus\tsamples/s\tE(W)\tstep ms\tcompute\tallreduce\t(fastest)\twait\tpayload KB\twire KB\tcpu ms\tthrottled\tmodel ms\terr\tweights\tload\t\n")
+	fmt.Fprintf(tw, "W\tbatch\tmode\tlink\tcpus\tsamples/s\tE(W)\tstep ms\tcompute\tallreduce\t(fastest)\tupdate\tcoord\tpayload KB\twire KB\tcpu ms\tthrottled\tmodel ms\terr\tweights\tload\t\n")
 	one := map[string]float64{}
 	keyOf := func(p Point) string {
 		return fmt.Sprintf("%d/%s/%d/%g/%d", p.Config.Job.Batch, p.Config.SyncMode, p.Config.LinkBits, p.Config.CPUs, p.Config.LocalSteps)
@@ -88,16 +88,20 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 			errPct = fmt.Sprintf("%+.1f%%", 100*(t-p.StepTime.Seconds())/p.StepTime.Seconds())
 		}
 		same := p.Digest[:min(8, len(p.Digest))]
-		if r, ok := ref[c.Job.Batch]; ok && c.SyncMode == "gradient" {
+		r, ok := ref[c.Job.Batch]
+		if p.EngineDigest != "" {
+			r, ok = p.EngineDigest, true
+		}
+		if ok && c.SyncMode == "gradient" {
 			if r == p.Digest {
 				same += " ="
 			} else {
 				same += " DIFFERS"
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%.0f%%\t%s\t%s\t%s\t%.1f-%.1f\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%.0f%%\t%s\t%s\t%s\t%.1f-%.1f\t\n",
 			c.Workers, c.Job.Batch, mode, emucluster.FormatRate(c.LinkBits), c.CPUs, p.SamplesPerSec, e,
-			ms(p.StepTime.Seconds()), ms(p.Compute.Seconds()), ms(p.Reduce.Seconds()), ms(p.ReduceMin.Seconds()), ms(p.Wait.Seconds()),
+			ms(p.StepTime.Seconds()), ms(p.Compute.Seconds()), ms(p.Reduce.Seconds()), ms(p.ReduceMin.Seconds()), ms(p.Update.Seconds()), ms(p.Coord.Seconds()),
 			p.PayloadBytes/1e3, p.WireBytes/1e3, ms(p.CPU.Seconds()), 100*p.Throttled, model, errPct, same, p.Load[0], p.Load[1])
 	}
 	return tw.Flush()
@@ -105,7 +109,7 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 
 // PrintModel writes the fitted coefficients.
 func PrintModel(w io.Writer, m Model) {
-	fmt.Fprintf(w, "model (fitted at %.2f cores per worker, %d thread(s), micro-batch %d):\n", m.CPUs, m.Threads, m.Micro)
+	fmt.Fprintf(w, "model (fitted on workers that got %.2f cores each (CPU time / wall time), %d thread(s), micro-batch %d):\n", m.CPUs, m.Threads, m.Micro)
 	fmt.Fprintf(w, "  compute    = %.1f ms + %.3f ms per sample\n", m.C0*1e3, m.S*1e3)
 	fmt.Fprintf(w, "  all-reduce = 2(W-1) x %.2f ms + 2(W-1)/W x payload x max(8 x %.3f / rate, %.2f ns/B)\n", m.Alpha*1e3, m.Overhead, m.Kappa*1e9)
 	fmt.Fprintf(w, "  wait       = %.1f ms + (W-1) x %.1f ms\n", m.F0*1e3, m.F1*1e3)
@@ -114,14 +118,14 @@ func PrintModel(w io.Writer, m Model) {
 // PrintPredictions writes the model's predictions.
 func PrintPredictions(w io.Writer, ps []Prediction) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "net\tW\tcores\tlink\tbatch\tsamples/s\tE(W)\tstep ms\tcompute\tallreduce\twait\tallreduce share\tnote\t\n")
+	fmt.Fprintf(tw, "net\tW\tcores\tlink\tbatch\tmicro\tsamples/s\tE(W)\tstep ms\tcompute\tallreduce\twait\tallreduce share\tnote\t\n")
 	for _, p := range ps {
 		note := ""
 		if p.Unsafe {
 			note = "untrusted: " + p.UnsafeReason
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%.0f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f%%\t%s\t\n", p.Net, p.Workers, p.Cores,
-			emucluster.FormatRate(p.LinkBits), p.Batch, p.SamplesPerSec, p.E, p.Parts.Step()*1e3, p.Parts.Compute*1e3,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%.0f\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f%%\t%s\t\n", p.Net, p.Workers, p.Cores,
+			emucluster.FormatRate(p.LinkBits), p.Batch, p.Micro, p.SamplesPerSec, p.E, p.Parts.Step()*1e3, p.Parts.Compute*1e3,
 			p.Parts.Reduce*1e3, p.Parts.Wait*1e3, 100*p.ReduceShare, note)
 	}
 	return tw.Flush()

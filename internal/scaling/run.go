@@ -174,6 +174,11 @@ type Point struct {
 	// waiting inside the ring for a slower neighbour; ReduceMin is the fastest
 	// worker's, the closest to the transfer itself.
 	StepTime, Compute, Reduce, Wait, ReduceMin time.Duration
+	// Wait is Update + Coord: Update is the workers' own rest of a step (the
+	// optimizer step, the weights digest, copying the state: the worker's step
+	// time minus compute and all-reduce), Coord the rest of the wall time (the
+	// coordinator's round trip: reports, the commit, the next task).
+	Update, Coord time.Duration
 	// PayloadBytes and WireBytes are per worker and step (means).
 	PayloadBytes, WireBytes float64
 	// CPU is a worker's CPU time per step (mean); Throttled the mean fraction
@@ -181,8 +186,9 @@ type Point struct {
 	CPU       time.Duration
 	Throttled float64
 	Workers   []WorkerTimes
-	// Digest is the final weights' SHA-256 as the coordinator printed it.
-	Digest string
+	// Digest is the final weights' SHA-256 as the coordinator printed it;
+	// EngineDigest the engine alone's on the same job (when checked).
+	Digest, EngineDigest string
 	// Load is the host's 1-minute load average at the start and the end.
 	Load [2]float64
 }
@@ -250,7 +256,7 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		}
 		cmd.Stdout = out
 		if cfg.LogDir != "" {
-			f, err := os.Create(filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s.log", j.ID, node)))
+			f, err := os.Create(filepath.Join(cfg.LogDir, fmt.Sprintf("%s-%s-%s.log", j.ID, emucluster.FormatRate(cfg.LinkBits), node)))
 			if err != nil {
 				return nil, err
 			}
@@ -319,10 +325,6 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		}
 		return s, nil
 	}
-	warmUnits := cfg.WarmSteps
-	if cfg.SyncMode == "weights" {
-		warmUnits = cfg.WarmSteps / cfg.LocalSteps
-	}
 	var a, b snap
 	haveA := false
 	tick := time.NewTicker(pollEvery)
@@ -340,15 +342,21 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		if err != nil {
 			continue // not up yet
 		}
-		step := int(m["asf_coordinator_step"])
-		if !haveA && step >= warmUnits {
+		// The coordinator counts in its own units (a unit of weights mode is
+		// LocalSteps steps): the warm-up is the same share of its total.
+		step, total := int(m["asf_coordinator_step"]), int(m["asf_coordinator_total_steps"])
+		if total <= 0 {
+			continue
+		}
+		warm := (total*cfg.WarmSteps + cfg.WarmSteps + cfg.Steps - 1) / (cfg.WarmSteps + cfg.Steps)
+		if !haveA && step >= warm {
 			if a, err = take(); err != nil {
 				return p, err
 			}
 			haveA = true
 			continue
 		}
-		if haveA && step >= units {
+		if haveA && step >= total {
 			if b, err = take(); err != nil {
 				return p, err
 			}
@@ -420,6 +428,12 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		p.ReduceMin = min(p.ReduceMin, w.Reduce)
 	}
 	p.Wait = max(p.StepTime-p.Compute-p.Reduce, 0)
+	var step time.Duration
+	for _, w := range p.Workers {
+		step += w.Step / n
+	}
+	p.Update = max(step-p.Compute-p.Reduce, 0)
+	p.Coord = max(p.StepTime-step, 0)
 	log.Info("measured", "job", j.ID, "samples/s", p.SamplesPerSec, "step", p.StepTime, "compute", p.Compute, "reduce", p.Reduce)
 	return p, nil
 }
