@@ -251,6 +251,9 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 		if j, err = job.Parse(stored, job.Default()); err != nil {
 			return Start{}, fmt.Errorf("coordinator: job %q in %s: %w", cfg.Job.ID, c.store.Path(), err)
 		}
+		if err := checkResume(j, cfg.Job, c.store.Path()); err != nil {
+			return Start{}, err
+		}
 	case string(stored) != string(j.JSON()):
 		if !cfg.Fresh {
 			return Start{}, fmt.Errorf("%w: %q in %s has another configuration; resume it, start it afresh, or pick another job id",
