@@ -89,6 +89,14 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 			gw = grad[l.WOff : l.WOff+l.WLen]
 			w = m.Weights(li)
 		}
+		if l.BLen > 0 {
+			// The bias adds T*b to the layer's accumulated input: dL/db = T * sum of
+			// dL/da over the positions.
+			gb := gw[l.WLen-l.BLen:]
+			for p := 0; p+l.BLen <= len(dA); p += l.BLen {
+				f32.Axpy(T, dA[p:p+l.BLen], gb)
+			}
+		}
 		switch l.Kind {
 		case FC:
 			out := l.Out.C

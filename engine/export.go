@@ -27,8 +27,9 @@ func (n *Net) ToStandard(flat []float32, suffix string) []Tensor {
 		if l.WLen == 0 {
 			continue
 		}
-		w := flat[l.WOff : l.WOff+l.WLen]
-		std := make([]float32, l.WLen)
+		nw := l.WLen - l.BLen
+		w := flat[l.WOff : l.WOff+nw]
+		std := make([]float32, nw)
 		var shape []int
 		switch l.Kind {
 		case Conv:
@@ -55,8 +56,22 @@ func (n *Net) ToStandard(flat []float32, suffix string) []Tensor {
 			}
 		}
 		out = append(out, Tensor{Name: l.Name() + "." + suffix, Shape: shape, Data: std})
+		if l.BLen > 0 {
+			b := append([]float32(nil), flat[l.WOff+nw:l.WOff+l.WLen]...)
+			out = append(out, Tensor{Name: l.Name() + "." + biasName(suffix), Shape: []int{l.BLen}, Data: b})
+		}
 	}
 	return out
+}
+
+// biasName is the tensor name suffix of a layer's biases beside the weights'
+// suffix: "bias" beside "weight" (PyTorch's names), "<suffix>_bias" otherwise
+// (optimizer slots: "m_bias").
+func biasName(suffix string) string {
+	if suffix == "weight" {
+		return "bias"
+	}
+	return suffix + "_bias"
 }
 
 // FromStandard is the inverse of ToStandard: it fills flat (len NParams) from the
@@ -79,10 +94,22 @@ func (n *Net) FromStandard(ts []Tensor, suffix string, flat []float32) error {
 		if !ok {
 			return fmt.Errorf("%w: no tensor %q for layer %d (%s)", ErrShape, name, li+1, l.Text)
 		}
-		if len(t.Data) != l.WLen {
-			return fmt.Errorf("%w: tensor %q has %d values (shape %v); layer %s needs %d", ErrShape, name, len(t.Data), t.Shape, l.Text, l.WLen)
+		nw := l.WLen - l.BLen
+		if len(t.Data) != nw {
+			return fmt.Errorf("%w: tensor %q has %d values (shape %v); layer %s needs %d", ErrShape, name, len(t.Data), t.Shape, l.Text, nw)
 		}
-		w := flat[l.WOff : l.WOff+l.WLen]
+		if l.BLen > 0 {
+			bn := l.Name() + "." + biasName(suffix)
+			bt, ok := byName[bn]
+			if !ok {
+				return fmt.Errorf("%w: no tensor %q for layer %d (%s), which has a bias", ErrShape, bn, li+1, l.Text)
+			}
+			if !sameShape(bt.Shape, l.BLen) || len(bt.Data) != l.BLen {
+				return fmt.Errorf("%w: tensor %q has shape %v; want [%d]", ErrShape, bn, bt.Shape, l.BLen)
+			}
+			copy(flat[l.WOff+nw:l.WOff+l.WLen], bt.Data)
+		}
+		w := flat[l.WOff : l.WOff+nw]
 		switch l.Kind {
 		case Conv:
 			ci, co, k := l.In.C, l.Out.C, l.K

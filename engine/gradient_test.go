@@ -29,6 +29,12 @@ func refEquivalent(n *Net, w *Workspace, scales []float64, std [][]float64, y in
 		case Conv, FC:
 			a = refLinear(l, in, std[wi], h)
 			wi++
+			if l.BLen > 0 {
+				for i := range a {
+					a[i] += float64(n.Config.T) * std[wi][i%l.BLen]
+				}
+				wi++
+			}
 		case AvgPool:
 			a = refLinear(l, in, nil, h)
 		case MaxPool:
@@ -141,6 +147,8 @@ func TestGradientFiniteDifferences(t *testing.T) {
 		{"K=5", "4C5-P2-5C5-P2-6FC-3FC", Shape{1, 12, 12}, func(c *Config) { c.T = 10; c.Gain = 1 }, false},
 		{"K=5 LIF", "3C5-P2-4FC", Shape{2, 7, 7}, func(c *Config) { c.T = 12; c.Gain = 1; c.Leak = 0.85 }, true},
 		{"stride 2 padding 1", "4C3s2p1-5C3-P2-6FC-3FC", Shape{2, 9, 9}, func(c *Config) { c.T = 12; c.Gain = 1 }, false},
+		{"biases", "4C3b-P2-5C3s2b-6FCb-3FCb", Shape{1, 8, 8}, func(c *Config) { c.T = 12; c.Gain = 1 }, false},
+		{"biases direct LIF", "3C3p0b-4FCb-3FC", Shape{2, 5, 5}, func(c *Config) { c.T = 10; c.Encoding = Direct; c.Leak = 0.9 }, false},
 		{"valid, even kernel, stride 3", "4C4p0-3C5s3p2-5FC-3FC", Shape{1, 12, 11}, func(c *Config) { c.T = 10; c.Gain = 1 }, true},
 		{"padding 2 of a 3x3 kernel", "3C3p2-4FC", Shape{1, 5, 5}, func(c *Config) { c.T = 10; c.Gain = 1; c.Leak = 0.9 }, false},
 	}

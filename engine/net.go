@@ -164,7 +164,8 @@ type Layer struct {
 	Pad     int     // conv: zero padding on every side (K/2 for "NCk")
 	FanIn   int     // inputs per output unit (k*k*Cin or FC inputs); 0 without weights
 	WOff    int     // offset of its weights in Model.Params; WLen = 0 without weights
-	WLen    int
+	WLen    int     // weights, then BLen biases
+	BLen    int     // biases at the end of the layer's WLen values (Out.C with a "b" token, else 0)
 	name    string
 	// coord holds, for conv layers, (cin, x, y) of every input element (HWC
 	// index); target holds, for average pooling, the pooling neuron each input
@@ -274,6 +275,13 @@ func NewNet(spec Spec, in Shape, cfg Config) (*Net, error) {
 				}
 			}
 		}
+		if tok.Bias {
+			if cfg.Method == BPTT {
+				return nil, fmt.Errorf("%w %q: %q at offset %d has a bias, which BPTT training does not learn yet; train it with ASF-BP", ErrSpec, spec.Text, tok.Text, tok.Pos)
+			}
+			l.BLen = tok.N
+			l.WLen += l.BLen
+		}
 		l.WOff = n.NParams
 		n.NParams += l.WLen
 		if n.NParams > maxParams {
@@ -334,7 +342,7 @@ func NewModel(n *Net, seed uint64) *Model {
 		}
 		std := math.Sqrt(2 / float64(l.FanIn))
 		g := newNormalStream(key(seed, domainInit, uint64(l.Index), 0, 0))
-		w := m.Params[l.WOff : l.WOff+l.WLen]
+		w := m.Params[l.WOff : l.WOff+l.WLen-l.BLen] // biases start at 0
 		for i := range w {
 			w[i] = float32(g.next() * std)
 		}
@@ -352,6 +360,16 @@ func (m *Model) Clone() *Model {
 func (m *Model) Weights(l int) []float32 {
 	ly := m.Net.Layers[l]
 	return m.Params[ly.WOff : ly.WOff+ly.WLen]
+}
+
+// Bias returns layer l's biases (nil for a layer without them); they are the
+// last BLen values of Weights(l).
+func (m *Model) Bias(l int) []float32 {
+	ly := m.Net.Layers[l]
+	if ly.BLen == 0 {
+		return nil
+	}
+	return m.Params[ly.WOff+ly.WLen-ly.BLen : ly.WOff+ly.WLen]
 }
 
 // Digest returns the SHA-256 of the model's weights (little-endian float32 bits, in

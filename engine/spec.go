@@ -45,6 +45,7 @@ type Token struct {
 	Stride int
 	Pad    int
 	HasPad bool
+	Bias   bool // Conv and FC: a trained bias per output channel ("b" suffix: 20C5b, 200FCb)
 	Text   string
 	Pos    int // byte offset in the spec string
 }
@@ -69,12 +70,18 @@ func (s Spec) String() string {
 			if t.HasPad && (t.K%2 == 0 || t.Pad != t.K/2) {
 				parts[i] += fmt.Sprintf("p%d", t.Pad)
 			}
+			if t.Bias {
+				parts[i] += "b"
+			}
 		case AvgPool:
 			parts[i] = fmt.Sprintf("P%d", t.K)
 		case MaxPool:
 			parts[i] = fmt.Sprintf("MP%d", t.K)
 		case FC:
 			parts[i] = fmt.Sprintf("%dFC", t.N)
+			if t.Bias {
+				parts[i] += "b"
+			}
 		}
 	}
 	return strings.Join(parts, "-")
@@ -141,6 +148,9 @@ func parseToken(t string) (Token, error) {
 		if err == nil && tok.K != 2 {
 			err = fmt.Errorf("only 2x2 average pooling (P2) is supported, got P%d", tok.K)
 		}
+	case strings.HasSuffix(up, "FCB"):
+		tok.Kind, tok.Bias = FC, true
+		tok.N, err = num(up[:len(up)-3], "unit count")
 	case strings.HasSuffix(up, "FC"):
 		tok.Kind = FC
 		tok.N, err = num(up[:len(up)-2], "unit count")
@@ -152,7 +162,7 @@ func parseToken(t string) (Token, error) {
 			err = parseConvTail(up[i+1:], &tok)
 		}
 	default:
-		err = errors.New("unknown layer; want NCk[sS][pP] (conv, e.g. 20C5 or 20C3s2p1), Pk (average pool, P2), MPk (max pool, MP2) or NFC (fully connected, e.g. 200FC)")
+		err = errors.New("unknown layer; want NCk[sS][pP][b] (conv, e.g. 20C5 or 20C3s2p1b), Pk (average pool, P2), MPk (max pool, MP2) or NFC[b] (fully connected, e.g. 200FC)")
 	}
 	return tok, err
 }
@@ -172,7 +182,8 @@ func (s Shape) String() string {
 }
 
 // parseConvTail parses what follows the C of a conv token: the kernel size, then
-// optionally sS (stride) and pP (zero padding on every side), e.g. "5", "3S2P1".
+// optionally sS (stride), pP (zero padding on every side) and B (bias), e.g.
+// "5", "3S2P1B".
 func parseConvTail(t string, tok *Token) error {
 	digits := func(s string) (string, string) {
 		i := 0
@@ -189,6 +200,11 @@ func parseConvTail(t string, tok *Token) error {
 	tok.K = n
 	for rest != "" {
 		c := rest[0]
+		if c == 'B' && !tok.Bias {
+			tok.Bias = true
+			rest = rest[1:]
+			continue
+		}
 		v, r := digits(rest[1:])
 		x, err := strconv.Atoi(v)
 		switch {
@@ -203,7 +219,7 @@ func parseConvTail(t string, tok *Token) error {
 			}
 			tok.Pad, tok.HasPad = x, true
 		default:
-			return fmt.Errorf("%q after the kernel size: want sS (stride) and pP (padding), each at most once, e.g. 20C3s2p1", rest)
+			return fmt.Errorf("%q after the kernel size: want sS (stride), pP (padding) and b (bias), each at most once, e.g. 20C3s2p1b", rest)
 		}
 		rest = r
 	}

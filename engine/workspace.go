@@ -228,6 +228,10 @@ func (ws *Workspace) forward(m *Model, x []float32, seed, domain, epoch, sample 
 					f32.Axpy(v, w[j*l.Out.C:(j+1)*l.Out.C], ws.out)
 				}
 			}
+			if bias := m.Bias(li); bias != nil {
+				// The bias is a current at every step: T*b over the window.
+				f32.Axpy(float32(cfg.T), bias, ws.out)
+			}
 			f32.Scale(1/(float32(cfg.T)*l.Vth), ws.out)
 		case l.Kind == MaxPool:
 			ws.maxPoolForward(l, prev, prevShape, b)
@@ -246,6 +250,11 @@ func (ws *Workspace) forward(m *Model, x []float32, seed, domain, epoch, sample 
 				// The input current is the same at every step: compute it once.
 				ws.cur = append(ws.cur[:0], make([]float32, len(b.I))...)
 				ws.accumulate(l, w, prevShape, ws.cur, nil, prev.H, 1/float32(cfg.T))
+				addBias(l, m.Bias(li), ws.cur)
+			}
+			bias := m.Bias(li)
+			if direct {
+				bias = nil // already in ws.cur
 			}
 			events := li == 0 && cfg.Encoding == Events
 			// Pooling neurons never leak, even in LIF networks (the reference's
@@ -262,11 +271,24 @@ func (ws *Workspace) forward(m *Model, x []float32, seed, domain, epoch, sample 
 				} else {
 					ws.accumulate(l, w, prevShape, b.I, prev.ev.at(t), nil, 0)
 				}
+				addBias(l, bias, b.I)
 				neuronStep(b, l.Vth, leak, cfg.Reset)
 			}
 		}
 		prev = b
 		prevShape = l.Out
+	}
+}
+
+// addBias adds a layer's bias (one value per output channel; nil for none) to the
+// currents I of one step, at every position.
+func addBias(l *Layer, bias, I []float32) {
+	if bias == nil {
+		return
+	}
+	co := l.Out.C
+	for p := 0; p+co <= len(I); p += co {
+		f32.AddTo(I[p:p+co], bias)
 	}
 }
 

@@ -34,13 +34,14 @@ type ExportOptions struct {
 // Export returns the NIR graph of m: an Input node, then per asf layer
 //
 //   - conv "NCk[sS][pP]": Conv2d (weight [N][Cin][k][k], stride S, padding P (k/2
-//     by default), zero bias)
+//     by default), its bias (zeros without "b"))
 //     and its neurons (IF, or LIF when Leak < 1), named "<layer>" and "<layer>_if"/"_lif";
 //   - "P2":        SumPool2d (2x2, stride 2) and an IF with threshold 4*VthPool
 //     (pooling neurons never leak);
 //   - "MP2":       SumPool2d and Threshold(0.5): a spike passes when any of the window spiked;
 //   - the first FC after a spatial layer: Flatten (start_dim 0) first;
-//   - hidden FC:   Linear (weight [out][in], inputs in CHW order) and IF/LIF;
+//   - hidden FC:   Linear (weight [out][in], inputs in CHW order), or Affine with
+//     the bias of an "NFCb" layer, and IF/LIF;
 //   - output FC:   Linear and an integrator I with r = 1/(T*Vth), whose value after
 //     the window is asf's output o;
 //
@@ -72,9 +73,13 @@ func Export(m *engine.Model, opt ExportOptions) (*Graph, error) {
 				return nil, fmt.Errorf("nir: layer %s has no exported weights", name)
 			}
 			p, st := int64(l.Pad), int64(l.Stride)
+			bias := make([]float32, l.Out.C)
+			if b, ok := std[name+".bias"]; ok {
+				copy(bias, b.Data)
+			}
 			chain(name, &Node{Type: "Conv2d", Params: map[string]*hdf5.Dataset{
 				"weight":      hdf5.Float32Array(w.Shape, w.Data),
-				"bias":        hdf5.Float32Array([]int{l.Out.C}, make([]float32, l.Out.C)),
+				"bias":        hdf5.Float32Array([]int{l.Out.C}, bias),
 				"stride":      hdf5.Int64Array(st, st),
 				"padding":     hdf5.Int64Array(p, p),
 				"dilation":    hdf5.Int64Array(1, 1),
@@ -117,9 +122,16 @@ func Export(m *engine.Model, opt ExportOptions) (*Graph, error) {
 			if !ok {
 				return nil, fmt.Errorf("nir: layer %s has no exported weights", name)
 			}
-			chain(name, &Node{Type: "Linear", Params: map[string]*hdf5.Dataset{
-				"weight": hdf5.Float32Array(w.Shape, w.Data),
-			}})
+			if b, ok := std[name+".bias"]; ok {
+				chain(name, &Node{Type: "Affine", Params: map[string]*hdf5.Dataset{
+					"weight": hdf5.Float32Array(w.Shape, w.Data),
+					"bias":   hdf5.Float32Array(b.Shape, b.Data),
+				}})
+			} else {
+				chain(name, &Node{Type: "Linear", Params: map[string]*hdf5.Dataset{
+					"weight": hdf5.Float32Array(w.Shape, w.Data),
+				}})
+			}
 			if l.Output {
 				r := float32(1 / (float64(cfg.T) * float64(l.Vth)))
 				chain(name+"_out", &Node{Type: "I", Params: map[string]*hdf5.Dataset{

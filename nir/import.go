@@ -128,7 +128,7 @@ func Import(g *Graph, opt ImportOptions) (*Imported, error) {
 		for i := 0; i < n; i++ {
 			eye[i*n+i] = 1
 		}
-		b.add(fmt.Sprintf("%dFC", n), []int{n, n}, eye, ImportedLayer{Scale: 1})
+		b.add(fmt.Sprintf("%dFC", n), []int{n, n}, eye, nil, ImportedLayer{Scale: 1})
 		b.notes = append(b.notes, fmt.Sprintf("the graph ends in spiking neurons (%s): appended an identity readout layer that integrates their spikes, so the predicted class is the one that spiked most", body[len(body)-1].name))
 		b.cur = engine.Shape{C: n, H: 1, W: 1}
 	}
@@ -168,6 +168,9 @@ func Import(g *Graph, opt ImportOptions) (*Imported, error) {
 		}
 		w := b.weights[wi]
 		ts = append(ts, engine.Tensor{Name: l.Name() + ".weight", Shape: w.shape, Data: w.data})
+		if w.bias != nil {
+			ts = append(ts, engine.Tensor{Name: l.Name() + ".bias", Shape: []int{len(w.bias)}, Data: w.bias})
+		}
 		wi++
 	}
 	if err := m.ImportWeights(ts); err != nil {
@@ -183,6 +186,7 @@ const maxActivation = 1 << 24
 type tensor struct {
 	shape []int
 	data  []float32
+	bias  []float32 // nil: the layer has none
 }
 
 type builder struct {
@@ -203,10 +207,13 @@ type builder struct {
 	lastOutput bool
 }
 
-func (b *builder) add(tok string, shape []int, data []float32, l ImportedLayer) {
+func (b *builder) add(tok string, shape []int, data, bias []float32, l ImportedLayer) {
+	if bias != nil {
+		tok += "b"
+	}
 	b.toks = append(b.toks, tok)
 	if shape != nil {
-		b.weights = append(b.weights, tensor{shape, data})
+		b.weights = append(b.weights, tensor{shape, data, bias})
 	}
 	b.layers = append(b.layers, l)
 }
@@ -321,7 +328,8 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 	} else if pad, err = same("padding", 0, int64(kh-1)); err != nil {
 		return 0, err
 	}
-	if err := zeroBias(n); err != nil {
+	bias, err := biasOf(n, co)
+	if err != nil {
 		return 0, err
 	}
 	if s, err := intParam(n, "input_shape"); err == nil && (len(s) != 2 || s[0] != int64(b.cur.H) || s[1] != int64(b.cur.W)) {
@@ -341,6 +349,7 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 		return 0, err
 	}
 	data, scale := b.fold(w.data, gain)
+	bias = scaleBias(bias, scale)
 	tok := fmt.Sprintf("%dC%d", co, kh)
 	if s > 1 {
 		tok += fmt.Sprintf("s%d", s)
@@ -348,7 +357,7 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 	if kh%2 == 0 || p != kh/2 {
 		tok += fmt.Sprintf("p%d", p)
 	}
-	b.add(tok, w.shape, data, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: scale})
+	b.add(tok, w.shape, data, bias, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: scale})
 	b.cur = out
 	return 2, nil
 }
@@ -394,7 +403,7 @@ func (b *builder) pool(n chainNode, next func() (chainNode, bool)) (int, error) 
 		if !(v >= 0 && v < 1) {
 			return 0, unsupported(nn, "threshold %v: a spike passes max pooling when any input spiked, which is a threshold in [0, 1) on the sum of binary spikes", v)
 		}
-		b.add("MP2", nil, nil, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: 1})
+		b.add("MP2", nil, nil, nil, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: 1})
 		b.cur = out
 		return 2, nil
 	}
@@ -415,7 +424,7 @@ func (b *builder) pool(n chainNode, next func() (chainNode, bool)) (int, error) 
 		return 0, unsupported(nn, "pooling threshold %v (asf scale) differs from an earlier pooling layer's %v; asf has one pooling threshold", vth, b.vthPool)
 	}
 	b.vthPool = vth
-	b.add("P2", nil, nil, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: 1})
+	b.add("P2", nil, nil, nil, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: 1})
 	b.cur = out
 	return 2, nil
 }
@@ -437,12 +446,13 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 	if w.shape[1] != b.cur.Size() {
 		return 0, malformed(n, "weight of shape %v takes %d inputs; its input has %d", w.shape, w.shape[1], b.cur.Size())
 	}
+	outN := w.shape[0]
+	var bias []float32
 	if n.Type == "Affine" {
-		if err := zeroBias(n); err != nil {
+		if bias, err = biasOf(n, outN); err != nil {
 			return 0, err
 		}
 	}
-	outN := w.shape[0]
 	out := engine.Shape{C: outN, H: 1, W: 1}
 	l := ImportedLayer{Nodes: []string{n.name}, Types: []string{n.Type}, Scale: 1}
 	nn, ok := next()
@@ -450,7 +460,7 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 	case !ok:
 		// Straight into Output: the summed currents are the scores.
 		b.lastOutput = true
-		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, l)
+		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, bias, l)
 		b.cur = out
 		return 1, nil
 	case nn.Type == "I":
@@ -470,7 +480,7 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 		}
 		b.lastOutput = true
 		l.Nodes, l.Types = append(l.Nodes, nn.name), append(l.Types, nn.Type)
-		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, l)
+		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, bias, l)
 		b.cur = out
 		return 2, nil
 	}
@@ -480,7 +490,7 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 	}
 	data, scale := b.fold(w.data, gain)
 	l.Nodes, l.Types, l.Scale = append(l.Nodes, nn.name), append(l.Types, nn.Type), scale
-	b.add(fmt.Sprintf("%dFC", outN), w.shape, data, l)
+	b.add(fmt.Sprintf("%dFC", outN), w.shape, data, scaleBias(bias, scale), l)
 	b.cur = out
 	return 2, nil
 }
@@ -609,22 +619,37 @@ func uniform(n chainNode, field string, a tensor, s engine.Shape, flat bool) (fl
 	return v, nil
 }
 
-func zeroBias(n chainNode) error {
-	bias, ok := n.Params["bias"]
-	if !ok {
-		return nil
+// biasOf returns a node's bias, one value per output channel, or nil when it has
+// none or all of it is zero (the layer then needs none).
+func biasOf(n chainNode, outputs int) ([]float32, error) {
+	if _, ok := n.Params["bias"]; !ok {
+		return nil, nil
 	}
 	t, err := floatParam(n, "bias")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for i, v := range t.data {
+	if len(t.data) != outputs {
+		return nil, malformed(n, "bias of shape %v for %d output channels", t.shape, outputs)
+	}
+	for _, v := range t.data {
 		if v != 0 {
-			return unsupported(n, "bias[%d] = %v: asf layers have no bias", i, v)
+			return t.data, nil
 		}
 	}
-	_ = bias
-	return nil
+	return nil, nil
+}
+
+// scaleBias applies the factor folded into a layer's weights to its bias.
+func scaleBias(b []float32, s float64) []float32 {
+	if b == nil || s == 1 {
+		return b
+	}
+	out := make([]float32, len(b))
+	for i, v := range b {
+		out[i] = float32(float64(v) * s)
+	}
+	return out
 }
 
 // floatParam returns a float parameter as float32 (float64 values are rounded).
@@ -635,19 +660,19 @@ func floatParam(n chainNode, field string) (tensor, error) {
 	}
 	switch d.Kind {
 	case hdf5.Float32:
-		return tensor{d.Shape, d.F32}, nil
+		return tensor{shape: d.Shape, data: d.F32}, nil
 	case hdf5.Float64:
 		out := make([]float32, len(d.F64))
 		for i, v := range d.F64 {
 			out[i] = float32(v)
 		}
-		return tensor{d.Shape, out}, nil
+		return tensor{shape: d.Shape, data: out}, nil
 	case hdf5.Int:
 		out := make([]float32, len(d.Ints))
 		for i, v := range d.Ints {
 			out[i] = float32(v)
 		}
-		return tensor{d.Shape, out}, nil
+		return tensor{shape: d.Shape, data: out}, nil
 	}
 	return tensor{}, malformed(n, "%s is %v; want numbers", field, d.Kind)
 }

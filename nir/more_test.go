@@ -64,9 +64,9 @@ func TestImportErrors(t *testing.T) {
 		{"stride per axis", func(g *Graph) { g.Nodes["conv1"].Params["stride"] = hdf5.Int64Array(1, 2) }, `node "conv1" (Conv2d): stride [1 2]: asf convolutions have the same stride on both axes`, ErrUnsupported},
 		{"stride above kernel", func(g *Graph) { g.Nodes["conv1"].Params["stride"] = hdf5.Int64Array(4, 4) }, `node "conv1" (Conv2d): stride [4 4]: asf takes 1..3`, ErrUnsupported},
 		{"dilation", func(g *Graph) { g.Nodes["conv1"].Params["dilation"] = hdf5.Int64Array(2, 2) }, `node "conv1" (Conv2d): dilation [2 2]`, ErrUnsupported},
-		{"bias", func(g *Graph) {
-			g.Nodes["conv3"].Params["bias"].F32[2] = 0.5
-		}, `node "conv3" (Conv2d): bias[2] = 0.5`, ErrUnsupported},
+		{"bias shape", func(g *Graph) {
+			g.Nodes["conv3"].Params["bias"] = hdf5.Float32Array([]int{2}, []float32{1, 2})
+		}, `node "conv3" (Conv2d): bias of shape [2] for 6 output channels`, ErrGraph},
 		{"recurrent edge", func(g *Graph) { g.Edges = append(g.Edges, [2]string{"conv3_lif", "conv3"}) }, `node "conv3_lif" (LIF) feeds both "pool4" and "conv3"`, ErrUnsupported},
 		{"cycle", func(g *Graph) {
 			for i, e := range g.Edges {

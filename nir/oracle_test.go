@@ -145,6 +145,7 @@ func testNets(t testing.TB) []*engine.Model {
 		{"5FC-4FC-3FC", engine.Shape{C: 1, H: 3, W: 4}, func(c *engine.Config) { c.T, c.Encoding, c.Leak = 7, engine.Direct, 0.75 }},
 		{"3C5-P2-2FC", engine.Shape{C: 2, H: 7, W: 6}, func(c *engine.Config) { c.T, c.Encoding, c.Frames = 6, engine.Events, 6 }},
 		{"4C3s2p1-3C4p0-5C3s3p2-P2-3FC", engine.Shape{C: 1, H: 17, W: 15}, func(c *engine.Config) { c.T = 8 }},
+		{"4C3b-P2-5FCb-3FCb", engine.Shape{C: 1, H: 6, W: 6}, func(c *engine.Config) { c.T = 10; c.Leak = 0.5 }},
 	}
 	var out []*engine.Model
 	for i, c := range cfgs {
@@ -154,7 +155,13 @@ func testNets(t testing.TB) []*engine.Model {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, engine.NewModel(n, uint64(i+1)))
+		m := engine.NewModel(n, uint64(i+1))
+		for li := range n.Layers {
+			for k := range m.Bias(li) {
+				m.Bias(li)[k] = float32(k%4-1) / 8 // nonzero biases, exact in binary
+			}
+		}
+		out = append(out, m)
 	}
 	return out
 }

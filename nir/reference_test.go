@@ -222,6 +222,11 @@ func TestReferenceSimulation(t *testing.T) {
 		}
 		m := engine.NewModel(net, 7)
 		dyadic(m, uint64(k))
+		for li := range net.Layers {
+			for i := range m.Bias(li) {
+				m.Bias(li)[i] = float32(i%4-1) / 8
+			}
+		}
 		t.Run(net.Spec.String(), func(t *testing.T) {
 			g, err := Export(m, ExportOptions{})
 			if err != nil {
