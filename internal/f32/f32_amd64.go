@@ -4,18 +4,32 @@ package f32
 
 import "golang.org/x/sys/cpu"
 
-// The kernel set in use, fixed at start-up; tests and benchmarks switch it
-// with setPath. useAVX512 is read by the assembly, which takes its AVX-512
-// branch when it is set.
-var (
-	useAsm    = hasAVX2()
-	useAVX512 = hasAVX512()
-)
+// The kernel set in use, fixed at start-up (the fastest the CPU has, unless
+// KernelsEnv names one); tests and benchmarks switch it with setPath.
+// useAVX512 is read by the assembly, which takes its AVX-512 branch when it
+// is set.
+var useAsm, useAVX512 = startPath(mustRequestedKernels())
+
+// startPath returns useAsm and useAVX512 for the named kernel set, which
+// this CPU can run; "" is the fastest set.
+func startPath(name string) (asm, avx512 bool) {
+	switch name {
+	case "":
+		return hasAVX2(), hasAVX512()
+	case "go":
+		return false, false
+	}
+	return true, name == "avx512"
+}
+
+// useAVX512Set reports whether the AVX-512 branch is selected.
+func useAVX512Set() bool { return useAVX512 }
 
 // hasAVX2 reports whether the CPU can run the AVX2 branch of the assembly.
 // Every CPU with AVX2 has POPCNT, which NeuronStep uses; it is checked
-// all the same.
-func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasPOPCNT }
+// all the same. (The kernels use no fused multiply-add: see the package
+// documentation.)
+func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT }
 
 // hasAVX512 reports whether the CPU can run the AVX-512 branch.
 func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }

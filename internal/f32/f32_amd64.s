@@ -157,10 +157,14 @@ axpy2_32:
 	VMOVUPS     32(DI), Y1
 	VMOVUPS     64(DI), Y2
 	VMOVUPS     96(DI), Y3
-	VFMADD231PS (SI), Y15, Y0
-	VFMADD231PS 32(SI), Y15, Y1
-	VFMADD231PS 64(SI), Y15, Y2
-	VFMADD231PS 96(SI), Y15, Y3
+	VMULPS     (SI), Y15, Y4
+	VADDPS     Y4, Y0, Y0
+	VMULPS     32(SI), Y15, Y5
+	VADDPS     Y5, Y1, Y1
+	VMULPS     64(SI), Y15, Y6
+	VADDPS     Y6, Y2, Y2
+	VMULPS     96(SI), Y15, Y7
+	VADDPS     Y7, Y3, Y3
 	VMOVUPS     Y0, (DI)
 	VMOVUPS     Y1, 32(DI)
 	VMOVUPS     Y2, 64(DI)
@@ -175,7 +179,8 @@ axpy2_8:
 	CMPQ        CX, $8
 	JB          axpy2_1
 	VMOVUPS     (DI), Y0
-	VFMADD231PS (SI), Y15, Y0
+	VMULPS     (SI), Y15, Y4
+	VADDPS     Y4, Y0, Y0
 	VMOVUPS     Y0, (DI)
 	ADDQ        $32, DI
 	ADDQ        $32, SI
@@ -186,7 +191,8 @@ axpy2_1:
 	TESTQ       CX, CX
 	JZ          axpy2_done
 	VMOVSS      (DI), X0
-	VFMADD231SS (SI), X15, X0
+	VMULSS     (SI), X15, X4
+	VADDSS     X4, X0, X0
 	VMOVSS      X0, (DI)
 	ADDQ        $4, DI
 	ADDQ        $4, SI
@@ -207,10 +213,14 @@ axpy5_64:
 	VMOVUPS     64(DI), Z1
 	VMOVUPS     128(DI), Z2
 	VMOVUPS     192(DI), Z3
-	VFMADD231PS (SI), Z15, Z0
-	VFMADD231PS 64(SI), Z15, Z1
-	VFMADD231PS 128(SI), Z15, Z2
-	VFMADD231PS 192(SI), Z15, Z3
+	VMULPS     (SI), Z15, Z4
+	VADDPS     Z4, Z0, Z0
+	VMULPS     64(SI), Z15, Z5
+	VADDPS     Z5, Z1, Z1
+	VMULPS     128(SI), Z15, Z6
+	VADDPS     Z6, Z2, Z2
+	VMULPS     192(SI), Z15, Z7
+	VADDPS     Z7, Z3, Z3
 	VMOVUPS     Z0, (DI)
 	VMOVUPS     Z1, 64(DI)
 	VMOVUPS     Z2, 128(DI)
@@ -225,7 +235,8 @@ axpy5_16:
 	CMPQ        CX, $16
 	JB          axpy2_8
 	VMOVUPS     (DI), Z0
-	VFMADD231PS (SI), Z15, Z0
+	VMULPS     (SI), Z15, Z4
+	VADDPS     Z4, Z0, Z0
 	VMOVUPS     Z0, (DI)
 	ADDQ        $64, DI
 	ADDQ        $64, SI
@@ -431,10 +442,14 @@ dot2_32:
 	VMOVUPS     32(SI), Y5
 	VMOVUPS     64(SI), Y6
 	VMOVUPS     96(SI), Y7
-	VFMADD231PS (DI), Y4, Y0
-	VFMADD231PS 32(DI), Y5, Y1
-	VFMADD231PS 64(DI), Y6, Y2
-	VFMADD231PS 96(DI), Y7, Y3
+	VMULPS     (DI), Y4, Y4
+	VADDPS     Y4, Y0, Y0
+	VMULPS     32(DI), Y5, Y5
+	VADDPS     Y5, Y1, Y1
+	VMULPS     64(DI), Y6, Y6
+	VADDPS     Y6, Y2, Y2
+	VMULPS     96(DI), Y7, Y7
+	VADDPS     Y7, Y3, Y3
 	ADDQ        $128, SI
 	ADDQ        $128, DI
 	SUBQ        $32, CX
@@ -459,10 +474,14 @@ dot2_tail:
 	VMASKMOVPS  32(DI), Y9, Y13
 	VMASKMOVPS  64(DI), Y10, Y14
 	VMASKMOVPS  96(DI), Y11, Y15
-	VFMADD231PS Y12, Y4, Y0
-	VFMADD231PS Y13, Y5, Y1
-	VFMADD231PS Y14, Y6, Y2
-	VFMADD231PS Y15, Y7, Y3
+	VMULPS     Y12, Y4, Y4
+	VADDPS     Y4, Y0, Y0
+	VMULPS     Y13, Y5, Y5
+	VADDPS     Y5, Y1, Y1
+	VMULPS     Y14, Y6, Y6
+	VADDPS     Y6, Y2, Y2
+	VMULPS     Y15, Y7, Y7
+	VADDPS     Y7, Y3, Y3
 
 dot2_reduce:
 	VADDPS       Y2, Y0, Y0 // s[k] + s[k+16]
@@ -487,8 +506,10 @@ dot5:
 dot5_32:
 	VMOVUPS     (SI), Z4
 	VMOVUPS     64(SI), Z5
-	VFMADD231PS (DI), Z4, Z0
-	VFMADD231PS 64(DI), Z5, Z1
+	VMULPS     (DI), Z4, Z4
+	VADDPS     Z4, Z0, Z0
+	VMULPS     64(DI), Z5, Z5
+	VADDPS     Z5, Z1, Z1
 	ADDQ        $128, SI
 	ADDQ        $128, DI
 	SUBQ        $32, CX
@@ -508,8 +529,10 @@ dot5_tail:
 	VMOVUPS.Z   64(SI), K2, Z5
 	VMOVUPS.Z   (DI), K1, Z6
 	VMOVUPS.Z   64(DI), K2, Z7
-	VFMADD231PS Z6, Z4, Z0
-	VFMADD231PS Z7, Z5, Z1
+	VMULPS     Z6, Z4, Z4
+	VADDPS     Z4, Z0, Z0
+	VMULPS     Z7, Z5, Z5
+	VADDPS     Z5, Z1, Z1
 
 dot5_reduce:
 	VADDPS        Z1, Z0, Z0 // t[k] = s[k] + s[k+16], k < 16

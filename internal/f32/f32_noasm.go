@@ -6,6 +6,12 @@ package f32
 // drops the calls below.
 const useAsm = false
 
+// KernelsEnv may only name "go" here; anything else stops the process.
+var _ = mustRequestedKernels()
+
+// useAVX512Set reports whether the AVX-512 branch is selected: never here.
+func useAVX512Set() bool { return false }
+
 func addToAsm(dst, src []float32)                                  { panic(noAsm) }
 func axpyAsm(alpha float32, x, y []float32)                        { panic(noAsm) }
 func dotAsm(x, y []float32) float32                                { panic(noAsm) }
