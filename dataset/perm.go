@@ -55,7 +55,7 @@ func (s *splitmix64) bounded(k uint64) uint64 {
 
 // float32 returns a uniform float32 in [0, 1) with 24 random bits.
 func (s *splitmix64) float32() float32 {
-	return float32(s.next()>>40) / (1 << 24)
+	return float32(float32(s.next()>>40) / (1 << 24)) // exact; the conversion keeps callers from fusing it
 }
 
 // Perm returns the permutation of [0, n) used in epoch `epoch` of a job with seed

@@ -76,7 +76,7 @@ func Synthetic(cfg SyntheticConfig) *Set {
 		k := i % cfg.Classes
 		s.Y[i] = uint8(k)
 		r := newStream(domainSynthetic^cfg.Stream, cfg.Seed, uint64(i))
-		amp := 0.7 + 0.3*r.float32()
+		amp := 0.7 + float32(0.3*r.float32()) // rounded: no fused multiply-add on any platform
 		dy, dx := int(r.bounded(3))-1, int(r.bounded(3))-1
 		x := s.X[i*size : (i+1)*size]
 		for c := range cfg.C {
@@ -91,7 +91,7 @@ func Synthetic(cfg SyntheticConfig) *Set {
 							v = amp
 						}
 					}
-					v += cfg.Noise * (2*r.float32() - 1)
+					v += float32(cfg.Noise * ((r.float32() - 0.5) * 2)) // u-0.5 and the doubling are exact; the product is rounded
 					x[c*plane+py*cfg.W+px] = min(max(v, 0), 1)
 				}
 			}

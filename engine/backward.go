@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 
+	"github.com/asfnet/asf/internal/detmath"
 	"github.com/asfnet/asf/internal/f32"
 )
 
@@ -19,7 +20,7 @@ func (ws *Workspace) sampleLoss(y int) (mse, ce float64, correct bool) {
 			t = 1
 		}
 		d := float64(v) - t
-		mse += d * d
+		mse += float64(d * d)
 		ws.dOut[k] = float32(2 * d)
 		if float64(v) > maxO {
 			maxO, best = float64(v), k
@@ -27,9 +28,9 @@ func (ws *Workspace) sampleLoss(y int) (mse, ce float64, correct bool) {
 	}
 	var z float64
 	for _, v := range o {
-		z += math.Exp(float64(v) - maxO)
+		z += detmath.Exp(float64(v) - maxO)
 	}
-	ce = math.Log(z) - (float64(o[y]) - maxO)
+	ce = detmath.Log(z) - (float64(o[y]) - maxO)
 	return mse, ce, best == y
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/asfnet/asf/internal/detmath"
 )
 
 // TrainConfig holds the optimisation settings. Its defaults are the paper's recipe
@@ -133,24 +135,24 @@ func (o *Optimizer) Update(params, g []float32, lr float64) {
 	if c.Optimizer == "sgd" {
 		mu := c.Momentum
 		for i, w := range params {
-			gi := float64(g[i]) + wd*float64(w)
+			gi := float64(g[i]) + float64(wd*float64(w))
 			buf := gi
 			if o.Step > 1 {
-				buf = mu*float64(o.M[i]) + gi
+				buf = float64(mu*float64(o.M[i])) + gi
 			}
 			o.M[i] = float32(buf)
-			params[i] = float32(float64(w) - lr*buf)
+			params[i] = float32(float64(w) - float64(lr*buf))
 		}
 		return
 	}
 	b1, b2 := c.Beta1, c.Beta2
-	bc1 := 1 - math.Pow(b1, float64(o.Step))
-	bc2 := math.Sqrt(1 - math.Pow(b2, float64(o.Step)))
+	bc1 := 1 - detmath.PowInt(b1, o.Step)
+	bc2 := math.Sqrt(1 - detmath.PowInt(b2, o.Step))
 	step := lr / bc1
 	for i, w := range params {
-		gi := float64(g[i]) + wd*float64(w)
-		m := b1*float64(o.M[i]) + (1-b1)*gi
-		v := b2*float64(o.V[i]) + (1-b2)*gi*gi
+		gi := float64(g[i]) + float64(wd*float64(w))
+		m := float64(b1*float64(o.M[i])) + float64((1-b1)*gi)
+		v := float64(b2*float64(o.V[i])) + float64((1-b2)*gi*gi)
 		o.M[i], o.V[i] = float32(m), float32(v)
 		params[i] = float32(float64(w) - step*m/(math.Sqrt(v)/bc2+c.Eps))
 	}
@@ -228,6 +230,6 @@ func UpdateScales(m *Model, st Stats, mix float64) {
 		if st.ScaleFI[l] >= 1e-3 {
 			r = st.ScaleFO[l] / st.ScaleFI[l]
 		}
-		m.Scales[l] = mix*r + (1-mix)*m.Scales[l]
+		m.Scales[l] = float64(mix*r) + float64((1-mix)*m.Scales[l])
 	}
 }

@@ -1,6 +1,10 @@
 package engine
 
-import "math"
+import (
+	"math"
+
+	"github.com/asfnet/asf/internal/detmath"
+)
 
 // Randomness is counter-based: every random number is a pure function of a key
 // (seed, domain, and up to three counters such as epoch, sample index and time step)
@@ -56,8 +60,8 @@ func (g *normalStream) next() float64 {
 	// Two 32-bit uniforms in (0, 1].
 	u1 := (float64(r>>32) + 1) / (1 << 32)
 	u2 := (float64(r&0xffffffff) + 1) / (1 << 32)
-	rad := math.Sqrt(-2 * math.Log(u1))
-	g.spare = rad * math.Sin(2*math.Pi*u2)
+	rad := math.Sqrt(-2 * detmath.Log(u1))
+	g.spare = rad * detmath.Sin(2*math.Pi*u2)
 	g.has = true
-	return rad * math.Cos(2*math.Pi*u2)
+	return rad * detmath.Cos(2*math.Pi*u2)
 }

@@ -340,7 +340,7 @@ func (ws *Workspace) accumulate(l *Layer, w []float32, in Shape, I []float32, ev
 		if ev == nil {
 			for e, v := range dense {
 				if v != 0 {
-					poolAdd(l, in, I, int(e), 0.25*v*scale)
+					poolAdd(l, in, I, int(e), float32(0.25*v*scale))
 				}
 			}
 			return

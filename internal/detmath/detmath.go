@@ -351,7 +351,7 @@ func PowInt(x float64, n int64) float64 {
 			a1 *= x1
 			ae += xe
 		}
-		x1 *= x1
+		x1 = float64(x1 * x1) // rounded before the doubling below
 		xe <<= 1
 		if x1 < .5 {
 			x1 += x1
