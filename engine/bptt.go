@@ -310,19 +310,19 @@ func (ws *Workspace) bpttLayer(m *Model, l *Layer, G, P, grad []float32) {
 		g := G[t*size : (t+1)*size]
 		surrogateGrad(cfg.Surrogate, alpha, h, vth, sg)
 		for i, x := range h {
-			dvp := leak * dv[i]
+			dvp := float32(leak * dv[i]) // rounded: no fused multiply-add below
 			gi := g[i]
 			var d float32
 			if sub {
 				if rg {
-					gi -= vth * dvp
+					gi -= float32(vth * dvp)
 				}
-				d = dvp + gi*sg[i]
+				d = dvp + float32(gi*sg[i])
 			} else {
 				if rg {
-					gi -= x * dvp
+					gi -= float32(x * dvp)
 				}
-				d = gi * sg[i]
+				d = float32(gi * sg[i])
 				if !(x > vth) {
 					d += dvp
 				}

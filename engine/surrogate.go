@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/asfnet/asf/internal/detmath"
 )
 
 // Method is the training algorithm whose gradient Workspace.MicroBatch computes.
@@ -147,12 +149,12 @@ func surrogateGrad(s Surrogate, alpha float32, H []float32, vth float32, out []f
 			if x < 0 {
 				x = -x
 			}
-			d := 1 + alpha*x
+			d := 1 + float32(alpha*x)
 			out[i] = 1 / (d * d)
 		}
 	case Sigmoid:
 		for i, h := range H {
-			e := float32(1 / (1 + math.Exp(-float64(alpha*(h-vth)))))
+			e := float32(1 / (1 + detmath.Exp(-float64(alpha*(h-vth)))))
 			out[i] = alpha * e * (1 - e)
 		}
 	default:
@@ -160,7 +162,7 @@ func surrogateGrad(s Surrogate, alpha float32, H []float32, vth float32, out []f
 		k := float32(math.Pi/2) * alpha
 		for i, h := range H {
 			x := k * (h - vth)
-			out[i] = half / (1 + x*x)
+			out[i] = half / (1 + float32(x*x))
 		}
 	}
 }
@@ -170,7 +172,7 @@ func surrogateGrad(s Surrogate, alpha float32, H []float32, vth float32, out []f
 func surrogateValue(s Surrogate, alpha, x float64) float64 {
 	switch s {
 	case FastSigmoid:
-		return x / (1 + alpha*math.Abs(x))
+		return x / (1 + float64(alpha*math.Abs(x)))
 	case Sigmoid:
 		return 1 / (1 + math.Exp(-alpha*x))
 	}
