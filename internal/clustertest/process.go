@@ -155,8 +155,9 @@ type Procs struct {
 	Dir          string // for the store, the result and the logs
 	Workers      int    // started at once, ids w0..w(n-1)
 	Schedule     Schedule
-	StepDeadline time.Duration // 0 = the default
-	Timeout      time.Duration // the whole run (0 = 2 minutes)
+	StepDeadline time.Duration       // 0 = the default
+	Timeout      time.Duration       // the whole run (0 = 2 minutes)
+	WorkerEnv    map[string][]string // extra environment ("NAME=value") of the named workers
 }
 
 // ProcReport is what a process run observed.
@@ -286,7 +287,7 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 		return nil
 	}
 	startWorker := func(id string) error {
-		c, _, _, err := start(id, "worker", envID+"="+id, envJoin+"="+gossip)
+		c, _, _, err := start(id, "worker", append([]string{envID + "=" + id, envJoin + "=" + gossip}, o.WorkerEnv[id]...)...)
 		if err != nil {
 			return err
 		}

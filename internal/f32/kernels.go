@@ -48,3 +48,7 @@ func mustRequestedKernels() string {
 	}
 	return name
 }
+
+// KernelSets lists the kernel sets this build and CPU can run, portable
+// first: the values KernelsEnv accepts.
+func KernelSets() []string { return slices.Clone(paths()) }
