@@ -227,11 +227,11 @@ func loadCIFAR10DVS(dir string, split Split, opts *LoadOptions) (*Set, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("dataset: cifar10dvs %s: %w: the split leaves no recording in %s (each class needs at least 10 for a test tenth)", split, fs.ErrNotExist, root)
 	}
-	return ReadCIFAR10DVS(files, cmp0(opts.Frames, DefaultCIFAR10DVSFrames), cmp0(opts.Pool, DefaultCIFAR10DVSPool))
+	return ReadCIFAR10DVS(files, orDefault(opts.Frames, DefaultCIFAR10DVSFrames), orDefault(opts.Pool, DefaultCIFAR10DVSPool))
 }
 
-// cmp0 returns v, or def when v is 0.
-func cmp0(v, def int) int {
+// orDefault returns v, or def when v is 0.
+func orDefault(v, def int) int {
 	if v == 0 {
 		return def
 	}

@@ -137,6 +137,9 @@ func TestReadCIFAR10DVS(t *testing.T) {
 }
 
 func TestCIFAR10DVSFilesAndSplit(t *testing.T) {
+	if !slices.Equal(datatest.CIFAR10DVSClasses, CIFAR10DVSClasses) {
+		t.Fatalf("datatest writes the classes %v, the reader wants %v", datatest.CIFAR10DVSClasses, CIFAR10DVSClasses)
+	}
 	dir := t.TempDir()
 	if err := datatest.CIFAR10DVS(dir, 20); err != nil {
 		t.Fatal(err)

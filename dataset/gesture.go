@@ -226,5 +226,5 @@ func loadGesture(dir string, split Split, opts *LoadOptions) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ReadGestures(samples, cmp0(opts.Frames, DefaultGestureFrames), cmp0(opts.Pool, DefaultGesturePool))
+	return ReadGestures(samples, orDefault(opts.Frames, DefaultGestureFrames), orDefault(opts.Pool, DefaultGesturePool))
 }

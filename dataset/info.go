@@ -255,7 +255,7 @@ func inspectDir(ctx context.Context, dir string, opts *LoadOptions) ([]SplitInfo
 			if len(files) == 0 {
 				continue
 			}
-			s, err := ReadCIFAR10DVS(files, cmp0(opts.Frames, DefaultCIFAR10DVSFrames), cmp0(opts.Pool, DefaultCIFAR10DVSPool))
+			s, err := ReadCIFAR10DVS(files, orDefault(opts.Frames, DefaultCIFAR10DVSFrames), orDefault(opts.Pool, DefaultCIFAR10DVSPool))
 			if err != nil {
 				return nil, err
 			}
@@ -273,7 +273,7 @@ func inspectDir(ctx context.Context, dir string, opts *LoadOptions) ([]SplitInfo
 			if err != nil {
 				return nil, err
 			}
-			s, err := ReadGestures(samples, cmp0(opts.Frames, DefaultGestureFrames), cmp0(opts.Pool, DefaultGesturePool))
+			s, err := ReadGestures(samples, orDefault(opts.Frames, DefaultGestureFrames), orDefault(opts.Pool, DefaultGesturePool))
 			if err != nil {
 				return nil, err
 			}

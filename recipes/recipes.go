@@ -10,7 +10,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"path"
+	"io/fs"
 	"sort"
 	"strings"
 
@@ -56,8 +56,12 @@ func Names() []string {
 
 // Get returns recipe name's job: the file parsed over job.Default() and validated.
 func Get(name string) (job.Job, error) {
-	data, err := files.ReadFile(path.Clean(name) + ".json")
-	if err != nil || strings.ContainsAny(name, "/\\") {
+	var data []byte
+	err := fs.ErrNotExist
+	if name != "" && !strings.ContainsAny(name, "/\\.") {
+		data, err = files.ReadFile(name + ".json")
+	}
+	if err != nil {
 		return job.Job{}, fmt.Errorf("%w: %q (known: %s; see `asf recipes`)", ErrUnknown, name, strings.Join(Names(), ", "))
 	}
 	j, err := job.Parse(data, job.Default())
