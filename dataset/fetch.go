@@ -118,7 +118,7 @@ func FetchWith(ctx context.Context, name, dir string, opts *FetchOptions) ([]Fet
 	}
 	known := knownFilesOf(name)
 	if len(known) == 0 {
-		return nil, fmt.Errorf("%w: %q: Fetch knows mnist and fashion-mnist; place cifar10 and nmnist files by hand (see Load)", ErrUnknown, name)
+		return nil, fmt.Errorf("%w: %q: Fetch knows mnist and fashion-mnist; place the files of cifar10, nmnist, cifar10dvs and dvs-gesture by hand (see Load; `asf data --help` shows where)", ErrUnknown, name)
 	}
 	dest := filepath.Join(dir, name)
 	out := make([]FetchedFile, len(known))
