@@ -44,6 +44,10 @@ type Config struct {
 	// through (usually the coordinator's gossip address).
 	Gossip cluster.MembershipConfig
 	Join   []string
+	// JoinWait bounds the wait for a member to answer through Join at start:
+	// after it, Run gives up with ErrJoin saying what it found at each address
+	// (nothing listening, not a gossip endpoint, no answer). 0 waits for ever.
+	JoinWait time.Duration
 	// ReresolveEvery is how often a worker whose gossip advertise address is
 	// auto-detected (Gossip bound to 0.0.0.0 or "", no Gossip.AdvertiseAddr)
 	// looks its address up again through Resolver; when it changed, the
@@ -95,6 +99,7 @@ func DefaultConfig() Config {
 		Listen:         ":7071",                                          // beside the coordinator's 7070 on one machine
 		Gossip:         workerGossip(),                                   // fast failure detection on a LAN, on 7947 beside the coordinator's 7946
 		ReresolveEvery: 3 * time.Second,                                  // a new address (docker reconnect, DHCP) costs a few seconds; listing the interfaces is cheap
+		JoinWait:       5 * time.Minute,                                  // a coordinator pod scheduled after its workers (image pull included) is up by then; a wrong address is said at once and ends in minutes
 		DataDir:        "asf-data",                                       // the asf command's default data directory
 		PollWait:       5 * time.Second,                                  // long polls: few calls while idle, instant hand-over
 		RPCTimeout:     10 * time.Second,                                 // a coordinator that does not answer this long is treated as lost
@@ -164,6 +169,8 @@ func (c Config) Validate() error {
 		return bad("LostAfter", c.LostAfter, ">= 1")
 	case c.ReresolveEvery < 0:
 		return bad("ReresolveEvery", c.ReresolveEvery, ">= 0 (0 disables)")
+	case c.JoinWait < 0:
+		return bad("JoinWait", c.JoinWait, ">= 0 (0 waits for ever)")
 	}
 	return c.Gossip.Validate()
 }

@@ -292,7 +292,9 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 	}
 	out := &Outcome{}
 	if len(w.cfg.Join) > 0 {
-		w.joinGossip(ctx)
+		if err := w.joinGossip(ctx); err != nil {
+			return out, err
+		}
 	}
 	backoff := w.cfg.RetryMin
 	for {
@@ -350,27 +352,6 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
-	}
-}
-
-// joinGossip joins the cluster's gossip through the configured addresses,
-// retrying until one answers (or ctx ends).
-func (w *Worker) joinGossip(ctx context.Context) {
-	backoff := w.cfg.RetryMin
-	for {
-		if ip := w.takeMove(); ip != "" {
-			w.movedTo = ip // readvertise joins from the new address
-			return
-		}
-		err := w.ml.Join(w.cfg.Join)
-		if err == nil {
-			return
-		}
-		w.log.Info("joining the gossip", "via", w.cfg.Join, "err", err)
-		if !w.pause(ctx, backoff) {
-			return
-		}
-		backoff = min(2*backoff, w.cfg.RetryMax)
 	}
 }
 

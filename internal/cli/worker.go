@@ -36,6 +36,7 @@ func Worker() *cobra.Command {
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "gRPC address the others dial (default: the listen address; on all interfaces, the gossip address's host); an explicit address is never looked up again")
 	fs.StringVar(&gossipBind, "gossip-bind", ":"+strconv.Itoa(c.Gossip.BindPort), "gossip (memberlist) bind address, TCP and UDP")
 	fs.StringVar(&gossipAdv, "gossip-advertise", "", "gossip address other nodes use (default: the bound one; on all interfaces, a private IP of this host, looked up again every --reresolve-every); an explicit address is never looked up again")
+	fs.DurationVar(&c.JoinWait, "join-wait", c.JoinWait, "give up (exit 1) when no cluster member answers through --join for this long, saying what each address is (0 = wait for ever)")
 	fs.DurationVar(&c.ReresolveEvery, "reresolve-every", c.ReresolveEvery, "how often an auto-detected address (no --gossip-advertise) is looked up again; when it changed (docker reconnect, DHCP), the worker rejoins at the new one (0 = never)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the data sets")
 	fs.IntVar(&c.Threads, "threads", c.Threads, "goroutines computing micro-batches (0 = all cores)")
