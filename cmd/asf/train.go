@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/asfnet/asf/checkpoint"
@@ -38,6 +40,7 @@ otherwise. The embedded cluster serves a live dashboard, Prometheus metrics and
 /healthz on --http (it prints the address).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			trainGC()
 			j, err := jf.Resolve(cmd.Flags())
 			if err != nil {
 				return err
@@ -140,4 +143,20 @@ func printEpoch(w io.Writer, r local.EpochReport, epochs int, rec *testRecord) {
 func writeSafetensors(path string, st *checkpoint.State) error {
 	_, err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return checkpoint.ExportSafetensors(st, w) })
 	return err
+}
+
+// trainGCPercent is the GOGC of asf train unless the environment sets one.
+// The data set is a large, long-lived, pointer-free allocation (MNIST: 220
+// MB), and the default GOGC=100 lets the heap grow by as much again in
+// garbage (gRPC buffers, states, batches) before a collection: asf train with
+// two workers peaked at 443 MB, with 25 at 336 MB (8192 samples; the engine
+// alone 322 MB). Marking skips pointer-free memory, so the extra collections
+// cost little.
+const trainGCPercent = 25
+
+// trainGC applies trainGCPercent unless GOGC is set.
+func trainGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(trainGCPercent)
+	}
 }

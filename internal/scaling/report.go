@@ -40,7 +40,7 @@ func EngineDigest(ctx context.Context, asf string, cfg RunConfig) (string, error
 		return "", err
 	}
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, asf, "train", "--job", jf, "--workers", "0", "--threads", "1", "--no-test",
+	cmd := exec.CommandContext(ctx, asf, "train", "--job-file", jf, "--workers", "0", "--threads", "1", "--no-test",
 		"--data-dir", cfg.DataDir)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

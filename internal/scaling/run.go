@@ -277,7 +277,7 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 			exited <- fmt.Sprintf("%s exited (%v)", name, err)
 		}()
 	}
-	cc, err := start("coord", &coordOut, "asf-coordinator", "--job", jobFile, "--data-dir", dataDir,
+	cc, err := start("coord", &coordOut, "asf-coordinator", "--job-file", jobFile, "--data-dir", dataDir,
 		"--store", filepath.Join(tmp, "asf.db"), "--listen", ca(coordGRPC), "--gossip-bind", ca(coordGossip),
 		"--http", ca(coordHTTP), "--start-workers", strconv.Itoa(cfg.Workers), "--min-workers", strconv.Itoa(cfg.Workers),
 		"--no-test", "--checkpoint-every", strconv.Itoa(10*units+1000), "--sync-mode", cfg.SyncMode,
@@ -289,7 +289,7 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 	workers := cl.Nodes()[1:]
 	for _, w := range workers {
 		wa := func(port int) string { return netip.AddrPortFrom(w.Addr, uint16(port)).String() }
-		wc, err := start(w.Name, nil, "asf-worker", "--id", w.Name, "--join", ca(coordGossip),
+		wc, err := start(w.Name, nil, "asf-worker", "--worker-id", w.Name, "--join", ca(coordGossip),
 			"--coordinator", ca(coordGRPC), "--listen", wa(workerGRPC), "--gossip-bind", wa(workerGoss),
 			"--http", wa(workerHTTP), "--data-dir", dataDir, "--threads", strconv.Itoa(cfg.Threads),
 			"--linger", "--log-level", "warn")
