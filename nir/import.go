@@ -37,7 +37,7 @@ type Imported struct {
 type ImportedLayer struct {
 	Nodes []string // e.g. ["conv1", "conv1_if"]
 	Types []string // their NIR types
-	Scale float64  // factor folded into the layer's weights (1: none)
+	Scale float64  // factor folded into the layer's weights (1: none; NaN: per-neuron factors)
 }
 
 // chainNode is one node of the graph's single path from Input to Output.
@@ -50,7 +50,8 @@ type chainNode struct {
 // kernel, any stride up to the kernel size, padding below it, no dilation, one
 // group, zero bias), SumPool2d/AvgPool2d 2x2,
 // Threshold after a SumPool2d (max pooling of spikes), IF/LIF neurons (zero
-// v_leak, zero v_reset; one threshold and time constant per layer), Flatten,
+// v_leak, zero v_reset; one time constant per network; thresholds and gains per
+// neuron, folded into the weights), Flatten,
 // Linear/Affine (zero bias) and a final integrator I (or no neurons, or spiking
 // neurons, which get an identity readout appended). Anything else gives an error
 // wrapping ErrUnsupported that names the node, its type and the field.
@@ -344,12 +345,14 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 		return 0, malformed(n, "a %dx%d kernel with padding %d does not fit its %dx%d input", kh, kw, p, b.cur.H, b.cur.W)
 	}
 	out := engine.Shape{C: co, H: (b.cur.H+2*p-kh)/s + 1, W: (b.cur.W+2*p-kh)/s + 1}
-	gain, err := b.neuron(nn, out, false, true)
+	np, err := b.neuron(nn, out, false, true)
 	if err != nil {
 		return 0, err
 	}
-	data, scale := b.fold(w.data, gain)
-	bias = scaleBias(bias, scale)
+	data, bias, scale, err := b.fold(nn, w.data, bias, co, np)
+	if err != nil {
+		return 0, err
+	}
 	tok := fmt.Sprintf("%dC%d", co, kh)
 	if s > 1 {
 		tok += fmt.Sprintf("s%d", s)
@@ -410,10 +413,11 @@ func (b *builder) pool(n chainNode, next func() (chainNode, bool)) (int, error) 
 	if nn.Type != "IF" {
 		return 0, unsupported(nn, "pooling neurons in asf never leak: an IF after %s %q, not %s", n.Type, n.name, nn.Type)
 	}
-	gain, err := b.neuron(nn, out, false, false)
+	np, err := b.neuron(nn, out, false, false)
 	if err != nil {
 		return 0, err
 	}
+	gain := np.gain[0]
 	// asf's pooling neurons receive 0.25*sum and fire above VthPool.
 	pg := 1.0
 	if n.Type == "AvgPool2d" {
@@ -460,7 +464,8 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 	case !ok:
 		// Straight into Output: the summed currents are the scores.
 		b.lastOutput = true
-		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, bias, l)
+		data, bias := b.outputScale(w.data, bias, 1, &l)
+		b.add(fmt.Sprintf("%dFC", outN), w.shape, data, bias, l)
 		b.cur = out
 		return 1, nil
 	case nn.Type == "I":
@@ -480,125 +485,252 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 		}
 		b.lastOutput = true
 		l.Nodes, l.Types = append(l.Nodes, nn.name), append(l.Types, nn.Type)
-		b.add(fmt.Sprintf("%dFC", outN), w.shape, w.data, bias, l)
+		data, bias := b.outputScale(w.data, bias, float64(rv), &l)
+		b.add(fmt.Sprintf("%dFC", outN), w.shape, data, bias, l)
 		b.cur = out
 		return 2, nil
 	}
-	gain, err := b.neuron(nn, out, true, true)
+	np, err := b.neuron(nn, out, true, true)
 	if err != nil {
 		return 0, err
 	}
-	data, scale := b.fold(w.data, gain)
+	data, bias, scale, err := b.fold(nn, w.data, bias, outN, np)
+	if err != nil {
+		return 0, err
+	}
 	l.Nodes, l.Types, l.Scale = append(l.Nodes, nn.name), append(l.Types, nn.Type), scale
-	b.add(fmt.Sprintf("%dFC", outN), w.shape, data, scaleBias(bias, scale), l)
+	b.add(fmt.Sprintf("%dFC", outN), w.shape, data, bias, l)
 	b.cur = out
 	return 2, nil
 }
 
-// fold scales weights so that the layer's neurons see asf's unit input gain and
-// the network's one threshold: w' = w * gain * Vth / threshold.
-func (b *builder) fold(w []float32, gain float64) ([]float32, float64) {
-	if b.vth < 0 {
-		b.vth = float32(float64(b.lastVth) / gain)
-		if float64(b.vth)*gain != float64(b.lastVth) {
-			b.vth = b.lastVth
+// outputScale folds the output integrator's gain r into the output layer's
+// weights so that asf's o = (W h + T b)/(T Vth) equals the integrator's value
+// r * sum_t (W s_t + b): w' = w * r * T * Vth. An asf export (r = 1/(T Vth) in
+// float32) needs no change.
+func (b *builder) outputScale(w, bias []float32, r float64, l *ImportedLayer) ([]float32, []float32) {
+	vth := float64(b.cfg.VthConv)
+	if b.vth > 0 {
+		vth = float64(b.vth)
+	}
+	f := r * float64(b.cfg.T) * vth
+	if float32(f) == 1 {
+		return w, bias
+	}
+	l.Scale = f
+	b.notes = append(b.notes, fmt.Sprintf("layer %d (output): folded the integrator's gain x T x Vth = %.6g into its weights", len(b.toks)+1, f))
+	sc := func(v []float32) []float32 {
+		if v == nil {
+			return nil
 		}
+		out := make([]float32, len(v))
+		for i, x := range v {
+			out[i] = float32(float64(x) * f)
+		}
+		return out
 	}
-	s := gain * float64(b.vth) / float64(b.lastVth)
-	if s == 1 {
-		return w, 1
-	}
-	out := make([]float32, len(w))
-	for i, v := range w {
-		out[i] = float32(float64(v) * s)
-	}
-	b.notes = append(b.notes, fmt.Sprintf("layer %d: folded the factor %.6g (input gain x asf threshold / node threshold) into its weights", len(b.toks)+1, s))
-	return out, s
+	return sc(w), sc(bias)
 }
 
-// neuron checks an IF/LIF node of neurons of shape s and returns the gain from its
-// input to its membrane per step; it records the threshold in b.lastVth and the
-// network's leak and reset.
-func (b *builder) neuron(n chainNode, s engine.Shape, flat, weighted bool) (float64, error) {
-	if n.Type != "IF" && n.Type != "LIF" {
-		return 0, unsupported(n, "asf layers are followed by IF or LIF neurons (found %s)", n.Type)
+// neuronParams are the per-neuron input gains (r, or r*dt/tau) and thresholds of a
+// neuron node (one value each when the node gives scalars).
+type neuronParams struct {
+	gain []float64
+	th   []float32
+}
+
+func (p neuronParams) at(i int) (float64, float32) {
+	g, t := p.gain[0], p.th[0]
+	if len(p.gain) > 1 {
+		g = p.gain[i]
 	}
-	get := func(field string) (float32, error) {
+	if len(p.th) > 1 {
+		t = p.th[i]
+	}
+	return g, t
+}
+
+// fold scales the weights (and bias) of a layer with co output channels (the
+// first axis of w) so that its neurons see asf's unit input gain and the
+// network's one threshold: w' = w * gain * Vth / threshold, per output channel.
+// Neurons of one channel of a convolution must agree (they share weights).
+func (b *builder) fold(n chainNode, w, bias []float32, co int, p neuronParams) ([]float32, []float32, float64, error) {
+	g0, t0 := p.at(0)
+	if b.vth < 0 {
+		b.vth = float32(float64(t0) / g0)
+		if float64(b.vth)*g0 != float64(t0) {
+			b.vth = t0
+		}
+	}
+	size := max(len(p.gain), len(p.th))
+	per := max(1, size/co) // neurons per output channel
+	sc := make([]float64, co)
+	uniform := true
+	for c := 0; c < co; c++ {
+		for i := c * per; i < (c+1)*per && (i == c*per || size > 1); i++ {
+			g, t := p.at(min(i, size-1))
+			f := g * float64(b.vth) / float64(t)
+			if i == c*per {
+				sc[c] = f
+			} else if f != sc[c] {
+				return nil, nil, 0, unsupported(n, "the neurons of output channel %d have different thresholds or gains (neuron %d: %v, neuron %d: %v); a convolution's channel shares its weights, so asf needs them equal", c, c*per, sc[c], i, f)
+			}
+		}
+		if sc[c] != sc[0] {
+			uniform = false
+		}
+	}
+	if uniform && sc[0] == 1 {
+		return w, bias, 1, nil
+	}
+	block := len(w) / co
+	out := make([]float32, len(w))
+	for i, v := range w {
+		out[i] = float32(float64(v) * sc[i/block])
+	}
+	var ob []float32
+	if bias != nil {
+		ob = make([]float32, len(bias))
+		for i, v := range bias {
+			ob[i] = float32(float64(v) * sc[i])
+		}
+	}
+	if uniform {
+		b.notes = append(b.notes, fmt.Sprintf("layer %d: folded the factor %.6g (input gain x asf threshold / node threshold) into its weights", len(b.toks)+1, sc[0]))
+		return out, ob, sc[0], nil
+	}
+	b.notes = append(b.notes, fmt.Sprintf("layer %d: folded per-neuron factors (input gain x asf threshold / node threshold, %.6g to %.6g) into its weights", len(b.toks)+1, minOf(sc), maxOf(sc)))
+	return out, ob, math.NaN(), nil
+}
+
+func minOf(v []float64) float64 {
+	m := v[0]
+	for _, x := range v {
+		m = min(m, x)
+	}
+	return m
+}
+
+func maxOf(v []float64) float64 {
+	m := v[0]
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
+
+// neuron checks an IF/LIF node of neurons of shape s and returns their per-step
+// input gains and thresholds; it records the network's leak and reset. Pooling
+// neurons (weighted false) need one value per layer; the others may vary per
+// neuron (folded into the weights), except tau (asf has one leak).
+func (b *builder) neuron(n chainNode, s engine.Shape, flat, weighted bool) (neuronParams, error) {
+	var none neuronParams
+	if n.Type != "IF" && n.Type != "LIF" {
+		return none, unsupported(n, "asf layers are followed by IF or LIF neurons (found %s)", n.Type)
+	}
+	arr := func(field string) ([]float32, error) {
 		a, err := floatParam(n, field)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		return uniform(n, field, a, s, flat)
+		if len(a.data) != 1 && len(a.data) != s.Size() {
+			return nil, malformed(n, "%s of shape %v for %d neurons (shape %v)", field, a.shape, s.Size(), dims(s, flat))
+		}
+		if !weighted {
+			if _, err := uniform(n, field, a, s, flat); err != nil {
+				return nil, err
+			}
+		}
+		return a.data, nil
 	}
-	th, err := get("v_threshold")
-	if err != nil {
-		return 0, err
-	}
-	if !(th > 0) || math.IsInf(float64(th), 0) {
-		return 0, unsupported(n, "v_threshold %v: asf thresholds are positive", th)
-	}
-	r, err := get("r")
-	if err != nil {
-		return 0, err
-	}
-	if !(r > 0) || math.IsInf(float64(r), 0) {
-		return 0, unsupported(n, "r %v: asf neurons have a positive input gain", r)
-	}
-	if _, ok := n.Params["v_reset"]; ok {
-		vr, err := get("v_reset")
+	zero := func(field, what string) error {
+		if _, ok := n.Params[field]; !ok && field == "v_reset" {
+			return nil
+		}
+		a, err := arr(field)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if vr != 0 {
-			return 0, unsupported(n, "v_reset %v: asf resets to 0 (or subtracts the threshold)", vr)
+		for i, v := range a {
+			if v != 0 {
+				return unsupported(n, "%s[%d] = %v: %s", field, i, v, what)
+			}
 		}
+		return nil
+	}
+	th, err := arr("v_threshold")
+	if err != nil {
+		return none, err
+	}
+	for i, v := range th {
+		if !(v > 0) || math.IsInf(float64(v), 0) {
+			return none, unsupported(n, "v_threshold[%d] = %v: asf thresholds are positive", i, v)
+		}
+	}
+	r, err := arr("r")
+	if err != nil {
+		return none, err
+	}
+	for i, v := range r {
+		if !(v > 0) || math.IsInf(float64(v), 0) {
+			return none, unsupported(n, "r[%d] = %v: asf neurons have a positive input gain", i, v)
+		}
+	}
+	if err := zero("v_reset", "asf resets to 0 (or subtracts the threshold)"); err != nil {
+		return none, err
 	}
 	sub := false
 	if md, ok := n.Metadata[MetaReset]; ok && md.Kind == hdf5.String && len(md.Strings) == 1 && md.Strings[0] == "subtract" {
 		sub = true
 	}
 	if b.resetSeen && sub != b.subtract {
-		return 0, unsupported(n, "reset by subtraction in some layers and to zero in others; asf has one reset rule")
+		return none, unsupported(n, "reset by subtraction in some layers and to zero in others; asf has one reset rule")
 	}
 	b.resetSeen, b.subtract = true, sub
 	leak := float32(1)
-	gain := float64(r)
+	gain := make([]float64, len(r))
+	for i, v := range r {
+		gain[i] = float64(v)
+	}
 	if n.Type == "LIF" {
-		vl, err := get("v_leak")
-		if err != nil {
-			return 0, err
+		if err := zero("v_leak", "asf neurons leak towards 0"); err != nil {
+			return none, err
 		}
-		if vl != 0 {
-			return 0, unsupported(n, "v_leak %v: asf neurons leak towards 0", vl)
-		}
-		tau, err := get("tau")
+		ta, err := floatParam(n, "tau")
 		if err != nil {
-			return 0, err
+			return none, err
+		}
+		tau, err := uniform(n, "tau", ta, s, flat)
+		if err != nil {
+			return none, err
 		}
 		if b.dt == 0 {
-			return 0, unsupported(n, "a LIF time constant (tau %v) but no time step: NIR leaves dt to the simulator; give it (asf import --dt)", tau)
+			return none, unsupported(n, "a LIF time constant (tau %v) but no time step: NIR leaves dt to the simulator; give it (asf import --dt)", tau)
 		}
 		k := b.dt / float64(tau)
 		if !(k > 0 && k <= 1) {
-			return 0, unsupported(n, "tau %v with dt %v: asf's leak 1 - dt/tau must be in [0, 1)", tau, b.dt)
+			return none, unsupported(n, "tau %v with dt %v: asf's leak 1 - dt/tau must be in [0, 1)", tau, b.dt)
 		}
 		leak = float32(1 - k)
-		if float64(tau) == b.dt*float64(r) {
-			gain = 1 // r = tau/dt: v <- leak*v + I, exactly
-		} else {
-			gain = float64(r) * k
+		for i, v := range r {
+			if float64(tau) == b.dt*float64(v) {
+				gain[i] = 1 // r = tau/dt: v <- leak*v + I, exactly
+			} else {
+				gain[i] = float64(v) * k
+			}
 		}
 	}
+	p := neuronParams{gain: gain, th: th}
 	if !weighted {
-		b.lastVth = th
-		return gain, nil // pooling neurons: IF, outside the network's leak
+		b.lastVth = th[0]
+		return p, nil // pooling neurons: IF, outside the network's leak
 	}
 	if b.leak >= 0 && leak != b.leak {
-		return 0, unsupported(n, "leak %v (from tau and dt) differs from an earlier layer's %v; asf has one leak for all neurons", leak, b.leak)
+		return none, unsupported(n, "leak %v (from tau and dt) differs from an earlier layer's %v; asf has one leak for all neurons", leak, b.leak)
 	}
 	b.leak = leak
-	b.lastVth = th
-	return gain, nil
+	b.lastVth = th[0]
+	return p, nil
 }
 
 // uniform returns the value of a per-neuron (or scalar) parameter that is the same
@@ -640,17 +772,6 @@ func biasOf(n chainNode, outputs int) ([]float32, error) {
 	return nil, nil
 }
 
-// scaleBias applies the factor folded into a layer's weights to its bias.
-func scaleBias(b []float32, s float64) []float32 {
-	if b == nil || s == 1 {
-		return b
-	}
-	out := make([]float32, len(b))
-	for i, v := range b {
-		out[i] = float32(float64(v) * s)
-	}
-	return out
-}
 
 // floatParam returns a float parameter as float32 (float64 values are rounded).
 func floatParam(n chainNode, field string) (tensor, error) {

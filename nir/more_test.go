@@ -76,13 +76,15 @@ func TestImportErrors(t *testing.T) {
 			}
 		}, "conv1", ErrUnsupported},
 		{"unknown type", func(g *Graph) { g.Nodes["pool4_if"].Type = "CubaLIF" }, `node "pool4_if" (CubaLIF)`, ErrUnsupported},
-		{"per-neuron threshold", func(g *Graph) { g.Nodes["fc5_lif"].Params["v_threshold"].F32[3] = 2 }, `node "fc5_lif" (LIF): v_threshold differs between neurons`, ErrUnsupported},
+		{"thresholds within a conv channel", func(g *Graph) { g.Nodes["conv3_lif"].Params["v_threshold"].F32[3] = 2 }, `node "conv3_lif" (LIF): the neurons of output channel 0 have different thresholds`, ErrUnsupported},
+		{"per-neuron tau", func(g *Graph) { g.Nodes["fc5_lif"].Params["tau"].F32[1] = 3 }, `node "fc5_lif" (LIF): tau differs between neurons`, ErrUnsupported},
+		{"per-neuron pooling threshold", func(g *Graph) { g.Nodes["pool4_if"].Params["v_threshold"].F32[1] = 3 }, `node "pool4_if" (IF): v_threshold differs between neurons`, ErrUnsupported},
 		{"v_reset", func(g *Graph) {
 			vr := g.Nodes["conv1_lif"].Params["v_reset"]
 			for i := range vr.F32 {
 				vr.F32[i] = -1
 			}
-		}, `node "conv1_lif" (LIF): v_reset -1`, ErrUnsupported},
+		}, `node "conv1_lif" (LIF): v_reset[0] = -1`, ErrUnsupported},
 		{"leaky pooling", func(g *Graph) { g.Nodes["pool4_if"].Type = "LIF" }, `node "pool4_if" (LIF): pooling neurons in asf never leak`, ErrUnsupported},
 		{"two leaks", func(g *Graph) {
 			tau := g.Nodes["conv3_lif"].Params["tau"]
@@ -256,4 +258,49 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestPerNeuronParameters imports a graph whose dense neurons have one threshold
+// and gain each and whose conv neurons have one per channel (as other tools
+// write them): the factors fold into the weights, and the engine's spike counts
+// equal the reference simulation of the graph.
+func TestPerNeuronParameters(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.T, cfg.Encoding, cfg.Frames = 10, engine.Events, 10
+	net, err := engine.BuildNet("4C3b-P2-6FC-3FC", engine.Shape{C: 1, H: 6, W: 6}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := engine.NewModel(net, 3)
+	dyadic(m, 5)
+	g, err := Export(m, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Thresholds and gains by powers of two, so that folding them is exact.
+	conv, fc := g.Nodes["conv1_if"], g.Nodes["fc3_if"]
+	for i := range conv.Params["v_threshold"].F32 {
+		c := i / 36
+		conv.Params["v_threshold"].F32[i] = float32(int(1) << c)
+		conv.Params["r"].F32[i] = float32(int(1)<<(c%2)) * 2
+	}
+	for i := range fc.Params["v_threshold"].F32 {
+		fc.Params["v_threshold"].F32[i] = float32(uint(1) << (i % 3))
+	}
+	b, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err = Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := Import(g, DefaultImportOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imp.Notes) != 3 || !strings.Contains(imp.Notes[0], "per-neuron factors") || !strings.Contains(imp.Notes[2], "output") {
+		t.Fatalf("notes %v", imp.Notes)
+	}
+	compareWithReference(t, imp.Model, g, 1, 4, 0)
 }
