@@ -772,7 +772,6 @@ func biasOf(n chainNode, outputs int) ([]float32, error) {
 	return nil, nil
 }
 
-
 // floatParam returns a float parameter as float32 (float64 values are rounded).
 func floatParam(n chainNode, field string) (tensor, error) {
 	d, ok := n.Params[field]
