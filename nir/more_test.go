@@ -304,3 +304,32 @@ func TestPerNeuronParameters(t *testing.T) {
 	}
 	compareWithReference(t, imp.Model, g, 1, 4, 0)
 }
+
+// TestAvgPool2d imports average pooling as NIR's AvgPool2d (the mean of the
+// window) followed by IF neurons of threshold VthPool, as some tools write it.
+func TestAvgPool2d(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.T, cfg.Encoding, cfg.Frames = 10, engine.Events, 10
+	net, err := engine.BuildNet("4C3-P2-6FC-3FC", engine.Shape{C: 1, H: 6, W: 6}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := engine.NewModel(net, 3)
+	dyadic(m, 6)
+	g, err := Export(m, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Nodes["pool2"].Type = "AvgPool2d"
+	for i, v := range g.Nodes["pool2_if"].Params["v_threshold"].F32 {
+		g.Nodes["pool2_if"].Params["v_threshold"].F32[i] = v / 4
+	}
+	imp, err := Import(g, DefaultImportOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imp.Model.Net.Config.VthPool != cfg.VthPool || imp.Model.Net.Spec.String() != "4C3-P2-6FC-3FC" {
+		t.Fatalf("imported %s with VthPool %v", imp.Model.Net.Spec, imp.Model.Net.Config.VthPool)
+	}
+	compareWithReference(t, imp.Model, g, 1, 3, 0)
+}
