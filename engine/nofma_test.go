@@ -26,9 +26,12 @@ var fmaTargets = []struct {
 
 // stateCode lists the packages whose floating-point results feed the
 // training state that replicas compare bitwise: the engine, its kernels and
-// functions, and the data sets (generated and decoded on every worker).
+// functions, the data sets (generated and decoded on every worker), the
+// fixed-point conversions of the reduction, the single-process training loop
+// and the worker (weights mode averages the state).
 var stateCode = []string{"github.com/asfnet/asf/engine", "github.com/asfnet/asf/internal/f32",
-	"github.com/asfnet/asf/internal/detmath", "github.com/asfnet/asf/dataset"}
+	"github.com/asfnet/asf/internal/detmath", "github.com/asfnet/asf/dataset", "github.com/asfnet/asf/allreduce",
+	"github.com/asfnet/asf/internal/local", "github.com/asfnet/asf/worker"}
 
 // TestNoFusedMultiplyAdd compiles the packages of stateCode for each of
 // fmaTargets and disassembles them: no instruction may be a fused
