@@ -1,14 +1,11 @@
 package coordinator
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
 
-	"github.com/asfnet/asf/dataset"
-	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/secure"
@@ -30,7 +27,7 @@ const (
 
 // DataFunc loads a job's training and test sets. Sets are read-only once
 // loaded, so one process may share them between nodes.
-type DataFunc func(ctx context.Context, j job.Job) (train, test *dataset.Set, err error)
+type DataFunc = job.LoadFunc
 
 // StepInfo describes the cluster after a committed step.
 type StepInfo struct {
@@ -46,19 +43,10 @@ type StepInfo struct {
 	Elapsed       time.Duration // since the epoch began
 }
 
-// EpochReport summarises one epoch.
-type EpochReport struct {
-	Epoch         int
-	TrainLoss     float64 // mean MSE loss per sample
-	TrainCE       float64 // mean cross-entropy per sample
-	TrainAcc      float64
-	TestAcc       float64
-	HasTest       bool
-	Test          engine.EvalResult
-	Duration      time.Duration // training part (first to last commit of the epoch)
-	EvalDuration  time.Duration
-	SamplesPerSec float64
-}
+// EpochReport summarises one epoch (the single-process trainer reports the
+// same type). Duration is the training part: first to last commit of the
+// epoch; Scales is left empty.
+type EpochReport = job.EpochReport
 
 // Hooks let tests and tools observe or pace the coordinator. They run on the
 // coordinator's event loop: while one runs, nothing else happens.
@@ -140,7 +128,7 @@ type Config struct {
 	NoTest      bool
 	// Logger receives the coordinator's log; nil discards.
 	Logger *slog.Logger
-	// Data loads the job's data (nil: local.LoadData from DataDir).
+	// Data loads the job's data (nil: job.LoadData from DataDir).
 	Data DataFunc
 	// OnStep and OnEpoch are called from the event loop after each committed
 	// step and after each epoch's evaluation; they must not block.

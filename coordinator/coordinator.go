@@ -14,11 +14,9 @@ import (
 
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
-	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/internal/snapshot"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -53,20 +51,13 @@ type Result struct {
 // Coordinator runs a job on a cluster of workers: the event loop around a
 // Machine, the gRPC services, the gossip membership and the checkpoint store.
 type Coordinator struct {
-	cfg           Config
-	log           *slog.Logger
-	job           job.Job
-	store         *checkpoint.Store
-	train         *dataset.Set
-	test          *dataset.Set
-	in            engine.Shape
-	net           *engine.Net
-	plan          dataset.Plan
-	stepsPerEpoch int // training steps per epoch
-	unitSteps     int // training steps per unit of work: 1, or LocalSteps in weights mode
-	spe           int // units per epoch (the machine's steps)
-	total         int // units of the job
-	fresh         Digest
+	cfg   Config
+	log   *slog.Logger
+	job   job.Job
+	store *checkpoint.Store
+	prep  *job.Prepared // the job with its data and network
+	units job.Units     // the machine's steps are units: 1 training step, or LocalSteps in weights mode
+	fresh Digest
 
 	lis    net.Listener
 	srv    *grpc.Server
@@ -215,8 +206,8 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	if start.Checkpoint == nil && start.Committed == 0 {
 		settle = 0 // a new job: no worker can hold a state of it
 	}
-	every := (cfg.CheckpointEvery + c.unitSteps - 1) / c.unitSteps // in units
-	c.m, err = NewMachine(MachineConfig{TotalSteps: c.total, StepsPerEpoch: c.spe, CheckpointEvery: every,
+	every := (cfg.CheckpointEvery + c.units.UnitSteps - 1) / c.units.UnitSteps // in units
+	c.m, err = NewMachine(MachineConfig{TotalSteps: c.units.Total, StepsPerEpoch: c.units.PerEpoch, CheckpointEvery: every,
 		StartWorkers: cfg.StartWorkers, MinWorkers: cfg.MinWorkers, StepDeadline: cfg.StepDeadline,
 		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: settle}, start, time.Now())
 	if err != nil {
@@ -264,35 +255,20 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 		}
 	}
 	c.job = j
-	load := cfg.Data
+	load := job.LoadFunc(cfg.Data)
 	if load == nil {
-		load = func(ctx context.Context, j job.Job) (*dataset.Set, *dataset.Set, error) {
-			return local.LoadData(ctx, j, cfg.DataDir)
-		}
+		load = job.FromDir(cfg.DataDir)
 	}
-	if c.train, c.test, err = load(ctx, j); err != nil {
+	if c.prep, err = job.Prepare(ctx, j, load); err != nil {
 		return Start{}, err
 	}
-	c.in = local.InputShape(c.train)
-	if c.net, err = j.Net(c.in); err != nil {
-		return Start{}, err
-	}
-	if c.train.Classes > c.net.Classes() {
-		return Start{}, fmt.Errorf("coordinator: data set %s has %d classes but the network's output layer has %d units",
-			c.train.Name, c.train.Classes, c.net.Classes())
-	}
-	c.plan = dataset.Plan{N: c.train.Len(), Batch: j.Batch, Micro: j.Micro}
-	if err := c.plan.Validate(); err != nil {
-		return Start{}, err
-	}
-	c.stepsPerEpoch, c.unitSteps = c.plan.Steps(), 1
+	unitSteps := 1
 	if cfg.SyncMode == SyncWeights {
-		c.unitSteps = cfg.LocalSteps
+		unitSteps = cfg.LocalSteps
 	}
-	c.spe = (c.stepsPerEpoch + c.unitSteps - 1) / c.unitSteps
-	c.total = c.spe * j.Epochs
-	c.fresh = engine.NewModel(c.net, j.Seed).Digest()
-	c.reduceB = reduceBytes(c.net.ResultLen())
+	c.units = c.prep.Units(unitSteps)
+	c.fresh = engine.NewModel(c.prep.Net, j.Seed).Digest()
+	c.reduceB = reduceBytes(c.prep.Net.ResultLen())
 	st := Start{Fresh: c.fresh}
 	if cfg.Fresh {
 		if err := c.store.AppendMetrics(checkpoint.MetricPoint{Job: j.ID, Kind: "reset", Time: time.Now().UTC()}); err != nil {
@@ -311,11 +287,11 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 		case "reset":
 			st.Ledger, st.Committed = nil, 0
 		case "rollback":
-			if u, ok := c.unitOf(p.Step); ok {
+			if u, ok := c.units.UnitOf(p.Step); ok {
 				st.Ledger = st.Ledger[:min(len(st.Ledger), u)]
 			}
 		case "step":
-			u, ok := c.unitOf(p.Step)
+			u, ok := c.units.UnitOf(p.Step)
 			if ok && u >= 1 && u-1 <= len(st.Ledger) {
 				st.Ledger = append(st.Ledger[:u-1], LedgerRow{Step: u - 1, Generation: p.Generation, Restored: true})
 			}
@@ -335,12 +311,12 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 	if err != nil {
 		return Start{}, fmt.Errorf("%w: checkpoint %d of %q: %v", ErrCheckpoint, info.ID, j.ID, err)
 	}
-	if h.Step > c.total {
-		return Start{}, fmt.Errorf("%w: checkpoint %d of %q is at step %d, the job has %d", ErrCheckpoint, info.ID, j.ID, h.Step, c.total)
+	if h.Step > c.units.Total {
+		return Start{}, fmt.Errorf("%w: checkpoint %d of %q is at step %d, the job has %d", ErrCheckpoint, info.ID, j.ID, h.Step, c.units.Total)
 	}
 	st.Checkpoint = &h
 	c.pub.ckpt = &ckptRef{held: h, id: info.ID}
-	if h.Step == c.total {
+	if h.Step == c.units.Total {
 		c.final = state
 	}
 	c.log.Info("continuing the job from the store", "job", j.ID, "checkpoint", info.ID, "step", h.Step,
@@ -350,45 +326,22 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 
 // verifyState restores st for this job and returns its position and model.
 func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, error) {
-	j, model, _, err := snapshot.Restore(st, c.in)
+	j, model, _, err := snapshot.Restore(st, c.prep.In)
 	if err != nil {
 		return Held{}, nil, err
 	}
 	if string(j.JSON()) != string(c.job.JSON()) {
 		return Held{}, nil, fmt.Errorf("%w: the state belongs to another configuration of job %q", ErrCheckpoint, st.Job)
 	}
-	if st.Step != st.Epoch*c.stepsPerEpoch+st.StepInEpoch {
-		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.stepsPerEpoch)
+	if st.Step != st.Epoch*c.units.StepsPerEpoch+st.StepInEpoch {
+		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.units.StepsPerEpoch)
 	}
-	u, ok := c.unitOf(st.Step)
+	u, ok := c.units.UnitOf(st.Step)
 	if !ok {
 		return Held{}, nil, fmt.Errorf("%w: step %d is not at the end of a unit of %d local steps (was the job run with another --local-steps?)",
-			ErrCheckpoint, st.Step, c.unitSteps)
+			ErrCheckpoint, st.Step, c.units.UnitSteps)
 	}
 	return Held{Step: u, Digest: model.Digest()}, model, nil
-}
-
-// unit returns the epoch of unit u, its first step in the epoch and its
-// number of steps.
-func (c *Coordinator) unit(u int) (epoch, first, n int) {
-	epoch, first = u/c.spe, u%c.spe*c.unitSteps
-	return epoch, first, min(c.unitSteps, c.stepsPerEpoch-first)
-}
-
-// steps is the number of training steps done after u units.
-func (c *Coordinator) steps(u int) int {
-	e, first, _ := c.unit(u)
-	return e*c.stepsPerEpoch + first
-}
-
-// unitOf is the inverse of steps: the units done after gs training steps, if
-// gs ends a unit.
-func (c *Coordinator) unitOf(gs int) (int, bool) {
-	e, sie := gs/c.stepsPerEpoch, gs%c.stepsPerEpoch
-	if sie%c.unitSteps != 0 {
-		return 0, false
-	}
-	return e*c.spe + sie/c.unitSteps, true
 }
 
 // reduceBytes is the size of the result vector that a step all-reduces (int64
@@ -432,7 +385,7 @@ func (c *Coordinator) listen() error {
 		_ = c.srv.Serve(lis)
 	}()
 	c.log.Info("coordinator listening", "grpc", c.addr, "gossip", c.ml.Addr(), "job", c.job.ID,
-		"steps", c.total, "steps_per_epoch", c.spe, "state", c.m.State().String())
+		"steps", c.units.Total, "steps_per_epoch", c.units.PerEpoch, "state", c.m.State().String())
 	return nil
 }
 
@@ -497,7 +450,7 @@ func (c *Coordinator) Run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Job: c.job, Final: c.m.State(), State: c.final, Epochs: c.reports, Ledger: c.m.Ledger(),
-		Recomputed: c.m.Recomputed(), Retries: c.m.Retries(), Generation: c.m.Generation(), Steps: c.total, LocalSteps: c.unitSteps}
+		Recomputed: c.m.Recomputed(), Retries: c.m.Retries(), Generation: c.m.Generation(), Steps: c.units.Total, LocalSteps: c.units.UnitSteps}
 	return res, nil
 }
 
@@ -624,7 +577,7 @@ func (c *Coordinator) handle(ev any) {
 			c.mu.Lock()
 			c.pub.ckpt = &ckptRef{held: ev.held, id: ev.id}
 			c.mu.Unlock()
-			if ev.held.Step == c.total {
+			if ev.held.Step == c.units.Total {
 				c.final = ev.state
 			}
 			if ev.eval {
@@ -656,7 +609,7 @@ func (c *Coordinator) epochDone(rep EpochReport) {
 	c.reports = append(c.reports, rep)
 	c.log.Info("epoch done", "epoch", rep.Epoch+1, "loss", rep.TrainLoss, "train_acc", rep.TrainAcc,
 		"test_acc", rep.TestAcc, "samples_per_s", int(rep.SamplesPerSec))
-	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.stepsPerEpoch, Time: time.Now().UTC(),
+	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.units.StepsPerEpoch, Time: time.Now().UTC(),
 		Loss: rep.TrainLoss, Acc: rep.TrainAcc, TestAcc: rep.TestAcc, HasTest: rep.HasTest, SamplesPerSec: rep.SamplesPerSec,
 		LR: c.job.Optim.LRAt(rep.Epoch), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
 	c.record(p)
@@ -684,7 +637,7 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 	switch o := o.(type) {
 	case NewGeneration:
 		c.log.Info("new generation", "generation", o.Generation, "ring", o.Ring, "step", o.Step, "reason", o.Reason)
-		c.obs.generation(o, c.steps(o.Step), now)
+		c.obs.generation(o, c.units.Steps(o.Step), now)
 	case Commit:
 		c.commit(o, now)
 	case SaveCheckpoint:
@@ -694,7 +647,7 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 		c.log.Warn("worker evicted", "worker", o.ID, "reason", o.Reason)
 	case Rollback:
 		c.log.Warn("no live node holds the current state: rolling back", "from", o.From, "to", o.To)
-		p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "rollback", Step: c.steps(o.To), Time: now.UTC(), Generation: c.m.Generation()}
+		p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "rollback", Step: c.units.Steps(o.To), Time: now.UTC(), Generation: c.m.Generation()}
 		c.record(p)
 		c.hist.truncate(o.To)
 		c.epoch = c.epochAt(o.To, now)
@@ -717,7 +670,7 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 }
 
 func (c *Coordinator) commit(o Commit, now time.Time) {
-	e, first, n := c.unit(o.Step)
+	e, first, n := c.units.Unit(o.Step)
 	if c.epoch.epoch != e || first == 0 {
 		// A new epoch: time it from when its first step was issued.
 		c.epoch = epochAcc{epoch: e, start: now.Add(-o.Reports[0].StepTime)}
@@ -731,7 +684,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	a.last = now
 	c.hist[o.Step] = o.Stats
 	el := now.Sub(a.start)
-	info := StepInfo{Step: c.steps(o.Step + 1), Epoch: e, StepInEpoch: first + n, StepsPerEpoch: c.stepsPerEpoch, Epochs: c.job.Epochs,
+	info := StepInfo{Step: c.units.Steps(o.Step + 1), Epoch: e, StepInEpoch: first + n, StepsPerEpoch: c.units.StepsPerEpoch, Epochs: c.job.Epochs,
 		Loss: a.mse / float64(max(1, a.samples)), Acc: float64(a.correct) / float64(max(1, a.samples)),
 		SamplesPerSec: float64(a.timed) / max(el.Seconds(), 1e-9), Workers: len(o.Ring), Generation: o.Generation, Elapsed: el}
 	st := o.Stats
@@ -739,7 +692,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	// recorded (it was written while this step ran): a crash loses at most the
 	// newest step's point.
 	c.flushMetrics()
-	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: c.steps(o.Step + 1), Time: now.UTC(),
+	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: c.units.Steps(o.Step + 1), Time: now.UTC(),
 		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
 		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation,
 		MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}
@@ -747,10 +700,10 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	c.obs.step(StepSnapshot{Step: p.Step, Epoch: e, Time: now, Loss: p.Loss, Accuracy: p.Acc, SamplesPerSec: p.SamplesPerSec,
 		Generation: o.Generation, Workers: len(o.Ring)}, o.Reports)
 	c.log.Debug("step committed", "step", o.Step, "generation", o.Generation, "loss", p.Loss, "digest", fmt.Sprintf("%x", o.Digest[:6]))
-	if info.StepInEpoch == c.stepsPerEpoch {
+	if info.StepInEpoch == c.units.StepsPerEpoch {
 		rep := EpochReport{Epoch: e, TrainLoss: info.Loss, TrainCE: a.ce / float64(max(1, a.samples)), TrainAcc: info.Acc,
 			Duration: el, SamplesPerSec: info.SamplesPerSec}
-		if c.cfg.NoTest || c.test.Len() == 0 {
+		if c.cfg.NoTest || c.prep.Test.Len() == 0 {
 			c.epochDone(rep)
 		} else {
 			c.pendingEp[e] = rep
@@ -769,7 +722,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 // it, saves it, and reports to the loop.
 func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint, sum checkpoint.Summary) {
 	defer c.bg.Done()
-	ev := evCkpt{held: o.State, eval: o.EpochEnd && !c.cfg.NoTest && c.test.Len() > 0, epoch: o.State.Step/c.spe - 1}
+	ev := evCkpt{held: o.State, eval: o.EpochEnd && !c.cfg.NoTest && c.prep.Test.Len() > 0, epoch: o.State.Step/c.units.PerEpoch - 1}
 	var errs []error
 	for _, id := range o.From {
 		c.mu.Lock()
@@ -805,7 +758,7 @@ func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint, sum 
 // (the running figures belong to the next epoch by then).
 func (c *Coordinator) summaryFor(o SaveCheckpoint) checkpoint.Summary {
 	if o.EpochEnd {
-		if rep, ok := c.pendingEp[o.State.Step/c.spe-1]; ok {
+		if rep, ok := c.pendingEp[o.State.Step/c.units.PerEpoch-1]; ok {
 			return checkpoint.Summary{TrainLoss: rep.TrainLoss, TrainAcc: rep.TrainAcc, SamplesPerSec: rep.SamplesPerSec}
 		}
 		if n := len(c.reports); n > 0 {
@@ -833,7 +786,7 @@ func (c *Coordinator) pull(ctx context.Context, addr string, h Held) (*checkpoin
 	defer cc.Close()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.PullTimeout)
 	defer cancel()
-	st, _, err := cluster.FetchStateLimit(ctx, cc, c.job.ID, h, cluster.StateBytesBound(c.net.NParams))
+	st, _, err := cluster.FetchStateLimit(ctx, cc, c.job.ID, h, cluster.StateBytesBound(c.prep.Net.NParams))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -921,10 +874,10 @@ func (c *Coordinator) evaluator() {
 	var wss []*engine.Workspace
 	for j := range c.evalQ {
 		if wss == nil {
-			wss = local.Workspaces(c.net, c.cfg.EvalThreads)
+			wss = job.Workspaces(c.prep.Net, c.cfg.EvalThreads)
 		}
 		t0 := time.Now()
-		res, err := engine.Evaluate(j.model, local.MakeBatch(c.test, local.All(c.test.Len())), c.job.Seed, wss)
+		res, err := engine.Evaluate(j.model, job.MakeBatch(c.prep.Test, job.All(c.prep.Test.Len())), c.job.Seed, wss)
 		dur := time.Since(t0)
 		if err == nil {
 			// The checkpoint was saved before its evaluation: record the
@@ -977,8 +930,8 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 	m := c.m
 	s := m.State()
 	st := &asfpb.ClusterStatus{JobId: c.job.ID, CoordinatorNode: c.ml.Name(), Version: cluster.Version(), Phase: m.Phase().String(),
-		Generation: m.Generation(), Ring: m.Ring(), Step: int64(c.steps(s.Step)), TotalSteps: int64(c.job.Epochs * c.stepsPerEpoch),
-		Epoch: int64(min(s.Step/c.spe, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.stepsPerEpoch),
+		Generation: m.Generation(), Ring: m.Ring(), Step: int64(c.units.Steps(s.Step)), TotalSteps: int64(c.job.Epochs * c.units.StepsPerEpoch),
+		Epoch: int64(min(s.Step/c.units.PerEpoch, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.units.StepsPerEpoch),
 		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:]}
 	if w := int64(len(m.Ring())); w > 1 {
 		st.ReduceBytesPerStep = 2 * (w - 1) * c.reduceB / w
@@ -992,7 +945,7 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 		st.TestAccuracy, st.HasTest = c.reports[n-1].TestAcc, true
 	}
 	if ck, ok := m.Checkpoint(); ok {
-		st.CheckpointStep = int64(c.steps(ck.Step))
+		st.CheckpointStep = int64(c.units.Steps(ck.Step))
 	}
 	if err := m.Err(); err != nil {
 		st.Error = err.Error()

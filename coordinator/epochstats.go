@@ -17,11 +17,11 @@ func (h unitStats) replay(c *Coordinator, p checkpoint.MetricPoint) {
 	case "reset":
 		clear(h)
 	case "rollback":
-		if u, ok := c.unitOf(p.Step); ok {
+		if u, ok := c.units.UnitOf(p.Step); ok {
 			h.truncate(u)
 		}
 	case "step":
-		if u, ok := c.unitOf(p.Step); ok && u >= 1 && p.Samples > 0 {
+		if u, ok := c.units.UnitOf(p.Step); ok && u >= 1 && p.Samples > 0 {
 			h[u-1] = StepStats{MSE: p.MSE, CE: p.CE, Correct: p.Correct, Samples: p.Samples}
 		}
 	}
@@ -40,9 +40,9 @@ func (h unitStats) truncate(u int) {
 // the statistics of that epoch's units before u, added in order (the same sums
 // an uninterrupted run has), timed from now.
 func (c *Coordinator) epochAt(u int, now time.Time) epochAcc {
-	a := epochAcc{epoch: u / c.spe, start: now}
+	a := epochAcc{epoch: u / c.units.PerEpoch, start: now}
 	missing := 0
-	for k := a.epoch * c.spe; k < u; k++ {
+	for k := a.epoch * c.units.PerEpoch; k < u; k++ {
 		s, ok := c.hist[k]
 		if !ok {
 			missing++

@@ -345,7 +345,7 @@ type Machine struct {
 	ckpt   *Held
 	issued time.Time
 	retry  time.Time
-	delay  time.Duration
+	delay  cluster.Backoff // before re-forming a ring after a failed step
 
 	reports map[string]Report
 	members map[string]*member
@@ -372,7 +372,7 @@ func NewMachine(cfg MachineConfig, st Start, now time.Time) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, now: now, start: now, fresh: st.Fresh, phase: PhaseRecovering, gen: st.Generation,
 		base: st.Fresh, reports: map[string]Report{}, members: map[string]*member{}, tasks: map[string]Task{},
-		delay: cfg.RetryDelay, maxCommitted: st.Committed, ledger: slices.Clone(st.Ledger), startNeed: cfg.StartWorkers}
+		delay: cluster.NewBackoff(cfg.RetryDelay, cfg.MaxRetryDelay), maxCommitted: st.Committed, ledger: slices.Clone(st.Ledger), startNeed: cfg.StartWorkers}
 	if st.Checkpoint != nil || st.Committed > 0 {
 		m.startNeed = cfg.MinWorkers
 	}
@@ -778,9 +778,9 @@ func (m *Machine) abandon(string) {
 
 func (m *Machine) backoff(reason string) {
 	m.phase = PhaseBackoff
-	m.retry = m.now.Add(m.delay)
-	m.emit(Backoff{Reason: reason, Delay: m.delay, Ring: slices.Clone(m.ring)})
-	m.delay = min(2*m.delay, m.cfg.MaxRetryDelay)
+	m.retry = m.now.Add(m.delay.Delay())
+	m.emit(Backoff{Reason: reason, Delay: m.delay.Delay(), Ring: slices.Clone(m.ring)})
+	m.delay.Failed()
 	m.ring = nil
 	m.setTasks()
 }
@@ -854,7 +854,7 @@ func (m *Machine) commit() {
 	m.step++
 	m.base = first.Digest
 	m.maxCommitted = max(m.maxCommitted, m.step)
-	m.delay = m.cfg.RetryDelay
+	m.delay.Reset()
 	after := m.State()
 	for _, id := range m.ring {
 		mb := m.members[id]

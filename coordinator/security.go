@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/secure"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -34,23 +33,9 @@ var open = map[string]bool{
 // serverOptions are the options of the coordinator's gRPC server: TLS (or
 // plaintext), message size limit, keepalive enforcement and the join token.
 func (c *Coordinator) serverOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		// Any role of the CA may connect (the coordinator's own for `asf health`
-		// in its container); only workers may call the guarded methods.
-		c.cfg.TLS.ServerOption(c.log),
-		grpc.MaxRecvMsgSize(MaxMessageBytes),
-		grpc.ConnectionTimeout(10 * time.Second), // a handshake that takes longer is not a live worker
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             5 * time.Second, // a client pinging more often is cut off (GOAWAY "too_many_pings")
-			PermitWithoutStream: true,            // workers keep their connection alive between polls
-		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:    30 * time.Second, // ping an idle client
-			Timeout: 10 * time.Second, // and drop it when the ping is not answered
-		}),
-		grpc.ChainUnaryInterceptor(c.tokenUnary),
-		grpc.ChainStreamInterceptor(c.tokenStream),
-	}
+	// Any role of the CA may connect (the coordinator's own for `asf health`
+	// in its container); only workers may call the guarded methods.
+	return cluster.ServerOptions(c.cfg.TLS, c.log, MaxMessageBytes, c.tokenUnary, c.tokenStream)
 }
 
 // dialOption is the transport credentials for dialling a worker.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/asfnet/asf/api/asfpb"
@@ -14,14 +13,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// validID is what a worker id may look like: it names the worker in logs,
-// rings and the memberlist node name.
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$`)
-
-// ValidateWorkerID reports whether id can name a worker.
+// ValidateWorkerID reports whether id can name a worker (cluster.IDPattern).
 func ValidateWorkerID(id string) error {
-	if !validID.MatchString(id) {
-		return fmt.Errorf("%w: worker id %q: want 1 to 63 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", ErrConfig, id)
+	if !cluster.IDPattern.MatchString(id) {
+		return fmt.Errorf("%w: worker id %q: want %s", ErrConfig, id, cluster.IDRule)
 	}
 	return nil
 }
@@ -169,7 +164,7 @@ func (c *Coordinator) taskPB(t Task, addrs map[string]string) *asfpb.Task {
 	p := &asfpb.Task{Kind: asfpb.TaskKind(t.Kind), JobId: c.job.ID, Generation: t.Generation, Step: int64(t.Step),
 		Rank: int32(t.Rank), Reason: t.Reason, StallMs: c.cfg.StepDeadline.Milliseconds()}
 	if t.Kind == TaskCompute {
-		e, first, n := c.unit(t.Step)
+		e, first, n := c.units.Unit(t.Step)
 		p.Epoch, p.StepInEpoch, p.LocalSteps = int64(e), int64(first), int32(n)
 	}
 	if t.Kind == TaskCompute || t.Kind == TaskDone && t.Base != (Digest{}) {

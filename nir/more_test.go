@@ -12,7 +12,7 @@ import (
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/hdf5"
-	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/job"
 )
 
 // TestReadsNIRWrite has the reference nir.write rewrite each exported graph (as
@@ -226,7 +226,7 @@ func TestRoundTripMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := local.MakeBatch(set, local.All(64))
+	batch := job.MakeBatch(set, job.All(64))
 	wa, wb := engine.NewWorkspace(m.Net), engine.NewWorkspace(imp.Model.Net)
 	ra, rb := engine.NewEvalResult(m.Net), engine.NewEvalResult(imp.Model.Net)
 	if err := wa.Evaluate(m, batch, 9, &ra); err != nil {

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"strconv"
 	"time"
 
-	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/secure"
@@ -21,7 +19,7 @@ var ErrConfig = errors.New("worker: invalid configuration")
 
 // DataFunc loads a job's training and test sets. Sets are read-only once
 // loaded, so one process may share them between nodes.
-type DataFunc func(ctx context.Context, j job.Job) (train, test *dataset.Set, err error)
+type DataFunc = job.LoadFunc
 
 // Hooks let tests observe or disturb a worker.
 type Hooks struct {
@@ -85,7 +83,7 @@ type Config struct {
 	LostAfter int
 	// Logger receives the worker's log; nil discards.
 	Logger *slog.Logger
-	// Data loads a job's data (nil: local.LoadData from DataDir).
+	// Data loads a job's data (nil: job.LoadData from DataDir).
 	Data DataFunc
 	// Hooks are for tests.
 	Hooks Hooks
@@ -126,7 +124,8 @@ func (c Config) Loopback() Config {
 	return c
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$`)
+// validID is the shape of a worker id, the coordinator's too.
+var validID = cluster.IDPattern
 
 func sanitize(s string) string {
 	b := []byte(s)
@@ -141,6 +140,10 @@ func sanitize(s string) string {
 	return string(b[:min(len(b), 48)])
 }
 
+// backoff is the delay between attempts to reach a lost coordinator, to join
+// the gossip or to deliver a report: RetryMin doubling up to RetryMax.
+func (c Config) backoff() cluster.Backoff { return cluster.NewBackoff(c.RetryMin, c.RetryMax) }
+
 // Validate reports the first bad field.
 func (c Config) Validate() error {
 	bad := func(field string, v any, want string) error {
@@ -148,7 +151,7 @@ func (c Config) Validate() error {
 	}
 	switch {
 	case !validID.MatchString(c.ID):
-		return bad("ID", strconv.Quote(c.ID), "1 to 63 letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
+		return bad("ID", strconv.Quote(c.ID), cluster.IDRule)
 	case c.Listen == "":
 		return bad("Listen", `""`, "host:port")
 	case c.Coordinator == "" && len(c.Join) == 0:

@@ -20,7 +20,7 @@ const joinReport = 30 * time.Second
 // retrying until one answers, ctx ends (nil is returned: Run sees ctx) or
 // Config.JoinWait passes (ErrJoin, saying what each address is).
 func (w *Worker) joinGossip(ctx context.Context) error {
-	backoff := w.cfg.RetryMin
+	bo := w.cfg.backoff()
 	start := time.Now()
 	var said string
 	var saidAt time.Time
@@ -54,10 +54,10 @@ func (w *Worker) joinGossip(ctx context.Context) error {
 			w.log.Warn("cannot join the cluster's gossip; retrying", "problem", what, "waited", waited.Round(time.Second), "retrying", left)
 			said, saidAt = what, time.Now()
 		}
-		if !w.pause(ctx, backoff) {
+		if !w.pause(ctx, bo.Delay()) {
 			return nil
 		}
-		backoff = min(2*backoff, w.cfg.RetryMax)
+		bo.Failed()
 	}
 }
 

@@ -201,7 +201,7 @@ func (w *Worker) readvertise(ctx context.Context, ip string) error {
 		node, addr string
 		err        error
 	)
-	backoff := w.cfg.RetryMin
+	bo := w.cfg.backoff()
 	for try := 1; ; try++ {
 		if nml, node, addr, err = w.startGossip(ip); err == nil {
 			break
@@ -209,11 +209,11 @@ func (w *Worker) readvertise(ctx context.Context, ip string) error {
 		if try == gossipRestartTries {
 			return fmt.Errorf("%w: %s: %v", ErrGossip, ip, err)
 		}
-		w.log.Warn("starting the gossip on the new address", "addr", ip, "err", err, "retry_in", backoff)
-		if !sleep(ctx, backoff) {
+		w.log.Warn("starting the gossip on the new address", "addr", ip, "err", err, "retry_in", bo.Delay())
+		if !sleep(ctx, bo.Delay()) {
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, w.cfg.RetryMax)
+		bo.Failed()
 	}
 	w.gmu.Lock()
 	if w.crashed {

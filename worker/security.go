@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/asfnet/asf/allreduce"
+	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/secure"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -28,21 +27,9 @@ const maxRecvBytes = 4 << 20
 // tuning, TLS accepting ring neighbours, the coordinator and clients (or
 // plaintext), the message size limit and keepalive enforcement.
 func (w *Worker) serverOptions() []grpc.ServerOption {
+	// Any role connects; peerOnly guards the methods.
 	return append(allreduce.DefaultGRPCTuning().ServerOptions(),
-		w.cfg.TLS.ServerOption(w.log), // any role connects; peerOnly guards the methods
-		grpc.ChainUnaryInterceptor(w.peerOnlyUnary),
-		grpc.ChainStreamInterceptor(w.peerOnlyStream),
-		grpc.MaxRecvMsgSize(maxRecvBytes),
-		grpc.ConnectionTimeout(10*time.Second), // a handshake that takes longer is not a live peer
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             5 * time.Second, // a client pinging more often is cut off
-			PermitWithoutStream: true,            // neighbours keep their connection between steps
-		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:    30 * time.Second, // ping an idle client
-			Timeout: 10 * time.Second, // and drop it when the ping is not answered
-		}),
-	)
+		cluster.ServerOptions(w.cfg.TLS, w.log, maxRecvBytes, w.peerOnlyUnary, w.peerOnlyStream)...)
 }
 
 // coordDialOptions are the options of the connection to the coordinator: TLS

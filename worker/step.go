@@ -12,7 +12,6 @@ import (
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/cluster"
-	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/internal/snapshot"
 	"google.golang.org/grpc"
 )
@@ -52,12 +51,12 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	switch {
 	case size < 1 || rank < 0 || rank >= size || t.GetRing()[rank].GetWorkerId() != w.cfg.ID:
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size))
-	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.E || sie%r.h != 0 || step != epoch*r.upe+sie/r.h:
+	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.units.StepsPerEpoch || sie%r.units.UnitSteps != 0 || step != epoch*r.units.PerEpoch+sie/r.units.UnitSteps:
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
-			ErrTask, step, epoch, sie, r.E, r.h, r.job.Epochs))
-	case int(t.GetLocalSteps()) != min(r.h, r.E-sie) && (r.avg || t.GetLocalSteps() != 0):
+			ErrTask, step, epoch, sie, r.units.StepsPerEpoch, r.units.UnitSteps, r.job.Epochs))
+	case int(t.GetLocalSteps()) != min(r.units.UnitSteps, r.units.StepsPerEpoch-sie) && (r.avg || t.GetLocalSteps() != 0):
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: %d local steps from step %d; this worker expects %d",
-			ErrTask, t.GetLocalSteps(), sie, min(r.h, r.E-sie)))
+			ErrTask, t.GetLocalSteps(), sie, min(r.units.UnitSteps, r.units.StepsPerEpoch-sie)))
 	}
 	want, err := cluster.DigestFrom(t.GetBaseDigest(), "base_digest")
 	if err != nil {
@@ -73,21 +72,16 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	}
 
 	// The micro-batches of this ring position: j = rank, rank+W, ...
-	perm := r.perm(epoch)
-	all := r.plan.MicroBatches(perm, sie)
-	mine := dataset.Assign(len(all), size, rank)
-	mbs := make([]engine.Batch, len(mine))
-	for i, j := range mine {
-		mbs[i] = local.TrainBatch(r.job, r.train, all[j], epoch)
-		rep.MicroBatches = append(rep.MicroBatches, int32(j))
-	}
-	t0 := time.Now()
 	acc := r.acc
-	clear(acc)
-	if err := engine.RunMicroBatches(base.model, mbs, r.job.Seed, epoch, r.wss, acc); err != nil {
+	mine, took, err := r.prep.Compute(base.model, r.perm(epoch), epoch, sie,
+		func(n int) []int { return dataset.Assign(n, size, rank) }, r.wss, acc)
+	if err != nil {
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("micro-batches of step %d: %w", step, err))
 	}
-	rep.ComputeUs = time.Since(t0).Microseconds()
+	for _, j := range mine {
+		rep.MicroBatches = append(rep.MicroBatches, int32(j))
+	}
+	rep.ComputeUs = took.Microseconds()
 	if h := w.cfg.Hooks.BeforeReduce; h != nil {
 		h(ctx, step)
 	}
@@ -127,7 +121,7 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	if err != nil {
 		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("applying step %d: %w", step, err))
 	}
-	w.observeSpikes(r.net, st)
+	w.observeSpikes(r.prep.Net, st)
 	next.digest = next.model.Digest()
 	w.mu.Lock()
 	if w.comm == base {
@@ -154,7 +148,7 @@ func (w *Worker) base(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	case w.tent != nil && w.tent.held() == want:
 		w.setLocked(w.tent, nil)
 	case want.Step == 0 && want.Digest == r.fresh:
-		w.setLocked(&replica{step: 0, model: engine.NewModel(r.net, r.job.Seed), opt: engine.NewOptimizer(r.job.TrainConfig(), r.net.NParams), digest: r.fresh}, nil)
+		w.setLocked(&replica{step: 0, model: engine.NewModel(r.prep.Net, r.job.Seed), opt: engine.NewOptimizer(r.job.TrainConfig(), r.prep.Net.NParams), digest: r.fresh}, nil)
 	default:
 		w.mu.Unlock()
 		return w.sync(ctx, r, t, want)
@@ -179,15 +173,15 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	defer cc.Close()
 	fctx, cancel := context.WithTimeout(ctx, w.cfg.PullTimeout)
 	defer cancel()
-	st, enc, err := cluster.FetchStateLimit(fctx, cc, r.job.ID, want, cluster.StateBytesBound(r.net.NParams))
+	st, enc, err := cluster.FetchStateLimit(fctx, cc, r.job.ID, want, cluster.StateBytesBound(r.prep.Net.NParams))
 	if err != nil {
 		return nil, 0, fmt.Errorf("from %s (%s): %w", src.GetSourceId(), src.GetGrpcAddr(), err)
 	}
-	j, model, opt, err := snapshot.Restore(st, r.in)
+	j, model, opt, err := snapshot.Restore(st, r.prep.In)
 	if err != nil {
 		return nil, 0, fmt.Errorf("from %s: %w", src.GetGrpcAddr(), err)
 	}
-	u, ok := r.unitOf(st.Step)
+	u, ok := r.units.UnitOf(st.Step)
 	if !ok {
 		u = -1
 	}
@@ -199,7 +193,7 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 		return nil, 0, fmt.Errorf("%w: asked %s for %s, got %s", cluster.ErrTransfer, src.GetGrpcAddr(), want, got)
 	}
 	// Restore builds a network of its own; compute on ours (same spec and shape).
-	model.Net = r.net
+	model.Net = r.prep.Net
 	b := &replica{step: want.Step, model: model, opt: opt, digest: got.Digest}
 	w.mu.Lock()
 	w.setLocked(b, nil)
@@ -240,7 +234,7 @@ func (r *jobRun) perm(e int) []int {
 			delete(r.perms, k)
 		}
 	}
-	p := dataset.Perm(r.job.Seed, e, r.plan.N)
+	p := dataset.Perm(r.job.Seed, e, r.prep.Plan.N)
 	r.perms[e] = p
 	return p
 }

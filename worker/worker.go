@@ -12,11 +12,9 @@ import (
 
 	"github.com/asfnet/asf/allreduce"
 	"github.com/asfnet/asf/api/asfpb"
-	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/local"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -91,14 +89,9 @@ type Worker struct {
 type jobRun struct {
 	job   job.Job
 	json  string
-	train *dataset.Set
-	in    engine.Shape
-	net   *engine.Net
-	plan  dataset.Plan
-	E     int  // training steps per epoch
-	h     int  // training steps per unit of work (1 in gradient mode)
-	upe   int  // units per epoch
-	avg   bool // weights mode: local steps, then the weights are averaged
+	prep  *job.Prepared // the data, the input shape, the network and the plan
+	units job.Units     // the unit of work: 1 training step in gradient mode, h local steps in weights mode
+	avg   bool          // weights mode: local steps, then the weights are averaged
 	wss   []*engine.Workspace
 	fresh cluster.Digest
 	acc   []int64
@@ -109,22 +102,13 @@ type jobRun struct {
 
 // key says whether r runs the job js in the given mode.
 func (r *jobRun) key(js string, avg bool, h int) bool {
-	return r.json == js && r.avg == avg && r.h == h
-}
-
-// unitOf returns the units done after gs training steps, if gs ends a unit.
-func (r *jobRun) unitOf(gs int) (int, bool) {
-	e, sie := gs/r.E, gs%r.E
-	if sie%r.h != 0 {
-		return 0, false
-	}
-	return e*r.upe + sie/r.h, true
+	return r.json == js && r.avg == avg && r.units.UnitSteps == h
 }
 
 // position is where in the job the state after u units is.
 func (r *jobRun) position(u int) (epoch, stepInEpoch, steps int) {
-	epoch, stepInEpoch = u/r.upe, u%r.upe*r.h
-	return epoch, stepInEpoch, epoch*r.E + stepInEpoch
+	epoch, stepInEpoch, _ = r.units.Unit(u)
+	return epoch, stepInEpoch, r.units.Steps(u)
 }
 
 // replica is one training state; it is never changed once stored.
@@ -296,7 +280,7 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 			return out, err
 		}
 	}
-	backoff := w.cfg.RetryMin
+	bo := w.cfg.backoff()
 	for {
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -311,7 +295,7 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 			err = w.register(ctx, cl)
 		}
 		if err == nil {
-			backoff = w.cfg.RetryMin
+			bo.Reset()
 			err = w.serve(ctx, cl, out)
 		}
 		switch {
@@ -332,15 +316,15 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 			w.log.Error("the coordinator refused this worker; giving up", "reason", status.Convert(err).Message())
 			return out, fmt.Errorf("%w: %s", ErrRefused, status.Convert(err).Message())
 		}
-		w.log.Info("coordinator unreachable; retrying", "err", err, "in", backoff)
+		w.log.Info("coordinator unreachable; retrying", "err", err, "in", bo.Delay())
 		if w.coordConn != nil { // a fresh connection for the next attempt
 			_ = w.coordConn.Close()
 			w.coordConn = nil
 		}
-		if !w.pause(ctx, backoff) {
+		if !w.pause(ctx, bo.Delay()) {
 			return out, ctx.Err()
 		}
-		backoff = min(2*backoff, w.cfg.RetryMax)
+		bo.Failed()
 	}
 }
 
@@ -448,28 +432,17 @@ func (w *Worker) joinRPC(ctx context.Context, cl asfpb.CoordinatorClient) (*asfp
 // another job.
 func (w *Worker) prepare(ctx context.Context, j job.Job, js string, avg bool, h int) error {
 	w.log.Info("loading the job", "job", j.ID, "dataset", j.Dataset, "spec", j.Spec)
-	load := w.cfg.Data
+	load := job.LoadFunc(w.cfg.Data)
 	if load == nil {
-		load = func(ctx context.Context, j job.Job) (*dataset.Set, *dataset.Set, error) {
-			return local.LoadData(ctx, j, w.cfg.DataDir)
-		}
+		load = job.FromDir(w.cfg.DataDir)
 	}
-	train, _, err := load(ctx, j)
+	p, err := job.Prepare(ctx, j, load)
 	if err != nil {
 		return err
 	}
-	in := local.InputShape(train)
-	n, err := j.Net(in)
-	if err != nil {
-		return err
-	}
-	plan := dataset.Plan{N: train.Len(), Batch: j.Batch, Micro: j.Micro}
-	if err := plan.Validate(); err != nil {
-		return err
-	}
-	E := plan.Steps()
-	r := &jobRun{job: j, json: js, train: train, in: in, net: n, plan: plan, E: E, h: h, upe: (E + h - 1) / h, avg: avg,
-		wss: local.Workspaces(n, w.cfg.Threads), fresh: engine.NewModel(n, j.Seed).Digest(),
+	n := p.Net
+	r := &jobRun{prep: p, job: j, json: js, units: p.Units(h), avg: avg,
+		wss: job.Workspaces(n, w.cfg.Threads), fresh: engine.NewModel(n, j.Seed).Digest(),
 		acc: make([]int64, n.ResultLen()), perms: map[int][]int{}}
 	w.mu.Lock()
 	w.run, w.comm, w.tent, w.spare = r, nil, nil, nil
@@ -597,7 +570,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks chan *asfpb.Task, lost chan<- error) {
 	var have haveKey
 	fails := 0
-	backoff := w.cfg.RetryMin
+	bo := w.cfg.backoff()
 	for {
 		w.mu.Lock()
 		req := &asfpb.NextTaskRequest{WorkerId: w.cfg.ID, HaveKind: have.kind, HaveGeneration: have.gen, HaveStep: have.step,
@@ -618,13 +591,14 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 				lost <- err
 				return
 			}
-			if !sleep(ctx, backoff) {
+			if !sleep(ctx, bo.Delay()) {
 				return
 			}
-			backoff = min(2*backoff, w.cfg.RetryMax)
+			bo.Failed()
 			continue
 		}
-		fails, backoff = 0, w.cfg.RetryMin
+		fails = 0
+		bo.Reset()
 		if keyOf(t) == have && t.GetKind() != asfpb.TaskKind_TASK_KIND_DONE {
 			continue // the poll expired: nothing new
 		}
@@ -648,7 +622,7 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, rep *asfpb.StepReport) error {
 	rep.Held = cluster.HeldToPB(w.held())
 	var err error
-	backoff := w.cfg.RetryMin
+	bo := w.cfg.backoff()
 	for range w.cfg.LostAfter {
 		cctx, cancel := context.WithTimeout(ctx, w.cfg.RPCTimeout)
 		_, err = cl.Report(cctx, rep)
@@ -656,10 +630,10 @@ func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, rep *as
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if !sleep(ctx, backoff) {
+		if !sleep(ctx, bo.Delay()) {
 			return ctx.Err()
 		}
-		backoff = min(2*backoff, w.cfg.RetryMax)
+		bo.Failed()
 	}
 	return err
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/asfnet/asf/allreduce"
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
-	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/job"
 	"github.com/spf13/cobra"
 )
 
@@ -202,10 +202,10 @@ func lenetGradient(ctx context.Context, batch int) ([]int64, error) {
 		for i := range idx {
 			idx[i] = k*8 + i
 		}
-		mbs = append(mbs, local.MakeBatch(train, idx))
+		mbs = append(mbs, job.MakeBatch(train, idx))
 	}
 	acc := make([]int64, n.ResultLen())
-	if err := engine.RunMicroBatches(m, mbs, 1, 0, local.Workspaces(n, 0), acc); err != nil {
+	if err := engine.RunMicroBatches(m, mbs, 1, 0, job.Workspaces(n, 0), acc); err != nil {
 		return nil, err
 	}
 	return acc, nil

@@ -10,7 +10,7 @@ import (
 
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
-	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/job"
 	"github.com/spf13/cobra"
 )
 
@@ -218,13 +218,13 @@ func benchEngine(cmd *cobra.Command, train *dataset.Set, spec string, method eng
 	}
 	m := engine.NewModel(n, 1)
 	opt := engine.NewOptimizer(engine.DefaultTrainConfig(), n.NParams)
-	wss := local.Workspaces(n, threads)
+	wss := job.Workspaces(n, threads)
 	acc := make([]int64, n.ResultLen())
 	perm := dataset.Perm(1, 0, train.Len())
 	step := func(k int) error {
 		var mbs []engine.Batch
 		for _, idx := range plan.MicroBatches(perm, k) {
-			mbs = append(mbs, local.MakeBatch(train, idx))
+			mbs = append(mbs, job.MakeBatch(train, idx))
 		}
 		clear(acc)
 		if err := engine.RunMicroBatches(m, mbs, 1, 0, wss, acc); err != nil {
@@ -261,7 +261,7 @@ func benchEngine(cmd *cobra.Command, train *dataset.Set, spec string, method eng
 	var fwd, full time.Duration
 	samples := 0
 	for k := 0; k < 3; k++ {
-		b := local.MakeBatch(train, plan.StepSamples(perm, warm+steps+k))
+		b := job.MakeBatch(train, plan.StepSamples(perm, warm+steps+k))
 		t1 := threadCPUTime()
 		for i, x := range b.X {
 			ws.Forward(m, x, 1, 0, b.Index[i])

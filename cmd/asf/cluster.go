@@ -101,9 +101,7 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 	}
 	cc.OnEpoch = func(r coordinator.EpochReport) {
 		prog.done()
-		printEpoch(out, local.EpochReport{Epoch: r.Epoch, TrainLoss: r.TrainLoss, TrainCE: r.TrainCE, TrainAcc: r.TrainAcc,
-			TestAcc: r.TestAcc, HasTest: r.HasTest, Duration: r.Duration, EvalDuration: r.EvalDuration,
-			SamplesPerSec: r.SamplesPerSec}, epochs, &rec)
+		printEpoch(out, r, epochs, &rec)
 	}
 	threads := o.threads
 	if threads <= 0 {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/asfnet/asf/checkpoint"
 	"github.com/asfnet/asf/engine"
-	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/snapshot"
 	"github.com/spf13/cobra"
 )
@@ -49,11 +49,11 @@ the confusion matrix and the mean firing rate of each layer.`,
 			if testSize > 0 {
 				j.TestSize = testSize
 			}
-			_, test, err := local.LoadData(cmd.Context(), j, globals.dataDir)
+			_, test, err := job.LoadData(cmd.Context(), j, globals.dataDir)
 			if err != nil {
 				return err
 			}
-			in := local.InputShape(test)
+			in := job.InputShape(test)
 			_, m, _, err := snapshot.Restore(st, in)
 			if err != nil {
 				return fmt.Errorf("%s: %w", weights, err)
@@ -62,7 +62,7 @@ the confusion matrix and the mean firing rate of each layer.`,
 				threads = runtime.GOMAXPROCS(0)
 			}
 			t0 := time.Now()
-			res, err := engine.Evaluate(m, local.MakeBatch(test, local.All(test.Len())), j.Seed, local.Workspaces(m.Net, threads))
+			res, err := engine.Evaluate(m, job.MakeBatch(test, job.All(test.Len())), j.Seed, job.Workspaces(m.Net, threads))
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,6 @@ import (
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/internal/snapshot"
 	"github.com/spf13/cobra"
 )
@@ -225,7 +224,7 @@ func TestPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := engine.Evaluate(m, local.MakeBatch(test, []int{5}), j.Seed, local.Workspaces(m.Net, 1))
+	res, err := engine.Evaluate(m, job.MakeBatch(test, []int{5}), j.Seed, job.Workspaces(m.Net, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

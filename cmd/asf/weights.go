@@ -12,7 +12,6 @@ import (
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/internal/snapshot"
 )
 
@@ -110,7 +109,7 @@ func loadWeightsAndSample(ctx context.Context, path string, f *sampleFlags, data
 		if f.index < 0 || f.index >= set.Len() {
 			return nil, fmt.Errorf("--index %d: the %s %s split has samples 0..%d", f.index, j.Dataset, f.split, set.Len()-1)
 		}
-		in = local.InputShape(set)
+		in = job.InputShape(set)
 		s = sample{x: set.Sample(f.index), label: int(set.Y[f.index]), index: f.index,
 			what: fmt.Sprintf("%s %s #%d", j.Dataset, f.split, f.index)}
 	}

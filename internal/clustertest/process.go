@@ -22,7 +22,6 @@ import (
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/worker"
 )
 
@@ -131,7 +130,7 @@ func childCoordinator(ctx context.Context, j job.Job, log *slogLogger) error {
 	if err != nil {
 		return err
 	}
-	train, _, err := local.LoadData(ctx, res.Job, cfg.DataDir)
+	train, _, err := job.LoadData(ctx, res.Job, cfg.DataDir)
 	if err != nil {
 		return err
 	}

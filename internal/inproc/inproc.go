@@ -21,7 +21,6 @@ import (
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/local"
 	"github.com/asfnet/asf/worker"
 )
 
@@ -63,7 +62,7 @@ func SharedData(dir string) func(context.Context, job.Job) (*dataset.Set, *datas
 			cache[k] = e
 		}
 		mu.Unlock()
-		e.once.Do(func() { e.train, e.test, e.err = local.LoadData(ctx, j, dir) })
+		e.once.Do(func() { e.train, e.test, e.err = job.LoadData(ctx, j, dir) })
 		if e.err != nil {
 			mu.Lock()
 			delete(cache, k) // let a later call retry (a cancelled context, a fetch that failed)

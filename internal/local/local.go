@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"time"
 
 	"github.com/asfnet/asf/dataset"
@@ -46,20 +45,8 @@ type Progress struct {
 	Elapsed       time.Duration
 }
 
-// EpochReport summarises one epoch.
-type EpochReport struct {
-	Epoch         int
-	TrainLoss     float64 // mean MSE loss per sample
-	TrainCE       float64 // mean cross-entropy per sample
-	TrainAcc      float64
-	TestAcc       float64
-	HasTest       bool
-	Test          engine.EvalResult
-	Duration      time.Duration // training part
-	EvalDuration  time.Duration
-	SamplesPerSec float64
-	Scales        []float64
-}
+// EpochReport summarises one epoch (the cluster reports the same type).
+type EpochReport = job.EpochReport
 
 // Result is the outcome of a run.
 type Result struct {
@@ -71,119 +58,17 @@ type Result struct {
 	Test      *dataset.Set
 }
 
-// LoadData loads the job's training and test sets (fetching MNIST-like sets on first
-// use) and cuts them to the job's sizes.
-func LoadData(ctx context.Context, j job.Job, dataDir string) (train, test *dataset.Set, err error) {
-	opts := j.LoadOptions()
-	train, err = dataset.LoadWith(ctx, j.Dataset, dataDir, dataset.Train, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	test, err = dataset.LoadWith(ctx, j.Dataset, dataDir, dataset.Test, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return first(train, j.TrainSize), first(test, j.TestSize), nil
-}
-
-func first(s *dataset.Set, n int) *dataset.Set {
-	if n <= 0 || n >= s.Len() {
-		return s
-	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	return s.Subset(idx)
-}
-
-// InputShape is the engine input shape of a data set (one frame).
-func InputShape(s *dataset.Set) engine.Shape {
-	return engine.Shape{C: s.C, H: s.H, W: s.W}
-}
-
-// checkFrames reports a mismatch between the data's frames and the encoding.
-func checkFrames(j job.Job, s *dataset.Set) error {
-	if s.Frames > 1 && (j.Neuron.Encoding != engine.Events || j.Neuron.Frames != s.Frames) {
-		return fmt.Errorf("local: data set %s has %d frames per sample: train it with --encoding events --frames %d", s.Name, s.Frames, s.Frames)
-	}
-	if s.Frames <= 1 && j.Neuron.Encoding == engine.Events && j.Neuron.Frames > 1 {
-		return fmt.Errorf("local: data set %s has static samples: the events encoding with %d frames needs event data (nmnist)", s.Name, j.Neuron.Frames)
-	}
-	return nil
-}
-
-// MakeBatch gathers samples idx of s into an engine batch.
-func MakeBatch(s *dataset.Set, idx []int) engine.Batch {
-	b := engine.Batch{X: make([][]float32, len(idx)), Y: make([]int, len(idx)), Index: idx}
-	for i, k := range idx {
-		b.X[i] = s.Sample(k)
-		b.Y[i] = int(s.Y[k])
-	}
-	return b
-}
-
-// TrainBatch gathers training samples idx of s into an engine batch for epoch
-// `epoch`, augmented as the job says (Job.Augment): sample k gets the placement
-// Augment.Draw(Seed, epoch, k), a pure function of the job, the epoch and the sample
-// index, so every worker and thread count trains on bitwise the same inputs. Without
-// augmentation it is MakeBatch (no copy).
-func TrainBatch(j job.Job, s *dataset.Set, idx []int, epoch int) engine.Batch {
-	b := MakeBatch(s, idx)
-	if !j.Augment.Enabled() {
-		return b
-	}
-	for i, k := range idx {
-		b.X[i] = j.Augment.Apply(nil, b.X[i], s.Frames, s.C, s.H, s.W, s.Zero, j.Augment.Draw(j.Seed, epoch, k))
-	}
-	return b
-}
-
-// All returns the indices 0..n-1.
-func All(n int) []int {
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	return idx
-}
-
-// Workspaces allocates one engine workspace per thread (0 = GOMAXPROCS).
-func Workspaces(n *engine.Net, threads int) []*engine.Workspace {
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	wss := make([]*engine.Workspace, threads)
-	for i := range wss {
-		wss[i] = engine.NewWorkspace(n)
-	}
-	return wss
-}
-
 // Run trains j in this process and returns the trained model.
 func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
-	if err := j.Validate(); err != nil {
-		return nil, err
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	train, test, err := LoadData(ctx, j, opts.DataDir)
+	p, err := job.Prepare(ctx, j, job.FromDir(opts.DataDir))
 	if err != nil {
 		return nil, err
 	}
-	in := InputShape(train)
-	if err := checkFrames(j, train); err != nil {
-		return nil, err
-	}
-	net, err := j.Net(in)
-	if err != nil {
-		return nil, err
-	}
-	if train.Classes > net.Classes() {
-		return nil, fmt.Errorf("local: data set %s has %d classes but the network's output layer has %d units", train.Name, train.Classes, net.Classes())
-	}
+	train, test, net, plan := p.Train, p.Test, p.Net, p.Plan
 	model := opts.Start
 	if model == nil {
 		model = engine.NewModel(net, j.Seed)
@@ -192,11 +77,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 	if opt == nil {
 		opt = engine.NewOptimizer(j.TrainConfig(), net.NParams)
 	}
-	wss := Workspaces(net, opts.Threads)
-	plan := dataset.Plan{N: train.Len(), Batch: j.Batch, Micro: j.Micro}
-	if err := plan.Validate(); err != nil {
-		return nil, err
-	}
+	wss := job.Workspaces(net, opts.Threads)
 	log.Info("training", "job", j.ID, "dataset", j.Dataset, "train", train.Len(), "test", test.Len(),
 		"spec", net.Spec.String(), "params", net.NParams, "T", j.Neuron.T, "epochs", j.Epochs,
 		"batch", j.Batch, "micro", j.Micro, "threads", len(wss))
@@ -211,12 +92,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
-			var mbs []engine.Batch
-			for _, idx := range plan.MicroBatches(perm, step) {
-				mbs = append(mbs, TrainBatch(j, train, idx, epoch))
-			}
-			clear(acc)
-			if err := engine.RunMicroBatches(model, mbs, j.Seed, epoch, wss, acc); err != nil {
+			if _, _, err := p.Compute(model, perm, epoch, step, nil, wss, acc); err != nil {
 				return res, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
 			st, err := opt.Apply(model, acc, epoch)
@@ -239,7 +115,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 		rep.SamplesPerSec = float64(tot.Samples) / rep.Duration.Seconds()
 		if !opts.NoTest && test.Len() > 0 {
 			t0 := time.Now()
-			ev, err := engine.Evaluate(model, MakeBatch(test, All(test.Len())), j.Seed, wss)
+			ev, err := engine.Evaluate(model, job.MakeBatch(test, job.All(test.Len())), j.Seed, wss)
 			if err != nil {
 				return res, err
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
-	"github.com/asfnet/asf/internal/local"
+	"github.com/asfnet/asf/internal/job"
 )
 
 // NetProfile is what the model needs of a network: its size on the wire and
@@ -44,14 +44,14 @@ func MeasureNet(ctx context.Context, name, spec string, shape engine.Shape, T, s
 	sc.N, sc.C, sc.H, sc.W, sc.Classes = 2*samples, shape.C, shape.H, shape.W, n.Classes()
 	set := dataset.Synthetic(sc)
 	m := engine.NewModel(n, 1)
-	wss := local.Workspaces(n, 1)
+	wss := job.Workspaces(n, 1)
 	acc := make([]int64, n.ResultLen())
 	batch := func(from int) []engine.Batch {
 		idx := make([]int, samples)
 		for i := range idx {
 			idx[i] = from + i
 		}
-		return []engine.Batch{local.MakeBatch(set, idx)}
+		return []engine.Batch{job.MakeBatch(set, idx)}
 	}
 	if err := engine.RunMicroBatches(m, batch(0), 1, 0, wss, acc); err != nil {
 		return NetProfile{}, err

@@ -10,8 +10,6 @@ import (
 	"github.com/asfnet/asf/allreduce"
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/dataset"
-	"github.com/asfnet/asf/engine"
-	"github.com/asfnet/asf/internal/local"
 )
 
 // Fixed-point scales of the weights-mode average (powers of two: exact
@@ -41,24 +39,22 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 	t0 := time.Now()
 	off := 0
 	for s := range n {
-		all := r.plan.MicroBatches(perm, first+s)
-		mine := dataset.Assign(len(all), size, rank)
-		mbs := make([]engine.Batch, len(mine))
-		for i, j := range mine {
-			mbs[i] = local.TrainBatch(r.job, r.train, all[j], epoch)
-			rep.MicroBatches = append(rep.MicroBatches, int32(off+j))
-		}
-		off += len(all)
-		clear(r.acc)
-		if err := engine.RunMicroBatches(next.model, mbs, r.job.Seed, epoch, r.wss, r.acc); err != nil {
+		nAll := 0
+		mine, _, err := r.prep.Compute(next.model, perm, epoch, first+s,
+			func(n int) []int { nAll = n; return dataset.Assign(n, size, rank) }, r.wss, r.acc)
+		if err != nil {
 			return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("micro-batches of step %d of epoch %d: %w", first+s, epoch, err))
 		}
+		for _, j := range mine {
+			rep.MicroBatches = append(rep.MicroBatches, int32(off+j))
+		}
+		off += nAll
 		st, err := next.opt.Apply(next.model, r.acc, epoch)
 		if err != nil {
 			return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("local step %d of epoch %d: %w", first+s, epoch, err))
 		}
 		mse, ce, correct, samples = mse+st.MSE, ce+st.CE, correct+st.Correct, samples+st.Samples
-		w.observeSpikes(r.net, st)
+		w.observeSpikes(r.prep.Net, st)
 	}
 	rep.ComputeUs = time.Since(t0).Microseconds()
 	if h := w.cfg.Hooks.BeforeReduce; h != nil {
