@@ -3,6 +3,7 @@ package nir
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,25 +21,31 @@ import (
 // and imports that file: the same network, bitwise.
 func TestReadsNIRWrite(t *testing.T) {
 	python(t)
-	for _, m := range testNets(t) {
-		t.Run(m.Net.Spec.String(), func(t *testing.T) {
-			g, err := Export(m, ExportOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			dir := t.TempDir()
-			a, b := filepath.Join(dir, "a.nir"), filepath.Join(dir, "b.nir")
-			if err := g.WriteFile(a); err != nil {
-				t.Fatal(err)
-			}
-			runPython(t, `
+	nets := testNets(t)
+	dir := t.TempDir()
+	var args []string
+	for i, m := range nets {
+		g, err := Export(m, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := filepath.Join(dir, fmt.Sprintf("a%d.nir", i)), filepath.Join(dir, fmt.Sprintf("b%d.nir", i))
+		if err := g.WriteFile(a); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, a, b)
+	}
+	runPython(t, `
 import sys, nir, h5py
 nir.version = "1.0.7"
-nir.write(sys.argv[2], nir.read(sys.argv[1]))
-f = h5py.File(sys.argv[2], "r")
-assert f["node/nodes/input/shape"].compression == "gzip", "nir.write did not compress"
-`, a, b)
-			g2, err := ReadFile(b)
+for a, b in zip(sys.argv[1::2], sys.argv[2::2]):
+    nir.write(b, nir.read(a))
+    with h5py.File(b, "r") as f:
+        assert f["node/nodes/input/shape"].compression == "gzip", "nir.write did not compress"
+`, args...)
+	for i, m := range nets {
+		t.Run(m.Net.Spec.String(), func(t *testing.T) {
+			g2, err := ReadFile(args[2*i+1])
 			if err != nil {
 				t.Fatal(err)
 			}

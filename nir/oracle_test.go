@@ -60,24 +60,26 @@ func runPython(t *testing.T, script string, args ...string) []byte {
 // output types, the edges and the graph metadata, as JSON.
 const dumpScript = `
 import sys, json, numpy as np, nir
-g = nir.read(sys.argv[1])
 def arr(v):
     v = np.asarray(v)
     return [v.dtype.str, list(v.shape), v.tobytes().hex()]
 def typ(t):
     return {k: (None if v is None else np.asarray(v).tolist()) for k, v in (t or {}).items()}
-out = {"edges": sorted([list(e) for e in g.edges]), "nodes": {}, "metadata": {}}
-for name, n in g.nodes.items():
-    d = {"type": type(n).__name__, "fields": {}, "in": typ(n.input_type), "out": typ(n.output_type)}
-    for k, v in vars(n).items():
-        if k in ("input_type", "output_type", "metadata"):
-            continue
-        d["fields"][k] = arr(v)
-    d["metadata"] = sorted(getattr(n, "metadata", {}) or {})
-    out["nodes"][name] = d
-for k, v in (g.metadata or {}).items():
-    out["metadata"][k] = v.decode() if isinstance(v, bytes) else np.asarray(v).tolist()
-print(json.dumps(out))
+def dump(path):
+    g = nir.read(path)
+    out = {"edges": sorted([list(e) for e in g.edges]), "nodes": {}, "metadata": {}}
+    for name, n in g.nodes.items():
+        d = {"type": type(n).__name__, "fields": {}, "in": typ(n.input_type), "out": typ(n.output_type)}
+        for k, v in vars(n).items():
+            if k in ("input_type", "output_type", "metadata"):
+                continue
+            d["fields"][k] = arr(v)
+        d["metadata"] = sorted(getattr(n, "metadata", {}) or {})
+        out["nodes"][name] = d
+    for k, v in (g.metadata or {}).items():
+        out["metadata"][k] = v.decode() if isinstance(v, bytes) else np.asarray(v).tolist()
+    return out
+print(json.dumps([dump(p) for p in sys.argv[1:]]))
 `
 
 type pyNode struct {
@@ -93,11 +95,15 @@ type pyGraph struct {
 	Metadata map[string]any
 }
 
-func nirRead(t *testing.T, path string) pyGraph {
+// nirRead reads the files with nir.read in one Python process.
+func nirRead(t *testing.T, paths ...string) []pyGraph {
 	t.Helper()
-	var g pyGraph
-	if err := json.Unmarshal(runPython(t, dumpScript, path), &g); err != nil {
+	var g []pyGraph
+	if err := json.Unmarshal(runPython(t, dumpScript, paths...), &g); err != nil {
 		t.Fatal(err)
+	}
+	if len(g) != len(paths) {
+		t.Fatalf("nir.read gave %d graphs for %d files", len(g), len(paths))
 	}
 	return g
 }
@@ -171,17 +177,25 @@ func testNets(t testing.TB) []*engine.Model {
 // along the edges and every parameter equal ours bitwise.
 func TestReadByReference(t *testing.T) {
 	python(t)
-	for _, m := range testNets(t) {
+	nets := testNets(t)
+	graphs := make([]*Graph, len(nets))
+	paths := make([]string, len(nets))
+	dir := t.TempDir()
+	for i, m := range nets {
+		g, err := Export(m, ExportOptions{Job: `{"id":"x"}`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths[i] = filepath.Join(dir, fmt.Sprintf("m%d.nir", i))
+		if err := g.WriteFile(paths[i]); err != nil {
+			t.Fatal(err)
+		}
+		graphs[i] = g
+	}
+	pys := nirRead(t, paths...)
+	for i, m := range nets {
+		g, py := graphs[i], pys[i]
 		t.Run(m.Net.Spec.String(), func(t *testing.T) {
-			g, err := Export(m, ExportOptions{Job: `{"id":"x"}`})
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "m.nir")
-			if err := g.WriteFile(path); err != nil {
-				t.Fatal(err)
-			}
-			py := nirRead(t, path)
 			if !slices.Equal(py.Edges, sortedEdges(g.Edges)) {
 				t.Fatalf("edges %v, want %v", py.Edges, sortedEdges(g.Edges))
 			}
