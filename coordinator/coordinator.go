@@ -73,15 +73,17 @@ type Coordinator struct {
 	pub published
 
 	// Owned by the event loop.
-	m         *Machine
-	addrs     map[string]string // worker id -> gRPC address
-	nodes     map[string]string // memberlist node name -> worker id
-	epoch     epochAcc
-	hist      unitStats // statistics of every committed unit, for epochAt
-	pendingEp map[int]EpochReport
-	evalQ     chan evalJob
-	metricsQ  chan checkpoint.MetricPoint
-	queued    int // metrics points queued so far
+	m          *Machine
+	addrs      map[string]string // worker id -> gRPC address
+	nodes      map[string]string // memberlist node name -> worker id
+	epoch      epochAcc
+	hist       unitStats // statistics of every committed unit, for epochAt
+	watch      watchdog  // notes pauses of the process (pause.go)
+	graceUntil time.Time // after a pause: check a member that seems gone before evicting it
+	pendingEp  map[int]EpochReport
+	evalQ      chan evalJob
+	metricsQ   chan checkpoint.MetricPoint
+	queued     int // metrics points queued so far
 	// written counts the metrics points on disk; the recorder signals it.
 	wmu      sync.Mutex
 	wcond    *sync.Cond
@@ -491,6 +493,9 @@ func (c *Coordinator) closeAll() {
 func (c *Coordinator) loop(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go c.watch.watch(stopWatch)
 	c.drain(ctx)
 	c.publish()
 	for {
@@ -498,8 +503,10 @@ func (c *Coordinator) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case now := <-tick.C:
+			c.checkPause(now)
 			c.m.Tick(now)
 		case ev := <-c.events:
+			c.checkPause(time.Now())
 			c.handle(ev)
 		}
 		c.drain(ctx)
@@ -556,11 +563,23 @@ func (c *Coordinator) handle(ev any) {
 		if id, ok := c.nodes[ev.node]; ok {
 			delete(c.nodes, ev.node)
 			if c.m.incarnation(id) == ev.node && c.m.Phase() != PhaseDone && c.m.Phase() != PhaseFailed {
+				if c.inPauseGrace(now) { // the gossip may have lost it during our own pause: ask it
+					c.log.Info("worker left the gossip just after the coordinator's pause: checking its health before evicting it", "worker", id)
+					c.bg.Add(1)
+					go c.probe(context.Background(), id, c.addrs[id])
+					return
+				}
 				c.log.Warn("worker left or failed (gossip)", "worker", id, "node", ev.node)
 				c.m.Leave(now, id, "left or failed (gossip)")
 			}
 		}
 	case evGone:
+		if c.inPauseGrace(now) { // its poll broke off during our own pause: it polls again if alive
+			c.log.Info("a worker's poll broke off during the coordinator's pause: checking its health before evicting it", "worker", ev.id)
+			c.bg.Add(1)
+			go c.probe(context.Background(), ev.id, c.addrs[ev.id])
+			return
+		}
 		c.m.Disconnected(now, ev.id, ev.session)
 	case evFatal:
 		c.m.Abort(now, ev.err)

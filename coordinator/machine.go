@@ -616,6 +616,16 @@ func (m *Machine) Report(now time.Time, r Report) {
 	}
 }
 
+// Paused tells the machine that its own process did not run for d (stopped,
+// suspended): that time is not held against the workers, so the step in
+// progress gets its whole deadline again from now.
+func (m *Machine) Paused(now time.Time, d time.Duration) {
+	m.advance(now)
+	if m.phase == PhaseRunning {
+		m.issued = m.issued.Add(d)
+	}
+}
+
 // Tick advances the clock: it enforces the step deadline, ends a backoff, and
 // starts the first generation once the settle time has passed.
 func (m *Machine) Tick(now time.Time) {

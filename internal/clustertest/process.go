@@ -307,10 +307,15 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 		case Kill:
 			deaths = append(deaths, time.Now())
 			return signal(workers[f.Node], syscall.SIGKILL)
-		case Stop:
-			return signal(workers[f.Node], syscall.SIGSTOP)
-		case Cont:
-			return signal(workers[f.Node], syscall.SIGCONT)
+		case Stop, Cont:
+			sig, c := syscall.SIGSTOP, workers[f.Node]
+			if f.Action == Cont {
+				sig = syscall.SIGCONT
+			}
+			if f.Node == "coordinator" {
+				c = coord
+			}
+			return signal(c, sig)
 		case Join:
 			return startWorker(f.Node)
 		case RestartCoordinator:
