@@ -29,6 +29,21 @@ func IsEventData(name string) bool {
 // frames or a subset on small machines).
 const DefaultNMNISTFrames = 10
 
+// DefaultFrames returns the number of frames event data set name is binned into when
+// LoadOptions.Frames is 0 (DefaultNMNISTFrames, DefaultCIFAR10DVSFrames,
+// DefaultGestureFrames), or 1 for image data.
+func DefaultFrames(name string) int {
+	switch name {
+	case "nmnist":
+		return DefaultNMNISTFrames
+	case "cifar10dvs":
+		return DefaultCIFAR10DVSFrames
+	case "dvs-gesture":
+		return DefaultGestureFrames
+	}
+	return 1
+}
+
 // LoadOptions tunes LoadWith. A nil *LoadOptions means the defaults.
 type LoadOptions struct {
 	Frames    int              // frames per sample of event data; 0 means the data set's default (DefaultNMNISTFrames, DefaultCIFAR10DVSFrames)

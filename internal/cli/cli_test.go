@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/spf13/pflag"
 )
@@ -108,6 +109,7 @@ func TestSameJob(t *testing.T) {
 		{"--dataset", "nmnist"},
 		{"--epochs", "2", "--gain", "0.25"},
 		{"--recipe", "paper-cifar10dvs", "--split", "fixed", "--pool", "4"},
+		{"--dataset", "cifar10dvs"},
 		{"--recipe", "paper-mnist-if", "--crop-pad", "2", "--flip"},
 	} {
 		train := pflag.NewFlagSet("train", pflag.ContinueOnError)
@@ -170,6 +172,16 @@ func TestAugmentAndDataFlags(t *testing.T) {
 	}
 	if j := resolve("--recipe", "paper-cifar10-vgg7", "--flip=false"); j.Augment.CropPad != 4 || j.Augment.Flip {
 		t.Errorf("--flip=false over the VGG7 recipe: augment %+v", j.Augment)
+	}
+	// An event data set named by flag feeds its frames, at most T of them.
+	for _, tc := range []struct {
+		args   []string
+		frames int
+	}{{[]string{"--dataset", "cifar10dvs"}, 20}, {[]string{"--dataset", "cifar10dvs", "-T", "100"}, 100},
+		{[]string{"--dataset", "dvs-gesture"}, 20}, {[]string{"--dataset", "nmnist"}, 10}} {
+		if j := resolve(tc.args...); j.Neuron.Encoding != engine.Events || j.Neuron.Frames != tc.frames {
+			t.Errorf("%v: encoding %v, %d frames; want events, %d", tc.args, j.Neuron.Encoding, j.Neuron.Frames, tc.frames)
+		}
 	}
 	j := resolve("--recipe", "paper-cifar10dvs", "--split", "fixed", "--pool", "4")
 	if j.Data.Split != "fixed" || j.Data.Pool != 4 || j.Data.SplitSeed != 44 {

@@ -144,10 +144,11 @@ func (f *JobFlags) Unchecked(fs *pflag.FlagSet) (job.Job, error) {
 	if !Changed(fs, "gain") && !explicit {
 		j.Neuron.Gain = job.GainFor(j.Dataset)
 	}
-	if j.Dataset == "nmnist" && !explicit && !Changed(fs, "encoding") {
+	if dataset.IsEventData(j.Dataset) && !explicit && !Changed(fs, "encoding") {
+		// Event data feeds its frames: the data set's default number, at most one a step.
 		j.Neuron.Encoding = engine.Events
 		if j.Neuron.Frames == 0 {
-			j.Neuron.Frames = dataset.DefaultNMNISTFrames
+			j.Neuron.Frames = min(dataset.DefaultFrames(j.Dataset), j.Neuron.T)
 		}
 	}
 	if Changed(fs, "dataset") && !Changed(fs, "job-id") && !explicit {
