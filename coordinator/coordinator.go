@@ -105,6 +105,7 @@ type published struct {
 	status   *asfpb.ClusterStatus
 	ckpt     *ckptRef
 	finished bool
+	done     bool // finished and not failed: a worker that joins is told to end
 	doneSeen map[string]bool
 }
 
@@ -918,6 +919,7 @@ func (c *Coordinator) publish() {
 	defer c.mu.Unlock()
 	c.pub.status = st
 	c.pub.finished = c.m.Phase() == PhaseDone || c.m.Phase() == PhaseFailed
+	c.pub.done = c.m.Phase() == PhaseDone
 	if v := c.m.TasksVersion(); v != c.pub.version || c.pub.tasks == nil || !sameAddrs(c.pub.addrs, c.addrs) {
 		tasks := make(map[string]Task)
 		for _, mi := range c.m.Members() {

@@ -47,6 +47,13 @@ func (s *coordService) Join(ctx context.Context, req *asfpb.JoinRequest) (*asfpb
 	if req.GetGrpcAddr() == "" {
 		return nil, invalid("grpc_addr is empty")
 	}
+	c.mu.Lock()
+	done := c.pub.done
+	c.mu.Unlock()
+	if done { // nothing to do: say so at once, without the loop (which may have ended)
+		c.log.Info("a worker joined after the job finished: told to end", "worker", req.GetWorkerId())
+		return &asfpb.JoinResponse{JobId: c.job.ID, Job: c.job.JSON(), CoordinatorNode: c.ml.Name(), GossipAddr: c.ml.Addr(), Finished: true}, nil
+	}
 	var held []cluster.Held
 	if req.GetJobId() == c.job.ID {
 		var err error

@@ -382,6 +382,10 @@ func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient) error
 	if err != nil {
 		return err
 	}
+	if resp.GetFinished() {
+		w.log.Info("the job is already finished: nothing to do", "job", resp.GetJobId())
+		return errDone
+	}
 	if !w.ml.Has(resp.GetCoordinatorNode()) && resp.GetGossipAddr() != "" {
 		if err := w.ml.Join([]string{resp.GetGossipAddr()}); err != nil {
 			w.log.Warn("joining the coordinator's gossip", "addr", resp.GetGossipAddr(), "err", err)

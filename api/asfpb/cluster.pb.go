@@ -481,7 +481,10 @@ type JoinResponse struct {
 	Generation uint64   `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
 	SyncMode   SyncMode `protobuf:"varint,6,opt,name=sync_mode,json=syncMode,proto3,enum=asf.v1.SyncMode" json:"sync_mode,omitempty"`
 	// For SYNC_MODE_WEIGHTS: steps between weight averages.
-	LocalSteps    int32 `protobuf:"varint,7,opt,name=local_steps,json=localSteps,proto3" json:"local_steps,omitempty"`
+	LocalSteps int32 `protobuf:"varint,7,opt,name=local_steps,json=localSteps,proto3" json:"local_steps,omitempty"`
+	// The job is already finished: the worker has nothing to do and ends
+	// (without loading the data).
+	Finished      bool `protobuf:"varint,8,opt,name=finished,proto3" json:"finished,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,6 +566,13 @@ func (x *JoinResponse) GetLocalSteps() int32 {
 		return x.LocalSteps
 	}
 	return 0
+}
+
+func (x *JoinResponse) GetFinished() bool {
+	if x != nil {
+		return x.Finished
+	}
+	return false
 }
 
 type NextTaskRequest struct {
@@ -1698,7 +1708,7 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"\x06job_id\x18\x06 \x01(\tR\x05jobId\x12%\n" +
 	"\x04held\x18\a \x03(\v2\x11.asf.v1.HeldStateR\x04held\x12'\n" +
 	"\x0flast_generation\x18\b \x01(\x04R\x0elastGeneration\x12\x18\n" +
-	"\asession\x18\t \x01(\tR\asession\"\xf3\x01\n" +
+	"\asession\x18\t \x01(\tR\asession\"\x8f\x02\n" +
 	"\fJoinResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x10\n" +
 	"\x03job\x18\x02 \x01(\fR\x03job\x12)\n" +
@@ -1710,7 +1720,8 @@ const file_asfpb_cluster_proto_rawDesc = "" +
 	"generation\x12-\n" +
 	"\tsync_mode\x18\x06 \x01(\x0e2\x10.asf.v1.SyncModeR\bsyncMode\x12\x1f\n" +
 	"\vlocal_steps\x18\a \x01(\x05R\n" +
-	"localSteps\"\x94\x02\n" +
+	"localSteps\x12\x1a\n" +
+	"\bfinished\x18\b \x01(\bR\bfinished\"\x94\x02\n" +
 	"\x0fNextTaskRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12-\n" +

@@ -51,9 +51,12 @@ type (
 		Protocol      string `yaml:"protocol"`
 	}
 	workloadSpec struct {
-		Replicas    *int   `yaml:"replicas"`
-		ServiceName string `yaml:"serviceName"`
-		Selector    struct {
+		Replicas       *int   `yaml:"replicas"`
+		Completions    *int   `yaml:"completions"`    // Job
+		Parallelism    *int   `yaml:"parallelism"`    // Job
+		CompletionMode string `yaml:"completionMode"` // Job
+		ServiceName    string `yaml:"serviceName"`
+		Selector       struct {
 			MatchLabels map[string]string `yaml:"matchLabels"`
 		} `yaml:"selector"`
 		Template struct {
@@ -65,6 +68,7 @@ type (
 		} `yaml:"volumeClaimTemplates"`
 	}
 	podSpec struct {
+		RestartPolicy   string `yaml:"restartPolicy"`
 		SecurityContext struct {
 			RunAsUser *int `yaml:"runAsUser"`
 			FSGroup   *int `yaml:"fsGroup"`
@@ -195,7 +199,7 @@ func loadManifests(dir, repo string) (*manifests, error) {
 			case "Service":
 				o.service = &serviceSpec{}
 				err = spec.Spec.Decode(o.service)
-			case "StatefulSet", "Deployment":
+			case "StatefulSet", "Deployment", "Job":
 				o.workload = &workloadSpec{}
 				err = spec.Spec.Decode(o.workload)
 			}
@@ -288,16 +292,36 @@ func (m *manifests) check() []error {
 			workloads = append(workloads, o)
 		}
 	}
-	if m.find("StatefulSet", "asf-coordinator") == nil || m.find("Deployment", "asf-worker") == nil {
-		bad("want StatefulSet asf-coordinator and Deployment asf-worker")
+	if m.find("Job", "asf-coordinator") == nil || m.find("Job", "asf-worker") == nil {
+		bad("want Job asf-coordinator and Job asf-worker (batch/v1: they complete when the training job is done)")
 	}
 
 	// Workloads: selectors, volumes, env, ports, probes.
 	for _, o := range workloads {
 		w := o.workload
 		tpl := w.Template.Metadata.Labels
-		if !selects(w.Selector.MatchLabels, tpl) {
+		if o.Kind != "Job" && !selects(w.Selector.MatchLabels, tpl) { // a Job's selector is generated
 			bad("%s: selector %v does not match its pod labels %v", o, w.Selector.MatchLabels, tpl)
+		}
+		if o.Kind == "Job" {
+			one := func(p *int) bool { return p != nil && *p == 1 }
+			switch rp := w.Template.Spec.RestartPolicy; {
+			case rp != "OnFailure" && rp != "Never":
+				bad("%s: restartPolicy %q, want OnFailure (a Job's pods may not restart Always)", o, rp)
+			case tpl["app.kubernetes.io/component"] == "coordinator" && (!one(w.Completions) || !one(w.Parallelism)):
+				bad("%s: the coordinator must have exactly 1 completion and parallelism 1", o)
+			case tpl["app.kubernetes.io/component"] == "worker" && w.CompletionMode != "Indexed":
+				bad("%s: completionMode %q, want Indexed (each worker's id comes from its index)", o, w.CompletionMode)
+			case w.Completions == nil || w.Parallelism == nil || *w.Completions != *w.Parallelism:
+				bad("%s: completions and parallelism must be set and equal (every pod runs until the job is done)", o)
+			}
+			for _, c := range w.Template.Spec.Containers {
+				for _, e := range c.Env {
+					if e.Name == "ASF_LINGER" && e.Value != "false" {
+						bad("%s container %s: ASF_LINGER=%s keeps the pod up after the training job, so the Job never completes", o, c.Name, e.Value)
+					}
+				}
+			}
 		}
 		if o.Kind == "StatefulSet" {
 			if w.Replicas == nil || *w.Replicas != 1 {
@@ -526,8 +550,22 @@ func (m *manifests) checkEnv(o *object, c containerSpec, mounts map[string]mount
 		bad("%s: ASF_DATA_DIR=%s is not a read-only mount of a claim", where, d)
 	}
 	if s, ok := env["ASF_STORE"]; ok {
-		if mt, ok := under(s); !ok || !claims[mt.Name] || mt.ReadOnly {
-			bad("%s: ASF_STORE=%s is not on a writable volume claim template (the persistent store)", where, s)
+		mt, ok := under(s)
+		v := vols[mt.Name]
+		switch {
+		case !ok || mt.ReadOnly || !claims[mt.Name] && v.PersistentVolumeClaim == nil:
+			bad("%s: ASF_STORE=%s is not on a writable volume claim (the persistent store)", where, s)
+		case v.PersistentVolumeClaim != nil:
+			for _, other := range m.objects {
+				if other == o || other.workload == nil {
+					continue
+				}
+				for _, ov := range other.workload.Template.Spec.Volumes {
+					if ov.PersistentVolumeClaim != nil && ov.PersistentVolumeClaim.ClaimName == v.PersistentVolumeClaim.ClaimName {
+						bad("%s: ASF_STORE=%s: its claim %s is mounted by %s too", where, s, v.PersistentVolumeClaim.ClaimName, other)
+					}
+				}
+			}
 		}
 	}
 	if j, ok := env["ASF_JOB_FILE"]; ok {
@@ -557,6 +595,9 @@ func (m *manifests) checkEnv(o *object, c containerSpec, mounts map[string]mount
 			if svc == nil {
 				bad("%s: ASF_JOIN=%s: no Service %q", where, j, host)
 				continue
+			}
+			if svc.service.ClusterIP != "None" {
+				bad("%s: ASF_JOIN=%s: Service %s is not headless (its name would give one address, not every pod's)", where, j, host)
 			}
 			if !slices.ContainsFunc(svc.service.Ports, func(p port) bool { return fmt.Sprint(p.Port) == portStr && strings.HasPrefix(p.Name, "gossip") }) {
 				bad("%s: ASF_JOIN=%s: Service %s has no gossip port %s", where, j, host, portStr)
@@ -590,8 +631,8 @@ func load(t *testing.T) *manifests {
 // TestManifests checks that the manifests of this directory agree.
 func TestManifests(t *testing.T) {
 	m := load(t)
-	if len(m.objects) < 8 {
-		t.Fatalf("parsed %d objects from %v, want the 8 of the layout", len(m.objects), m.files)
+	if len(m.objects) < 9 {
+		t.Fatalf("parsed %d objects from %v, want the 9 of the layout", len(m.objects), m.files)
 	}
 	for _, err := range m.check() {
 		t.Error(err)
@@ -601,10 +642,9 @@ func TestManifests(t *testing.T) {
 // TestCheckFindsMistakes breaks the manifests one way at a time and expects
 // the check to say so.
 func TestCheckFindsMistakes(t *testing.T) {
-	coordinator := func(m *manifests) *workloadSpec { return m.find("StatefulSet", "asf-coordinator").workload }
-	worker := func(m *manifests) *containerSpec {
-		return &m.find("Deployment", "asf-worker").workload.Template.Spec.Containers[0]
-	}
+	coordinator := func(m *manifests) *workloadSpec { return m.find("Job", "asf-coordinator").workload }
+	workers := func(m *manifests) *workloadSpec { return m.find("Job", "asf-worker").workload }
+	worker := func(m *manifests) *containerSpec { return &workers(m).Template.Spec.Containers[0] }
 	setEnv := func(c *containerSpec, name, value string) {
 		for i := range c.Env {
 			if c.Env[i].Name == name {
@@ -621,13 +661,22 @@ func TestCheckFindsMistakes(t *testing.T) {
 	}{
 		{"file not in kustomization", func(m *manifests) { m.kust.Resources = m.kust.Resources[1:] }, "kustomization.yaml: resources"},
 		{"wrong namespace", func(m *manifests) { m.find("ConfigMap", "asf-job").Metadata.Namespace = "default" }, `namespace "default"`},
-		{"selector", func(m *manifests) { coordinator(m).Selector.MatchLabels["app.kubernetes.io/component"] = "x" }, "does not match its pod labels"},
+		{"restart policy", func(m *manifests) { coordinator(m).Template.Spec.RestartPolicy = "Always" }, `restartPolicy "Always"`},
+		{"workers not indexed", func(m *manifests) { workers(m).CompletionMode = "NonIndexed" }, `completionMode "NonIndexed"`},
+		{"parallelism", func(m *manifests) { n := 2; workers(m).Parallelism = &n }, "completions and parallelism must be set and equal"},
+		{"linger", func(m *manifests) { setEnv(worker(m), "ASF_LINGER", "true") }, "the Job never completes"},
+		{"store shared", func(m *manifests) {
+			workers(m).Template.Spec.Volumes = append(workers(m).Template.Spec.Volumes, volume{Name: "store",
+				PersistentVolumeClaim: &struct {
+					ClaimName string `yaml:"claimName"`
+					ReadOnly  bool   `yaml:"readOnly"`
+				}{ClaimName: "asf-store"}})
+		}, "its claim asf-store is mounted by"},
 		{"service selects nothing", func(m *manifests) {
 			m.find("Service", "asf-coordinator").service.Selector["app.kubernetes.io/component"] = "coord"
 		}, "matches no workload's pods"},
 		{"target port", func(m *manifests) { m.find("Service", "asf-gossip").service.Ports[0].TargetPort = "gossip" }, `targets "gossip"`},
 		{"protocol", func(m *manifests) { m.find("Service", "asf-gossip").service.Ports[1].Protocol = "TCP" }, "port gossip-udp is TCP"},
-		{"serviceName", func(m *manifests) { coordinator(m).ServiceName = "asf" }, `serviceName "asf": no such Service`},
 		{"not headless", func(m *manifests) { m.find("Service", "asf-gossip").service.ClusterIP = "" }, "is not headless"},
 		{"mount of no volume", func(m *manifests) { worker(m).VolumeMounts[0].Name = "dataset" }, `mounts "dataset"`},
 		{"claim", func(m *manifests) {
@@ -653,7 +702,7 @@ func TestCheckFindsMistakes(t *testing.T) {
 		{"listen port", func(m *manifests) { setEnv(worker(m), "ASF_LISTEN", ":7071") }, "does not declare port 7071"},
 		{"probe port", func(m *manifests) { worker(m).ReadinessProbe.HTTPGet.Port = "metrics" }, `gets HTTP port "metrics"`},
 		{"image", func(m *manifests) { worker(m).Image = "asf:latest" }, `image "asf:latest"`},
-		{"two coordinators", func(m *manifests) { n := 2; coordinator(m).Replicas = &n }, "exactly 1 replica"},
+		{"two coordinators", func(m *manifests) { n := 2; coordinator(m).Parallelism = &n }, "exactly 1 completion and parallelism 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
