@@ -146,8 +146,9 @@ func newImportCmd() *cobra.Command {
 		Use:   "import --nir FILE.nir -o WEIGHTS.safetensors",
 		Short: "Import a NIR graph as an asf network to evaluate and fine-tune",
 		Long: `Import a NIR graph (written by asf export, snnTorch, Norse, Rockpool, Sinabs ...)
-as an asf network: a safetensors file with the weights and a job that asf eval,
-asf predict and asf checkpoint import (then asf train --resume) take.
+as an asf network: a safetensors file with the weights and a job that asf eval
+and asf predict take; to fine-tune, asf checkpoint import FILE --job-id ID (give
+this command the same --id), then asf train --workers 1 --resume --job-id ID.
 
 asf represents chains of Conv2d (stride 1, same padding), SumPool2d/AvgPool2d 2x2,
 IF/LIF neurons with one threshold and time constant per layer, Threshold after
