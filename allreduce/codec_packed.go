@@ -57,19 +57,22 @@ func (packedCodec) Accumulate(acc []int64, wire []byte) error { return Int64.Acc
 // widthOf returns the bytes that hold every element of vs in two's complement.
 func widthOf(vs []int64) int {
 	var m uint64
+	var any int64
 	for _, v := range vs {
 		m |= uint64(v ^ (v >> 63)) // |v| for v >= 0, |v|-1 for v < 0: the magnitude bits
+		any |= v
 	}
-	if m == 0 {
-		// Zeros (width 0) or only -1s, which need one byte.
-		for _, v := range vs {
-			if v != 0 {
-				return 1
-			}
-		}
+	return widthFor(m, any)
+}
+
+// widthFor is the width of a block whose magnitude bits OR to m and whose
+// values OR to any: 0 for zeros only, else the magnitude bits and a sign bit
+// in whole bytes.
+func widthFor(m uint64, any int64) int {
+	if any == 0 {
 		return 0
 	}
-	return (bits.Len64(m) + 1 + 7) / 8 // magnitude bits and a sign bit
+	return (bits.Len64(m) + 8) / 8
 }
 
 func (c packedCodec) EncodeVar(wire []byte, src []int64) int {
@@ -96,6 +99,15 @@ func putWidth(wire []byte, pos int, vs []int64, w int) int {
 			pos += 8
 		}
 		return pos
+	}
+	if len(wire)-pos >= 8*len(vs) {
+		// Every 8-byte store stays inside wire; each overwrites the excess
+		// of the previous one.
+		dst := wire[pos : pos+8*len(vs)]
+		for i, v := range vs {
+			binary.LittleEndian.PutUint64(dst[i*w:], uint64(v))
+		}
+		return pos + w*len(vs)
 	}
 	for _, v := range vs {
 		if len(wire)-pos >= 8 {
@@ -174,9 +186,69 @@ func (c packedCodec) walk(dst []int64, wire []byte, add bool) error {
 
 func (c packedCodec) DecodeVar(dst []int64, wire []byte) error { return c.walk(dst, wire, false) }
 
+// AccumulateVar decodes, adds and re-encodes block by block in one pass.
 func (c packedCodec) AccumulateVar(acc []int64, in, out []byte) (int, error) {
-	if err := c.walk(acc, in, true); err != nil {
-		return 0, err
+	out = out[:c.MaxLen(len(acc))]
+	pos, opos := 0, 0
+	var ovf int64
+	for lo := 0; lo < len(acc); lo += PackedBlock {
+		blk := acc[lo:min(lo+PackedBlock, len(acc))]
+		if pos >= len(in) {
+			return 0, fmt.Errorf("%w: packed chunk of %d bytes ends before element %d of %d", ErrMismatch, len(in), lo, len(acc))
+		}
+		w := int(in[pos])
+		pos++
+		if w > 8 {
+			return 0, fmt.Errorf("%w: packed block at byte %d has width %d, want 0..8", ErrMismatch, pos-1, w)
+		}
+		if len(in)-pos < w*len(blk) {
+			return 0, fmt.Errorf("%w: packed chunk of %d bytes ends inside block %d (width %d)", ErrMismatch, len(in), lo/PackedBlock, w)
+		}
+		var m uint64
+		var any int64
+		switch {
+		case w == 0:
+			for _, v := range blk {
+				m |= uint64(v ^ (v >> 63))
+				any |= v
+			}
+		case len(in)-pos >= 8*len(blk):
+			// Fast path: every 8-byte load stays inside in.
+			shift := uint(64 - 8*w)
+			src := in[pos : pos+8*len(blk)]
+			for i := range blk {
+				v := int64(binary.LittleEndian.Uint64(src[i*w:])<<shift) >> shift
+				a := blk[i]
+				s := a + v
+				ovf |= (a ^ s) & (v ^ s)
+				blk[i] = s
+				m |= uint64(s ^ (s >> 63))
+				any |= s
+			}
+		default:
+			shift := uint(64 - 8*w)
+			for i := range blk {
+				var tmp [8]byte
+				copy(tmp[:], in[pos+i*w:pos+i*w+w])
+				v := int64(binary.LittleEndian.Uint64(tmp[:])<<shift) >> shift
+				a := blk[i]
+				s := a + v
+				ovf |= (a ^ s) & (v ^ s)
+				blk[i] = s
+				m |= uint64(s ^ (s >> 63))
+				any |= s
+			}
+		}
+		pos += w * len(blk)
+		ow := widthFor(m, any)
+		out[opos] = byte(ow)
+		opos = putWidth(out, opos+1, blk, ow)
 	}
-	return c.EncodeVar(out, acc), nil
+	if pos != len(in) {
+		return 0, fmt.Errorf("%w: packed chunk of %d elements has %d bytes after its last block", ErrMismatch, len(acc), len(in)-pos)
+	}
+	if ovf < 0 {
+		return 0, fmt.Errorf("%w: a sum of %d elements left the int64 range", ErrOverflow, len(acc))
+	}
+	return opos, nil
 }

@@ -192,3 +192,108 @@ func TestAllReducePacked(t *testing.T) {
 		}
 	}
 }
+
+// lenetLike returns n values distributed like a LeNet gradient sum at 2^32:
+// 36% zeros in runs, the rest mostly 4 bytes wide, some 2..5.
+func lenetLike(n int) []int64 {
+	rng := rand.New(rand.NewPCG(7, 8))
+	vs := make([]int64, n)
+	for i := 0; i < n; {
+		run := 1 + rng.IntN(40)
+		zero := rng.IntN(100) < 36
+		for j := 0; j < run && i < n; j, i = j+1, i+1 {
+			if !zero {
+				vs[i] = int64(rng.NormFloat64() * float64(int64(1)<<(22+rng.IntN(10))))
+			}
+		}
+	}
+	return vs
+}
+
+func BenchmarkPackedAccumulate(b *testing.B) {
+	c := Packed.(varCodec[int64])
+	const n = 1 << 17
+	src, acc := lenetLike(n), lenetLike(n)
+	in := make([]byte, c.MaxLen(n))
+	k := c.EncodeVar(in, src)
+	out := make([]byte, c.MaxLen(n))
+	work := make([]int64, n)
+	b.SetBytes(8 * n)
+	for b.Loop() {
+		copy(work, acc)
+		if _, err := c.AccumulateVar(work, in[:k], out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkInt64AccumulateLeNetLike(b *testing.B) {
+	const n = 1 << 17
+	src, acc := lenetLike(n), lenetLike(n)
+	in := make([]byte, 8*n)
+	Int64.Encode(in, src)
+	work := make([]int64, n)
+	wire := make([]byte, 8*n)
+	b.SetBytes(8 * n)
+	for b.Loop() {
+		copy(work, acc)
+		copy(wire, in)
+		if err := Int64.Accumulate(work, wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPackedAccumulateTwoPass is the unfused form (decode-add, then
+// encode): the baseline of AccumulateVar's single pass.
+func BenchmarkPackedAccumulateTwoPass(b *testing.B) {
+	c := packedCodec{}
+	const n = 1 << 17
+	src, acc := lenetLike(n), lenetLike(n)
+	in := make([]byte, c.MaxLen(n))
+	k := c.EncodeVar(in, src)
+	out := make([]byte, c.MaxLen(n))
+	work := make([]int64, n)
+	b.SetBytes(8 * n)
+	for b.Loop() {
+		copy(work, acc)
+		if err := c.walk(work, in[:k], true); err != nil {
+			b.Fatal(err)
+		}
+		c.EncodeVar(out, work)
+	}
+}
+
+// FuzzPackedDecode feeds arbitrary bytes to the packed decoder and
+// accumulator: they must fail with ErrMismatch (or ErrOverflow) or decode,
+// never panic, and what decodes must re-encode to a chunk that decodes the
+// same.
+func FuzzPackedDecode(f *testing.F) {
+	c := packedCodec{}
+	good := make([]byte, c.MaxLen(20))
+	k := c.EncodeVar(good, packedValues(rand.New(rand.NewPCG(9, 9)), 20))
+	f.Add(good[:k], uint8(20))
+	f.Add([]byte{0, 0}, uint8(17))
+	f.Add([]byte{8, 1, 2, 3, 4, 5, 6, 7, 8}, uint8(1))
+	f.Fuzz(func(t *testing.T, wire []byte, n uint8) {
+		dst := make([]int64, n)
+		err := c.DecodeVar(dst, wire)
+		if err != nil {
+			if !errors.Is(err, ErrMismatch) {
+				t.Fatalf("DecodeVar: %v, want ErrMismatch", err)
+			}
+		} else {
+			again := make([]byte, c.MaxLen(int(n)))
+			m := c.EncodeVar(again, dst)
+			back := make([]int64, n)
+			if err := c.DecodeVar(back, again[:m]); err != nil || !slices.Equal(back, dst) {
+				t.Fatalf("re-encoded chunk decodes to %v, %v; want %v", back, err, dst)
+			}
+		}
+		acc := make([]int64, n)
+		out := make([]byte, c.MaxLen(int(n)))
+		if _, err := c.AccumulateVar(acc, wire, out); err != nil && !errors.Is(err, ErrMismatch) && !errors.Is(err, ErrOverflow) {
+			t.Fatalf("AccumulateVar: %v", err)
+		}
+	})
+}
