@@ -9,7 +9,9 @@ import (
 
 	"github.com/asfnet/asf/checkpoint"
 	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/snapshot"
+	"github.com/asfnet/asf/nir"
 )
 
 // TestExportImportCLI exports a safetensors file to NIR, imports it back and
@@ -105,4 +107,63 @@ func sameTensors(a, b []checkpoint.Tensor) bool {
 		}
 	}
 	return true
+}
+
+// TestExportFromStore exports the newest checkpoint of a job, and one by id.
+func TestExportFromStore(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "asf.db")
+	s, err := checkpoint.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := job.Default()
+	j.ID, j.Dataset, j.Spec, j.Neuron.T = "syn", "synthetic", "4C3s2-P2-3FCb", 6
+	n, err := j.Net(engine.Shape{C: 1, H: 16, W: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var digests [][32]byte
+	for step := 1; step <= 2; step++ {
+		m := engine.NewModel(n, uint64(step))
+		for i := range m.Bias(2) {
+			m.Bias(2)[i] = float32(step*i) / 4
+		}
+		digests = append(digests, m.Digest())
+		if _, err := s.Save(snapshot.Capture(j, m, nil, snapshot.Position{Step: step}, checkpoint.Summary{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	for _, c := range []struct {
+		args []string
+		want [32]byte
+	}{{[]string{"syn"}, digests[1]}, {[]string{"syn", "1"}, digests[0]}} {
+		out := filepath.Join(dir, "m.nir")
+		res, err := runCmd(t, newExportCmd, append([]string{"--nir", out, "--db", db, "--input", "1x16x16"}, c.args...)...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, res)
+		}
+		g, err := nir.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Nodes["fc3"] == nil || g.Nodes["fc3"].Type != "Affine" {
+			t.Fatalf("fc3 with a bias should be an Affine node: %+v", g.Nodes["fc3"])
+		}
+		imp, err := nir.Import(g, nir.DefaultImportOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := imp.Model.Clone()
+		for i := range m.Scales {
+			m.Scales[i] = 1
+		}
+		if m.Digest() != c.want {
+			t.Fatalf("export %v: the weights differ from the checkpoint's", c.args)
+		}
+	}
+	if _, err := runCmd(t, newExportCmd, "--nir", filepath.Join(dir, "x.nir"), "--db", db, "nojob"); err == nil {
+		t.Fatal("exported a job that is not in the store")
+	}
 }
