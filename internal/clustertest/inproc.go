@@ -114,9 +114,9 @@ func RunInProc(ctx context.Context, o InProc) (*Report, error) {
 			deaths = append(deaths, time.Now())
 			mu.Unlock()
 			err = cl.Crash(f.Node)
-		case Stop:
+		case Stop, Hang:
 			gateOf(f.Node).stop()
-		case Cont:
+		case Cont, Unhang:
 			gateOf(f.Node).cont()
 		case Join:
 			_, err = cl.AddWorker()

@@ -66,6 +66,7 @@ func ChildMain(role string) int {
 		wc.Threads = 1
 		wc.RetryMax = 500 * time.Millisecond
 		wc.Logger = log
+		wc.Hooks.BeforeReduce = hangOnSignal(log)
 		w, err := worker.New(wc)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "clustertest worker:", err)
@@ -316,6 +317,10 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 				c = coord
 			}
 			return signal(c, sig)
+		case Hang:
+			return signal(workers[f.Node], syscall.SIGUSR1)
+		case Unhang:
+			return signal(workers[f.Node], syscall.SIGUSR2)
 		case Join:
 			return startWorker(f.Node)
 		case RestartCoordinator:

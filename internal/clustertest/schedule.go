@@ -32,6 +32,13 @@ const (
 	Stop Action = "stop"
 	// Cont resumes a stopped worker.
 	Cont Action = "cont"
+	// Hang blocks a worker's steps before their reduction (a compute that
+	// never ends) while its gossip and gRPC keep answering: SIGUSR1 for a
+	// process (its child handler closes the gate), the same gate as Stop for a
+	// goroutine node. Only the step deadline can find it.
+	Hang Action = "hang"
+	// Unhang lets a hung worker's step go on (SIGUSR2 for a process).
+	Unhang Action = "unhang"
 	// Join starts a new worker with the given id.
 	Join Action = "join"
 	// RestartCoordinator kills the coordinator (SIGKILL; in process, a stop)
@@ -79,8 +86,8 @@ func ParseSchedule(s string) (Schedule, error) {
 			return nil, fmt.Errorf("%w: %q: step %q is not a non-negative integer", ErrSchedule, strings.TrimSpace(part), f[0])
 		}
 		a := Action(f[2])
-		if !slices.Contains([]Action{Kill, Stop, Cont, Join, RestartCoordinator}, a) {
-			return nil, fmt.Errorf("%w: %q: action %q is not kill, stop, cont, join or restart-coordinator", ErrSchedule, strings.TrimSpace(part), f[2])
+		if !slices.Contains([]Action{Kill, Stop, Cont, Hang, Unhang, Join, RestartCoordinator}, a) {
+			return nil, fmt.Errorf("%w: %q: action %q is not kill, stop, cont, hang, unhang, join or restart-coordinator", ErrSchedule, strings.TrimSpace(part), f[2])
 		}
 		fault := Fault{Step: step, Node: f[1], Action: a}
 		if len(f) == 4 {
@@ -210,10 +217,10 @@ func (p *pacer) fault(f Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch f.Action {
-	case Kill, Stop:
+	case Kill, Stop, Hang:
 		delete(p.alive, f.Node)
 		delete(p.pending, f.Node)
-	case Cont, Join:
+	case Cont, Unhang, Join:
 		p.alive[f.Node] = true
 		p.pending[f.Node] = true
 	case RestartCoordinator:
