@@ -955,7 +955,18 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 		Epoch: int64(min(s.Step/c.units.PerEpoch, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.units.StepsPerEpoch),
 		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:]}
 	if w := int64(len(m.Ring())); w > 1 {
+		// What the members reported sending (the gradient codec packs the
+		// elements into the bytes they need); the int64 size before any report.
 		st.ReduceBytesPerStep = 2 * (w - 1) * c.reduceB / w
+		var reported int64
+		for _, mi := range m.Members() {
+			if mi.Rank >= 0 {
+				reported = max(reported, mi.LastReduceBytes)
+			}
+		}
+		if reported > 0 {
+			st.ReduceBytesPerStep = reported
+		}
 	}
 	if a := c.epoch; a.samples > 0 {
 		st.Loss = a.mse / float64(a.samples)
