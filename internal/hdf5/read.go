@@ -710,7 +710,7 @@ func (r *reader) dataspace(b []byte, path string) ([]int, error) {
 	c := &cursor{b: b, r: r, path: path}
 	version := c.u8()
 	nd := int(c.u8())
-	flags := c.u8()
+	c.u8() // flags: maximum dimensions follow the dimensions; not needed
 	switch version {
 	case 1:
 		c.take(5)
@@ -739,7 +739,6 @@ func (r *reader) dataspace(b []byte, path string) ([]int, error) {
 			return nil, unsupported(path, "shape %v: more than %d elements", shape[:i+1], maxElements)
 		}
 	}
-	_ = flags
 	if err := c.err("dataspace message"); err != nil {
 		return nil, err
 	}

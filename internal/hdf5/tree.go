@@ -29,6 +29,7 @@ const (
 	String              // strings: Dataset.Strings
 )
 
+// String names the kind.
 func (k Kind) String() string {
 	switch k {
 	case Float32:
@@ -83,8 +84,6 @@ func (d *Dataset) values() int {
 	}
 	return -1
 }
-
-// Scalar string, float32 array, int64 array ... constructors for the common cases.
 
 // StringScalar returns a scalar string dataset.
 func StringScalar(s string) *Dataset { return &Dataset{Kind: String, Strings: []string{s}} }
