@@ -55,6 +55,8 @@ counters over the measured steps:
               coordinator's round trip, reports, commit, next task)
   payload KB  what a worker's all-reduce sends per step (the encoded elements)
   wire KB     what its link carried per step (frames, all protocols)
+  link use    wire bytes over the fastest worker's all-reduce time, as a share
+              of the link rate: the ring's bus bandwidth against the link
   cpu ms      its CPU time per step; throttled: quota periods it was stopped in
   model ms    the performance model fitted to the gradient-mode points, err its
               deviation from the measured step

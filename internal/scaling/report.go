@@ -60,7 +60,7 @@ func EngineDigest(ctx context.Context, asf string, cfg RunConfig) (string, error
 // reference digest of the batch (engine alone, or W = 1), and the host load.
 func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "W\tbatch\tmode\tlink\tcpus\tsamples/s\tE(W)\tstep ms\tcompute\tallreduce\t(fastest)\tupdate\tcoord\tpayload KB\twire KB\tcpu ms\tthrottled\tmodel ms\terr\tweights\tload\t\n")
+	fmt.Fprintf(tw, "W\tbatch\tmode\tlink\tcpus\tsamples/s\tE(W)\tstep ms\tcompute\tallreduce\t(fastest)\tupdate\tcoord\tpayload KB\twire KB\tlink use\tcpu ms\tthrottled\tmodel ms\terr\tweights\tload\t\n")
 	one := map[string]float64{}
 	keyOf := func(p Point) string {
 		return fmt.Sprintf("%d/%s/%d/%g/%d", p.Config.Job.Batch, p.Config.SyncMode, p.Config.LinkBits, p.Config.CPUs, p.Config.LocalSteps)
@@ -99,10 +99,10 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 				same += " DIFFERS"
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%.0f%%\t%s\t%s\t%s\t%.1f-%.1f\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%.0f%%\t%s\t%s\t%s\t%.1f-%.1f\t\n",
 			c.Workers, c.Job.Batch, mode, emucluster.FormatRate(c.LinkBits), c.CPUs, p.SamplesPerSec, e,
 			ms(p.StepTime.Seconds()), ms(p.Compute.Seconds()), ms(p.Reduce.Seconds()), ms(p.ReduceMin.Seconds()), ms(p.Update.Seconds()), ms(p.Coord.Seconds()),
-			p.PayloadBytes/1e3, p.WireBytes/1e3, ms(p.CPU.Seconds()), 100*p.Throttled, model, errPct, same, p.Load[0], p.Load[1])
+			p.PayloadBytes/1e3, p.WireBytes/1e3, linkUse(p), ms(p.CPU.Seconds()), 100*p.Throttled, model, errPct, same, p.Load[0], p.Load[1])
 	}
 	return tw.Flush()
 }
@@ -151,4 +151,14 @@ func LoadPoints(path string) ([]Point, error) {
 		return nil, fmt.Errorf("%w: %s: want the JSON of `asf bench scaling --json`: %v", ErrInvalid, path, err)
 	}
 	return ps, nil
+}
+
+// linkUse is the fastest worker's all-reduce rate on the wire (its sent
+// frames over its all-reduce time) as a share of the link rate: the busbw of
+// the ring against the link.
+func linkUse(p Point) string {
+	if p.ReduceMin <= 0 || p.Config.LinkBits <= 0 || p.WireBytes <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*8*p.WireBytes/p.ReduceMin.Seconds()/float64(p.Config.LinkBits))
 }
