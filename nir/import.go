@@ -22,7 +22,21 @@ type ImportOptions struct {
 
 // DefaultImportOptions returns engine.DefaultConfig() as the base and no dt.
 func DefaultImportOptions() ImportOptions {
-	return ImportOptions{Base: engine.DefaultConfig()}
+	return ImportOptions{
+		Base: engine.DefaultConfig(), // the reference settings for what a graph leaves open
+		DT:   0,                      // from the graph's metadata: NIR has no default time step
+	}
+}
+
+// Validate reports a bad time step or base configuration.
+func (o ImportOptions) Validate() error {
+	if !(o.DT >= 0) || math.IsInf(o.DT, 0) {
+		return fmt.Errorf("nir: ImportOptions.DT = %v: want a positive time step, or 0 for the graph's", o.DT)
+	}
+	if err := o.Base.Validate(); err != nil {
+		return fmt.Errorf("nir: ImportOptions.Base: %w", err)
+	}
+	return nil
 }
 
 // Imported is a NIR graph turned into an asf network.
@@ -56,6 +70,9 @@ type chainNode struct {
 // neurons, which get an identity readout appended). Anything else gives an error
 // wrapping ErrUnsupported that names the node, its type and the field.
 func Import(g *Graph, opt ImportOptions) (*Imported, error) {
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
 	chain, err := linearize(g)
 	if err != nil {
 		return nil, err

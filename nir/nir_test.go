@@ -106,3 +106,20 @@ func rel(a, b float64) float64 {
 	}
 	return d / max(b, 1e-30)
 }
+
+func TestImportOptionsValidate(t *testing.T) {
+	o := DefaultImportOptions()
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o.DT = -1
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "DT = -1") {
+		t.Fatalf("negative dt: %v", err)
+	}
+	o = DefaultImportOptions()
+	o.Base.T = 0
+	g, _ := Export(testNets(t)[2], ExportOptions{})
+	if _, err := Import(g, o); err == nil || !strings.Contains(err.Error(), "Base") {
+		t.Fatalf("bad base: %v", err)
+	}
+}
