@@ -18,7 +18,7 @@ func TestHungComputeMissesDeadline(t *testing.T) {
 		t.Skip("starts child processes; skipped in -short mode")
 	}
 	ref, _, dir := reference(t)
-	sched, err := ParseSchedule("3 w1 hang +3ms; 8 w1 unhang")
+	sched, err := ParseSchedule("3 w1 hang after=3ms; 8 w1 unhang")
 	if err != nil {
 		t.Fatal(err)
 	}

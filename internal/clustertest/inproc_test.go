@@ -134,7 +134,7 @@ func TestInProcFaults(t *testing.T) {
 		check    func(t *testing.T, rep *Report)
 	}{
 		// Property 2: a worker dies mid-step; the others go on.
-		{"kill", 3, "4 w1 kill +2ms", 0, func(t *testing.T, rep *Report) {
+		{"kill", 3, "4 w1 kill after=2ms", 0, func(t *testing.T, rep *Report) {
 			if len(rep.DeathToCommit) == 0 {
 				t.Fatal("no step committed after the kill")
 			}
@@ -196,11 +196,12 @@ func TestInProcFaults(t *testing.T) {
 }
 
 func TestParseSchedule(t *testing.T) {
-	s, err := ParseSchedule("5 w1 kill; 9 w3 join +10ms;12 coordinator restart-coordinator")
+	s, err := ParseSchedule("5 w1 kill; 9 w3 join after=10ms;12 coordinator restart-coordinator")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Schedule{{5, "w1", Kill, 0}, {9, "w3", Join, 10 * time.Millisecond}, {12, "coordinator", RestartCoordinator, 0}}
+	want := Schedule{{Step: 5, Node: "w1", Action: Kill}, {Step: 9, Node: "w3", Action: Join, Delay: 10 * time.Millisecond},
+		{Step: 12, Node: "coordinator", Action: RestartCoordinator}}
 	if fmt.Sprint(s) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", s, want)
 	}
@@ -259,7 +260,7 @@ func TestWeightsMode(t *testing.T) {
 	if one.Result.Final.Digest == a.Result.Final.Digest {
 		t.Fatal("1 and 2 workers gave the same weights in weights mode: nothing was averaged")
 	}
-	k := run(3, 2, "5 w1 kill +2ms")
+	k := run(3, 2, "5 w1 kill after=2ms")
 	if r := InRing(rings(k), "w1"); !regexp.MustCompile(`^\+{5,6}-+$`).MatchString(r) {
 		t.Fatalf("w1 in the ring per unit: %s", r)
 	}

@@ -31,17 +31,17 @@ func TestProcessFaults(t *testing.T) {
 		{"determinism", 3, "", 0, "w2", `^\+{20}$`, false},
 		// Property 2: w1 is killed during step 4 (or just after it), which the
 		// others redo.
-		{"kill", 3, "4 w1 kill +3ms", 0, "w1", `^\+{4,5}-{15,16}$`, false},
+		{"kill", 3, "4 w1 kill after=3ms", 0, "w1", `^\+{4,5}-{15,16}$`, false},
 		// Property 3: w2 joins once 3 steps are done and enters at a boundary.
 		{"join", 2, "3 w2 join", 0, "w2", `^-{4,}\++$`, false},
 		// Property 4: the coordinator is killed during step 7 and restarted;
 		// steps committed by the first one are known from its history ('?').
 		// The new one starts once a worker is back (MinWorkers 1, after the
 		// settle time): on a slow machine the other joins some steps later.
-		{"restart-coordinator", 2, "7 coordinator restart-coordinator +3ms", 0, "w0", `^[+?]{7,9}-*\++$`, false},
+		{"restart-coordinator", 2, "7 coordinator restart-coordinator after=3ms", 0, "w0", `^[+?]{7,9}-*\++$`, false},
 		// Property 5: w1 is stopped during step 3, evicted, continued once 8
 		// steps are done, and rejoins at a step boundary.
-		{"stop-cont", 2, "3 w1 stop +3ms; 8 w1 cont", 1500 * time.Millisecond, "w1", `^\+{3,4}-{5,}\++$`, false},
+		{"stop-cont", 2, "3 w1 stop after=3ms; 8 w1 cont", 1500 * time.Millisecond, "w1", `^\+{3,4}-{5,}\++$`, false},
 		// Property 4, the hard case: the coordinator and the only worker die
 		// together, a new worker starts: the job continues from the last
 		// checkpoint (step 5) and recomputes the steps after it.

@@ -6,21 +6,19 @@
 package clustertest
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/internal/faults"
 	"github.com/asfnet/asf/internal/job"
 )
 
 // Action is a fault.
-type Action string
+type Action = faults.Action
 
 // The faults.
 const (
@@ -47,82 +45,38 @@ const (
 )
 
 // ErrSchedule reports a schedule that does not parse.
-var ErrSchedule = errors.New("clustertest: bad schedule")
+var ErrSchedule = faults.ErrSchedule
 
-// Fault is one scheduled fault: Action on Node once Step steps are committed
-// (applied at that step boundary, after Delay, while step Step runs).
-type Fault struct {
-	Step   int
-	Node   string // a worker id; "coordinator" for RestartCoordinator
-	Action Action
-	Delay  time.Duration
-}
-
-func (f Fault) String() string {
-	s := fmt.Sprintf("%d %s %s", f.Step, f.Node, f.Action)
-	if f.Delay > 0 {
-		s += " +" + f.Delay.String()
-	}
-	return s
-}
+// Fault is one scheduled fault (package faults): Action on Node once Step
+// steps are committed (applied at that step boundary, after Delay, while step
+// Step runs).
+type Fault = faults.Fault
 
 // Schedule is a list of faults.
-type Schedule []Fault
+type Schedule = faults.Schedule
 
-// ParseSchedule reads "STEP NODE ACTION [+DELAY]; ..." such as
-// "5 w1 kill; 9 w3 join; 12 coordinator restart-coordinator".
+// language is the cluster tests' part of the fault language: every action
+// takes after=DELAY; faults complete at the step they start, so +N entries
+// are resolved to absolute steps when parsed.
+var language = faults.Language{
+	Rules: []faults.Rule{
+		{Action: Kill, Target: faults.Worker, Delay: true},
+		{Action: Stop, Target: faults.Worker, Delay: true},
+		{Action: Cont, Target: faults.Worker, Delay: true},
+		{Action: Hang, Target: faults.Worker, Delay: true},
+		{Action: Unhang, Target: faults.Worker, Delay: true},
+		{Action: Join, Target: faults.Worker, Delay: true},
+		{Action: RestartCoordinator, Target: faults.CoordinatorOnly, Delay: true},
+	},
+	Empty: true,
+}
+
+// ParseSchedule reads "STEP NODE ACTION [after=DELAY]; ..." (package faults)
+// such as "5 w1 kill; 9 w3 join after=10ms; 12 coordinator restart-coordinator";
+// +N steps are resolved to absolute ones.
 func ParseSchedule(s string) (Schedule, error) {
-	var out Schedule
-	for _, part := range strings.Split(s, ";") {
-		f := strings.Fields(part)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) < 3 || len(f) > 4 {
-			return nil, fmt.Errorf("%w: %q: want STEP NODE ACTION [+DELAY]", ErrSchedule, strings.TrimSpace(part))
-		}
-		step, err := strconv.Atoi(f[0])
-		if err != nil || step < 0 {
-			return nil, fmt.Errorf("%w: %q: step %q is not a non-negative integer", ErrSchedule, strings.TrimSpace(part), f[0])
-		}
-		a := Action(f[2])
-		if !slices.Contains([]Action{Kill, Stop, Cont, Hang, Unhang, Join, RestartCoordinator}, a) {
-			return nil, fmt.Errorf("%w: %q: action %q is not kill, stop, cont, hang, unhang, join or restart-coordinator", ErrSchedule, strings.TrimSpace(part), f[2])
-		}
-		fault := Fault{Step: step, Node: f[1], Action: a}
-		if len(f) == 4 {
-			d, err := time.ParseDuration(strings.TrimPrefix(f[3], "+"))
-			if err != nil || !strings.HasPrefix(f[3], "+") {
-				return nil, fmt.Errorf("%w: %q: delay %q: want +DURATION", ErrSchedule, strings.TrimSpace(part), f[3])
-			}
-			fault.Delay = d
-		}
-		out = append(out, fault)
-	}
-	return out, nil
-}
-
-// At returns the faults of step, in order.
-func (s Schedule) At(step int) []Fault {
-	var out []Fault
-	for _, f := range s {
-		if f.Step == step {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// Steps returns the steps that have faults.
-func (s Schedule) Steps() []int {
-	var out []int
-	for _, f := range s {
-		if !slices.Contains(out, f.Step) {
-			out = append(out, f.Step)
-		}
-	}
-	slices.Sort(out)
-	return out
+	out, err := language.Parse(s)
+	return out.Absolute(), err
 }
 
 // SmallJob is the job of the cluster tests: a small network on a few hundred
