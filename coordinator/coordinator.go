@@ -104,8 +104,8 @@ type published struct {
 	addrs    map[string]string
 	status   *asfpb.ClusterStatus
 	ckpt     *ckptRef
-	finished bool
 	done     bool // finished and not failed: a worker that joins is told to end
+	stranger Task // the instruction for a worker that is not a member
 	doneSeen map[string]bool
 }
 
@@ -563,15 +563,15 @@ func (c *Coordinator) handle(ev any) {
 	case evLeave:
 		if id, ok := c.nodes[ev.node]; ok {
 			delete(c.nodes, ev.node)
-			if c.m.incarnation(id) == ev.node && c.m.Phase() != PhaseDone && c.m.Phase() != PhaseFailed {
+			if c.m.Current(id, ev.node) {
 				if c.inPauseGrace(now) { // the gossip may have lost it during our own pause: ask it
 					c.log.Info("worker left the gossip just after the coordinator's pause: checking its health before evicting it", "worker", id)
 					c.bg.Add(1)
 					go c.probe(context.Background(), id, c.addrs[id])
 					return
 				}
+				c.m.LeftGossip(now, id, ev.node)
 				c.log.Warn("worker left or failed (gossip)", "worker", id, "node", ev.node)
-				c.m.Leave(now, id, "left or failed (gossip)")
 			}
 		}
 	case evGone:
@@ -918,8 +918,8 @@ func (c *Coordinator) publish() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pub.status = st
-	c.pub.finished = c.m.Phase() == PhaseDone || c.m.Phase() == PhaseFailed
 	c.pub.done = c.m.Phase() == PhaseDone
+	c.pub.stranger = c.m.Stranger()
 	if v := c.m.TasksVersion(); v != c.pub.version || c.pub.tasks == nil || !sameAddrs(c.pub.addrs, c.addrs) {
 		tasks := make(map[string]Task)
 		for _, mi := range c.m.Members() {

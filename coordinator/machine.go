@@ -451,12 +451,19 @@ func (m *Machine) Ledger() Ledger {
 // TasksVersion changes whenever an instruction changes.
 func (m *Machine) TasksVersion() uint64 { return m.version }
 
-// Task returns the current instruction for worker id: TaskRejoin for a worker
-// that is not a member.
+// Task returns the current instruction for worker id; a worker that is not a
+// member gets Stranger's.
 func (m *Machine) Task(id string) Task {
 	if t, ok := m.tasks[id]; ok {
 		return t
 	}
+	return m.Stranger()
+}
+
+// Stranger is the instruction for a worker that is not a member (it was
+// evicted, or its registration is unknown): register again, or, once the job
+// is over, done (with the final state, or the failure).
+func (m *Machine) Stranger() Task {
 	if m.phase == PhaseDone || m.phase == PhaseFailed {
 		return m.doneTask()
 	}
@@ -548,6 +555,25 @@ func (m *Machine) Holds(now time.Time, id string, held []Held) {
 	if mb := m.members[id]; mb != nil {
 		mb.held = slices.Clone(held)
 	}
+}
+
+// Current reports whether incarnation is worker id's current process while
+// the job runs: whether its departure from the gossip would remove it.
+func (m *Machine) Current(id, incarnation string) bool {
+	return m.incarnation(id) == incarnation && m.phase != PhaseDone && m.phase != PhaseFailed
+}
+
+// LeftGossip reports that the gossip member incarnation (a memberlist node
+// name) of worker id left or failed. The worker is removed as by Leave unless
+// it has registered again since from another process (a stale incarnation),
+// or the job is over (members are kept until they have been told). It reports
+// whether the worker was removed.
+func (m *Machine) LeftGossip(now time.Time, id, incarnation string) bool {
+	if !m.Current(id, incarnation) {
+		return false
+	}
+	m.Leave(now, id, "left or failed (gossip)")
+	return true
 }
 
 // Leave removes a worker that left or failed (memberlist).

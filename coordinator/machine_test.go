@@ -265,6 +265,10 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		}
 	case "leave":
 		r.m.Leave(r.now, pos[0], "failed")
+	case "left": // the gossip says incarnation inc of the worker left
+		if !r.m.LeftGossip(r.now, pos[0], args["inc"]) {
+			out = append(out, "ignored")
+		}
 	case "disconnect":
 		r.m.Disconnected(r.now, pos[0], args["session"])
 	case "tick":
@@ -288,6 +292,8 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		for _, id := range r.m.sortedIDs() {
 			out = append(out, id+": "+fmtTask(r.m.Task(id)))
 		}
+	case "task": // the instruction for any worker id, member or not
+		out = append(out, pos[0]+": "+fmtTask(r.m.Task(pos[0])))
 	case "state":
 		ck := "none"
 		if c, ok := r.m.Checkpoint(); ok {

@@ -106,11 +106,7 @@ func (s *coordService) NextTask(ctx context.Context, req *asfpb.NextTaskRequest)
 		c.mu.Lock()
 		t, ok := c.pub.tasks[id]
 		if !ok {
-			t = Task{Kind: TaskRejoin, Reason: "not a member of the cluster"}
-			if c.pub.finished {
-				t = Task{Kind: TaskDone, Reason: "the job is over"}
-				copy(t.Base[:], c.pub.status.GetDigest())
-			}
+			t = c.pub.stranger // the machine's answer to a non-member
 		}
 		if t.Kind == TaskDone {
 			c.pub.doneSeen[id] = true
