@@ -5,14 +5,13 @@
 //
 //	STEP NODE ACTION [DURATION] [after=DELAY]
 //
-//   - STEP is a committed step count (the entry starts once the coordinator has
-//     committed that many steps) or +N: N steps after the previous entry
-//     completed. '+' means nothing else.
-//   - NODE is a worker's name or "coordinator".
-//   - ACTION is one of the runner's actions (its Language); some take a
-//     DURATION, how long the fault lasts (a disconnection: "disconnect 20s").
-//   - after=DELAY waits DELAY past the step boundary before acting, so the
-//     fault lands while the step runs (runners that support it).
+// STEP is a committed step count (the entry starts once the coordinator has
+// committed that many steps) or +N: N steps after the previous entry
+// completed; '+' means nothing else. NODE is a worker's name or
+// "coordinator". ACTION is one of the runner's actions (its Language); some
+// take a DURATION, how long the fault lasts (a disconnection: "disconnect
+// 20s"). after=DELAY waits DELAY past the step boundary before acting, so the
+// fault lands while the step runs (runners that support it).
 //
 // Example: "5 w2 disconnect 20s; +0 w2 in-ring; +5 w1 kill after=3ms".
 package faults
