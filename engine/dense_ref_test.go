@@ -117,7 +117,7 @@ func TestConvAgainstDenseReference(t *testing.T) {
 		in   Shape
 	}{
 		{"4C3-P2-6C3-P2-5FC-3FC", Shape{2, 10, 10}},
-		{"3C5-P2-4C3S2-6FC-3FC", Shape{1, 12, 12}},     // stride 2 after pooling neurons
+		{"3C5-P2-4C3S2-6FC-3FC", Shape{1, 12, 12}},    // stride 2 after pooling neurons
 		{"4C4P1-MP2-5C3P0-4FC-2FC", Shape{3, 11, 11}}, // even kernel, explicit padding; a conv after max pooling
 		{"5C3-5C3-P2-4FC-3FC", Shape{2, 8, 8}},        // conv on conv: the input is the previous layer's spike counts
 	}
