@@ -19,7 +19,7 @@ func TestCoordinatorPause(t *testing.T) {
 		t.Skip("starts child processes; skipped in -short mode")
 	}
 	ref, _, dir := reference(t)
-	sched, err := ParseSchedule("7 w0 stop; 7 w1 stop; 7 coordinator stop +3ms; 7 coordinator cont +4s; 7 w0 cont +100ms; 7 w1 cont")
+	sched, err := ParseSchedule("7 w0 stop; 7 w1 stop; 7 coordinator stop after=3ms; 7 coordinator cont after=4s; 7 w0 cont after=100ms; 7 w1 cont")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,10 +25,11 @@ const (
 	// Kill ends a worker abruptly: SIGKILL for a process; for a goroutine node,
 	// its gossip stops without a leave and its connections are cut.
 	Kill Action = "kill"
-	// Stop freezes a worker: SIGSTOP for a process; a goroutine node blocks
-	// before its next reduction (its gossip still answers).
+	// Stop freezes a worker (or, with child processes, the coordinator):
+	// SIGSTOP for a process; a goroutine node blocks before its next reduction
+	// (its gossip still answers).
 	Stop Action = "stop"
-	// Cont resumes a stopped worker.
+	// Cont resumes a stopped worker (or coordinator).
 	Cont Action = "cont"
 	// Hang blocks a worker's steps before their reduction (a compute that
 	// never ends) while its gossip and gRPC keep answering: SIGUSR1 for a
@@ -61,8 +62,8 @@ type Schedule = faults.Schedule
 var language = faults.Language{
 	Rules: []faults.Rule{
 		{Action: Kill, Target: faults.Worker, Delay: true},
-		{Action: Stop, Target: faults.Worker, Delay: true},
-		{Action: Cont, Target: faults.Worker, Delay: true},
+		{Action: Stop, Target: faults.Any, Delay: true},
+		{Action: Cont, Target: faults.Any, Delay: true},
 		{Action: Hang, Target: faults.Worker, Delay: true},
 		{Action: Unhang, Target: faults.Worker, Delay: true},
 		{Action: Join, Target: faults.Worker, Delay: true},

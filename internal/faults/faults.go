@@ -122,6 +122,8 @@ const (
 	Worker Target = iota
 	// CoordinatorOnly actions apply to the coordinator.
 	CoordinatorOnly
+	// Any actions apply to a worker or the coordinator.
+	Any
 )
 
 // Rule is what one action of a Language accepts.

@@ -13,6 +13,7 @@ var testLang = Language{
 		{Action: "kill", Target: Worker, Delay: true},
 		{Action: "disconnect", Target: Worker, Duration: true},
 		{Action: "restart", Target: CoordinatorOnly},
+		{Action: "stop", Target: Any},
 	},
 }
 
@@ -50,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		{"5 w1", "want STEP NODE ACTION"},
 		{"x w1 kill", `step "x"`},
 		{"++3 w1 kill", `step "++3"`},
-		{"3 w1 explode", `action "explode": want kill, disconnect or restart`},
+		{"3 w1 explode", `action "explode": want kill, disconnect, restart or stop`},
 		{"3 coordinator kill", "kill applies to a worker"},
 		{"3 w1 restart", "restart applies to the coordinator"},
 		{"3 w1 disconnect", "disconnect needs a duration"},
@@ -64,6 +65,9 @@ func TestParseErrors(t *testing.T) {
 		if !errors.Is(err, ErrSchedule) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%q): %v, want ErrSchedule saying %q", tc.in, err, tc.want)
 		}
+	}
+	if _, err := testLang.Parse("3 coordinator stop; 4 w1 stop"); err != nil {
+		t.Errorf("an action for any node: %v", err)
 	}
 	if s, err := (Language{Empty: true}).Parse(" ; "); err != nil || len(s) != 0 {
 		t.Errorf("an empty schedule where allowed: %v %v", s, err)
