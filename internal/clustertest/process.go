@@ -158,6 +158,10 @@ type Procs struct {
 	StepDeadline time.Duration       // 0 = the default
 	Timeout      time.Duration       // the whole run (0 = 2 minutes)
 	WorkerEnv    map[string][]string // extra environment ("NAME=value") of the named workers
+	// WorkerCmd runs the named workers with another command than this test
+	// binary, such as an emulator and a build of it for another
+	// architecture; the child's arguments are appended.
+	WorkerCmd map[string][]string
 }
 
 // ProcReport is what a process run observed.
@@ -223,7 +227,11 @@ func RunProcs(ctx context.Context, o Procs) (*ProcReport, error) {
 
 	base := append(os.Environ(), envJob+"="+string(js), envData+"="+o.DataDir)
 	start := func(name, role string, extra ...string) (*child, io.WriteCloser, io.ReadCloser, error) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		argv := []string{os.Args[0]}
+		if c := o.WorkerCmd[name]; role == "worker" && len(c) > 0 {
+			argv = c
+		}
+		cmd := exec.Command(argv[0], append(slices.Clone(argv[1:]), "-test.run=^$")...)
 		cmd.Env = append(append(slices.Clone(base), roleEnv+"="+role), extra...)
 		cmd.Stderr = &prefixWriter{prefix: name + ": ", w: logw}
 		var stdin io.WriteCloser
