@@ -284,7 +284,8 @@ func joinSemi(s []string) string {
 // image is a file read into memory and walked.
 type image struct {
 	rep            *FileReport
-	use, other     *contents // the trees of the meta in use and of the other one (nil if it does not verify)
+	use, other     *contents // the trees of the meta in use and of the other one (nil if it cannot be walked)
+	otherValid     bool      // the other meta passed its own checks
 	regions        []region
 	useMeta, older boltMeta
 }
@@ -321,9 +322,13 @@ func inspectBytes(path string, data []byte, mapping bool) *image {
 	for _, p := range c.points {
 		rep.Metrics += len(p)
 	}
-	if other.err == nil && other.pageSize == use.pageSize {
+	// The other meta's tree, for salvage: even when that meta fails its own
+	// checks (the walk trusts nothing, and every record it yields is verified
+	// by its checksum), as long as it describes pages of this file.
+	if other.magic == boltMagic && other.pageSize == use.pageSize && other.hwm >= 2 && other.hwm <= uint64(len(data))/uint64(use.pageSize)+1 {
 		img.other, _ = walk(other, false)
 		img.other.check()
+		img.otherValid = other.err == nil
 	}
 	return img
 }
@@ -414,6 +419,9 @@ func salvageInto(img *image, dst string, o Options) (*SalvageReport, error) {
 			merged.created = c.created
 		}
 		for j, cfg := range c.jobs {
+			if i == 1 && !img.otherValid {
+				break // a job record is not versioned: only a sound tree's is believed
+			}
 			if _, ok := merged.jobs[j]; !ok {
 				merged.jobs[j] = cfg
 				older += i
