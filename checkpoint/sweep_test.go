@@ -142,6 +142,8 @@ func TestCorruptionSweep(t *testing.T) {
 			}
 			if vr.Damaged() {
 				c.found++
+			} else {
+				t.Logf("%s: verify finds nothing wrong (the job must still end right)", name)
 			}
 			res, err := runSweepJob(ctx, dataDir, path, 0)
 			if err != nil {
