@@ -29,6 +29,11 @@
 //     new member advertising the new address, and register again with the
 //     new gRPC address (to the coordinator, a restart of the same worker).
 //
+// The decisions of steps 2 to 6 (which instruction starts, cancels or ends
+// what; where a step's state comes from) are a pure core (core.go) that the
+// serve loop feeds with events and whose decisions it carries out; the
+// scenarios in testdata/core/*.txt test it without a network.
+//
 // Every worker serves WorkerState (the states it holds, for peers that join
 // or re-sync and for the coordinator's checkpoints), AllReducePeer and the
 // gRPC health service on one gRPC server.

@@ -142,14 +142,23 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 // fetching.
 func (w *Worker) base(ctx context.Context, r *jobRun, t *asfpb.Task, want cluster.Held) (*replica, time.Duration, error) {
 	w.mu.Lock()
-	switch {
-	case w.comm != nil && w.comm.held() == want:
+	var comm, tent *cluster.Held
+	if w.comm != nil {
+		h := w.comm.held()
+		comm = &h
+	}
+	if w.tent != nil {
+		h := w.tent.held()
+		tent = &h
+	}
+	switch pickBase(comm, tent, r.fresh, want) {
+	case baseCommitted:
 		w.setLocked(w.comm, nil) // a redo of the step: what was computed is dropped
-	case w.tent != nil && w.tent.held() == want:
+	case baseTentative:
 		w.setLocked(w.tent, nil)
-	case want.Step == 0 && want.Digest == r.fresh:
+	case baseFresh:
 		w.setLocked(&replica{step: 0, model: engine.NewModel(r.prep.Net, r.job.Seed), opt: engine.NewOptimizer(r.job.TrainConfig(), r.prep.Net.NParams), digest: r.fresh}, nil)
-	default:
+	case baseSync:
 		w.mu.Unlock()
 		return w.sync(ctx, r, t, want)
 	}

@@ -498,8 +498,10 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 	lost := make(chan error, 1)
 	go w.poll(pctx, cl, tasks, lost)
 
-	var cur *inflight
-	var last haveKey // the last compute task started
+	var (
+		cur *inflight
+		c   core // the decisions (core.go); this loop carries them out
+	)
 	stop := func() {
 		if cur != nil {
 			cur.cancel()
@@ -508,6 +510,23 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 		}
 	}
 	defer stop()
+	// do carries out d; t is the instruction that led to it (for a start).
+	do := func(d decision, t *asfpb.Task) {
+		if d.Cancel {
+			stop()
+		}
+		if d.Await && cur != nil {
+			// Finish the step in flight: its result is kept (as the tentative
+			// state) for a restarted coordinator to adopt.
+			<-cur.done
+			cur = nil
+		}
+		if d.Start {
+			sctx, cancel := context.WithCancel(ctx)
+			cur = &inflight{key: keyOf(t), cancel: cancel, done: make(chan *asfpb.StepReport, 1)}
+			go func(f *inflight) { f.done <- w.step(sctx, t) }(cur)
+		}
+	}
 	var curDone <-chan *asfpb.StepReport
 	for {
 		if cur != nil {
@@ -519,52 +538,47 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 		case <-ctx.Done():
 			return ctx.Err()
 		case ip := <-w.moved:
-			if net.ParseIP(ip).Equal(w.gossipHost()) {
-				continue // already advertised
+			d := c.moved(net.ParseIP(ip).Equal(w.gossipHost()))
+			do(d, nil)
+			if d.Leave == leaveMoved {
+				w.movedTo = ip
+				return errMoved
 			}
-			// The step in flight is abandoned: the others cannot reach us at
-			// the old address, and the new registration re-forms the ring.
-			stop()
-			w.movedTo = ip
-			return errMoved
 		case err := <-lost:
-			if cur != nil {
-				// Finish the step in flight: its result is kept (as the tentative
-				// state) for a restarted coordinator to adopt.
-				<-cur.done
-				cur = nil
-			}
+			do(c.lost(), nil)
 			return fmt.Errorf("%w: %v", errLost, err)
 		case rep := <-curDone:
 			cur = nil
+			c.stepDone()
 			w.observeReport(rep)
 			if err := w.report(ctx, cl, rep); err != nil {
 				return fmt.Errorf("%w: %v", errLost, err)
 			}
 		case t := <-tasks:
-			switch t.GetKind() {
-			case asfpb.TaskKind_TASK_KIND_DONE:
-				stop()
+			d := c.instruction(instructionOf(t.GetKind()), stepKey{gen: t.GetGeneration(), step: t.GetStep()})
+			do(d, t)
+			switch d.Leave {
+			case leaveDone:
 				return w.finish(t, out)
-			case asfpb.TaskKind_TASK_KIND_REJOIN:
-				stop()
+			case leaveRejoin:
 				w.log.Info("rejoining", "reason", t.GetReason())
 				return errRejoin
-			case asfpb.TaskKind_TASK_KIND_COMPUTE:
-				k := keyOf(t)
-				if (cur != nil && cur.key == k) || k == last {
-					continue // a repeat of the task in hand
-				}
-				stop()
-				last = k
-				sctx, cancel := context.WithCancel(ctx)
-				cur = &inflight{key: k, cancel: cancel, done: make(chan *asfpb.StepReport, 1)}
-				go func(f *inflight) { f.done <- w.step(sctx, t) }(cur)
-			default: // WAIT: a step in flight was abandoned
-				stop()
 			}
 		}
 	}
+}
+
+// instructionOf converts a task kind from the wire.
+func instructionOf(k asfpb.TaskKind) instruction {
+	switch k {
+	case asfpb.TaskKind_TASK_KIND_COMPUTE:
+		return doCompute
+	case asfpb.TaskKind_TASK_KIND_REJOIN:
+		return doRejoin
+	case asfpb.TaskKind_TASK_KIND_DONE:
+		return doDone
+	}
+	return doWait
 }
 
 // poll long-polls the coordinator for instructions and puts every answer in

@@ -1,0 +1,158 @@
+package worker
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/asfnet/asf/internal/cluster"
+)
+
+var rewriteCore = flag.Bool("rewrite-core", false, "rewrite testdata/core/*.txt with the decisions the core makes")
+
+// TestCoreScripts runs the scenarios of testdata/core: each command is an
+// event fed to the worker's core (or a base choice), followed by "----" and
+// the decisions expected.
+//
+//	task compute|wait|rejoin|done [gN sN]   an instruction from the coordinator
+//	finished                               the step in flight finished
+//	lost                                   the coordinator cannot be reached
+//	moved [same]                           the worker's address changed
+//	base want=S:D [comm=S:D] [tent=S:D] [fresh=D]   where step S's state D comes from
+func TestCoreScripts(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "core", "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) { runCoreScript(t, path) })
+	}
+}
+
+func runCoreScript(t *testing.T, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var c core
+	var out strings.Builder
+	sc := bufio.NewScanner(f)
+	line := 0
+	for {
+		var cmd string
+		for sc.Scan() {
+			line++
+			l := strings.TrimSpace(sc.Text())
+			if strings.HasPrefix(l, "#") {
+				fmt.Fprintf(&out, "%s\n", l)
+				continue
+			}
+			if l != "" {
+				cmd = l
+				break
+			}
+		}
+		if cmd == "" {
+			break
+		}
+		at := line
+		if !sc.Scan() || strings.TrimSpace(sc.Text()) != "----" {
+			t.Fatalf("%s:%d: want ---- after the command", path, at)
+		}
+		line++
+		var want []string
+		for sc.Scan() {
+			line++
+			l := strings.TrimSpace(sc.Text())
+			if l == "" {
+				break
+			}
+			want = append(want, l)
+		}
+		got, err := coreExec(&c, cmd)
+		if err != nil {
+			t.Fatalf("%s:%d: %s: %v", path, at, cmd, err)
+		}
+		fmt.Fprintf(&out, "%s\n----\n%s\n\n", cmd, got)
+		if !*rewriteCore && !slices.Equal([]string{got}, want) {
+			t.Errorf("%s:%d: %s\n got: %s\nwant: %s", path, at, cmd, got, strings.Join(want, " | "))
+		}
+	}
+	if *rewriteCore {
+		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func coreExec(c *core, cmd string) (string, error) {
+	f := strings.Fields(cmd)
+	switch f[0] {
+	case "task":
+		kinds := map[string]instruction{"compute": doCompute, "wait": doWait, "rejoin": doRejoin, "done": doDone}
+		k, ok := kinds[f[1]]
+		if !ok {
+			return "", fmt.Errorf("instruction %q", f[1])
+		}
+		var key stepKey
+		if len(f) == 4 {
+			g, err1 := strconv.ParseUint(strings.TrimPrefix(f[2], "g"), 10, 64)
+			s, err2 := strconv.ParseInt(strings.TrimPrefix(f[3], "s"), 10, 64)
+			if err1 != nil || err2 != nil {
+				return "", fmt.Errorf("want gN sN, got %q %q", f[2], f[3])
+			}
+			key = stepKey{gen: g, step: s}
+		}
+		return c.instruction(k, key).String(), nil
+	case "finished":
+		return c.stepDone().String(), nil
+	case "lost":
+		return c.lost().String(), nil
+	case "moved":
+		return c.moved(len(f) > 1 && f[1] == "same").String(), nil
+	case "base":
+		args := map[string]string{}
+		for _, a := range f[1:] {
+			k, v, _ := strings.Cut(a, "=")
+			args[k] = v
+		}
+		held := func(s string) (*cluster.Held, error) {
+			if s == "" {
+				return nil, nil
+			}
+			st, d, ok := strings.Cut(s, ":")
+			n, err := strconv.Atoi(st)
+			if !ok || err != nil {
+				return nil, fmt.Errorf("held %q: want STEP:DIGEST", s)
+			}
+			return &cluster.Held{Step: n, Digest: digestOf(d)}, nil
+		}
+		want, err := held(args["want"])
+		if err != nil || want == nil {
+			return "", fmt.Errorf("want=STEP:DIGEST needed: %v", err)
+		}
+		comm, err := held(args["comm"])
+		if err != nil {
+			return "", err
+		}
+		tent, err := held(args["tent"])
+		if err != nil {
+			return "", err
+		}
+		return pickBase(comm, tent, digestOf(args["fresh"]), *want).String(), nil
+	}
+	return "", fmt.Errorf("unknown command %q", f[0])
+}
+
+func digestOf(s string) cluster.Digest {
+	var d cluster.Digest
+	copy(d[:], s)
+	return d
+}
