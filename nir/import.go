@@ -138,6 +138,9 @@ func Import(g *Graph, opt ImportOptions) (*Imported, error) {
 	if len(b.toks) == 0 {
 		return nil, fmt.Errorf("%w: the graph has no layers between %q and %q", ErrUnsupported, in.name, chain[len(chain)-1].name)
 	}
+	if b.pre != nil {
+		return nil, unsupported(b.preNode, "pooling without neurons at the end of the graph; asf fuses such pooling into a following Conv2d, Linear or Affine")
+	}
 	if !b.lastOutput {
 		// A graph that ends in spiking neurons: asf reads its output from an
 		// integrating layer, so an identity readout integrates their spikes.
@@ -220,6 +223,12 @@ type builder struct {
 	vth        float32 // conv/FC threshold, -1 until set
 	vthPool    float32
 	lastVth    float32 // threshold of the neuron node checked last
+	// pre is the unpooled shape while a pooling node without neurons after it
+	// waits to be fused into the next weighted layer (preGain 1 for a sum, 0.25
+	// for an average; preNode the pooling node).
+	pre     *engine.Shape
+	preGain float32
+	preNode chainNode
 	subtract   bool
 	resetSeen  bool
 	lastOutput bool
@@ -250,6 +259,9 @@ func (b *builder) layer(body []chainNode, i int) (int, error) {
 	n := body[i]
 	if b.lastOutput {
 		return 0, unsupported(n, "comes after the output layer's integrator; asf's output layer is the last")
+	}
+	if b.pre != nil && n.Type != "Conv2d" && n.Type != "Flatten" && n.Type != "Linear" && n.Type != "Affine" {
+		return 0, unsupported(n, "follows pooling %q without neurons; asf fuses such pooling into a following Conv2d, Linear or Affine", b.preNode.name)
 	}
 	next := func() (chainNode, bool) {
 		if i+1 < len(body) {
@@ -362,6 +374,30 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 		return 0, malformed(n, "a %dx%d kernel with padding %d does not fit its %dx%d input", kh, kw, p, b.cur.H, b.cur.W)
 	}
 	out := engine.Shape{C: co, H: (b.cur.H+2*p-kh)/s + 1, W: (b.cur.W+2*p-kh)/s + 1}
+	var fused []string
+	if b.pre != nil {
+		// 2x2 pooling then a k x k convolution with stride s and padding p is a
+		// 2k x 2k convolution with stride 2s and padding 2p of the unpooled
+		// input, each weight repeated over its 2x2 window (exact for even sizes).
+		if b.pre.H%2 != 0 || b.pre.W%2 != 0 {
+			return 0, unsupported(n, "follows pooling %q without neurons of an odd-sized %v input; asf fuses pooling into a convolution for even sizes only", b.preNode.name, *b.pre)
+		}
+		k2 := 2 * kh
+		wide := make([]float32, co*ci*k2*k2)
+		for o := 0; o < co; o++ {
+			for c := 0; c < ci; c++ {
+				for y := 0; y < k2; y++ {
+					for x := 0; x < k2; x++ {
+						wide[((o*ci+c)*k2+y)*k2+x] = b.preGain * w.data[((o*ci+c)*kh+y/2)*kw+x/2]
+					}
+				}
+			}
+		}
+		w = tensor{shape: []int{co, ci, k2, k2}, data: wide}
+		kh, kw, s, p = k2, k2, 2*s, 2*p
+		fused = []string{b.preNode.name, b.preNode.Type}
+		b.pre = nil
+	}
 	np, err := b.neuron(nn, out, false, true)
 	if err != nil {
 		return 0, err
@@ -377,7 +413,11 @@ func (b *builder) conv(n chainNode, next func() (chainNode, bool)) (int, error) 
 	if kh%2 == 0 || p != kh/2 {
 		tok += fmt.Sprintf("p%d", p)
 	}
-	b.add(tok, w.shape, data, bias, ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: scale})
+	il := ImportedLayer{Nodes: []string{n.name, nn.name}, Types: []string{n.Type, nn.Type}, Scale: scale}
+	if fused != nil {
+		il.Nodes, il.Types = append([]string{fused[0]}, il.Nodes...), append([]string{fused[1]}, il.Types...)
+	}
+	b.add(tok, w.shape, data, bias, il)
 	b.cur = out
 	return 2, nil
 }
@@ -407,6 +447,20 @@ func (b *builder) pool(n chainNode, next func() (chainNode, bool)) (int, error) 
 	nn, ok := next()
 	if !ok {
 		return 0, unsupported(n, "pooling without neurons or a threshold after it")
+	}
+	if nn.Type != "IF" && nn.Type != "LIF" && nn.Type != "Threshold" {
+		// Pooled spikes straight into the next layer (as Sinabs writes): fused
+		// into that layer's weights, which then read the unpooled input.
+		if b.pre != nil {
+			return 0, unsupported(n, "a second pooling without neurons in a row; asf fuses one into the next layer")
+		}
+		pre := b.cur
+		b.pre, b.preNode, b.preGain = &pre, n, 1
+		if n.Type == "AvgPool2d" {
+			b.preGain = 0.25
+		}
+		b.cur = out
+		return 1, nil
 	}
 	if nn.Type == "Threshold" {
 		if n.Type != "SumPool2d" {
@@ -467,6 +521,27 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 	if w.shape[1] != b.cur.Size() {
 		return 0, malformed(n, "weight of shape %v takes %d inputs; its input has %d", w.shape, w.shape[1], b.cur.Size())
 	}
+	var fusedPool *chainNode
+	if b.pre != nil {
+		// Pooling then a dense layer is a dense layer on the unpooled input
+		// (CHW order), each weight repeated over its 2x2 window.
+		pre, ph, pw := *b.pre, b.pre.H/2, b.pre.W/2
+		outs, in := w.shape[0], pre.Size()
+		wide := make([]float32, outs*in)
+		for o := 0; o < outs; o++ {
+			for c := 0; c < pre.C; c++ {
+				for y := 0; y < 2*ph; y++ {
+					for x := 0; x < 2*pw; x++ {
+						wide[o*in+(c*pre.H+y)*pre.W+x] = b.preGain * w.data[o*w.shape[1]+(c*ph+y/2)*pw+x/2]
+					}
+				}
+			}
+		}
+		w = tensor{shape: []int{outs, in}, data: wide}
+		pn := b.preNode
+		fusedPool = &pn
+		b.pre = nil
+	}
 	outN := w.shape[0]
 	var bias []float32
 	if n.Type == "Affine" {
@@ -476,6 +551,9 @@ func (b *builder) fc(n chainNode, next func() (chainNode, bool), body []chainNod
 	}
 	out := engine.Shape{C: outN, H: 1, W: 1}
 	l := ImportedLayer{Nodes: []string{n.name}, Types: []string{n.Type}, Scale: 1}
+	if fusedPool != nil {
+		l.Nodes, l.Types = []string{fusedPool.name, n.name}, []string{fusedPool.Type, n.Type}
+	}
 	nn, ok := next()
 	switch {
 	case !ok:

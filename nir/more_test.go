@@ -340,3 +340,73 @@ func TestAvgPool2d(t *testing.T) {
 	}
 	compareWithReference(t, imp.Model, g, 1, 3, 0)
 }
+
+// TestPoolingWithoutNeurons imports pooling that feeds the next layer directly
+// (Conv -> IF -> SumPool2d -> Conv, and SumPool2d -> Flatten -> Linear, as Sinabs
+// writes): the pooling is fused into that layer, and the engine's spike counts
+// equal the reference simulation of the graph.
+func TestPoolingWithoutNeurons(t *testing.T) {
+	cfg := engine.DefaultConfig()
+	cfg.T, cfg.Encoding, cfg.Frames = 10, engine.Events, 10
+	for _, pool := range []string{"SumPool2d", "AvgPool2d"} {
+		net, err := engine.BuildNet("4C3-P2-6C3-P2-8FC-3FC", engine.Shape{C: 1, H: 8, W: 8}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := engine.NewModel(net, 3)
+		dyadic(m, 7)
+		g, err := Export(m, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Drop the pooling neurons: pool2 -> conv3, pool4 -> flatten5.
+		delete(g.Nodes, "pool2_if")
+		delete(g.Nodes, "pool4_if")
+		var edges [][2]string
+		for _, e := range g.Edges {
+			switch e {
+			case [2]string{"pool2", "pool2_if"}, [2]string{"pool4", "pool4_if"}:
+				continue
+			case [2]string{"pool2_if", "conv3"}:
+				e[0] = "pool2"
+			case [2]string{"pool4_if", "flatten5"}:
+				e[0] = "pool4"
+			}
+			edges = append(edges, e)
+		}
+		g.Edges = edges
+		g.Nodes["pool2"].Type, g.Nodes["pool4"].Type = pool, pool
+		imp, err := Import(g, DefaultImportOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := imp.Model.Net.Spec.String(); s != "4C3-6C6s2p2-8FC-3FC" {
+			t.Fatalf("%s: imported %s", pool, s)
+		}
+		if l := imp.Layers[1]; l.Nodes[0] != "pool2" || l.Nodes[1] != "conv3" {
+			t.Fatalf("%s: layer 2 from %v", pool, l.Nodes)
+		}
+		compareWithReference(t, imp.Model, g, 1, 3, 0, func(li int) string {
+			nodes := imp.Layers[li].Nodes
+			return nodes[len(nodes)-1]
+		})
+	}
+	// Odd sizes cannot fuse into a convolution.
+	net, _ := engine.BuildNet("4C3-P2-6C3-3FC", engine.Shape{C: 1, H: 7, W: 7}, cfg)
+	g, _ := Export(engine.NewModel(net, 1), ExportOptions{})
+	delete(g.Nodes, "pool2_if")
+	var edges [][2]string
+	for _, e := range g.Edges {
+		if e[0] == "pool2" {
+			continue
+		}
+		if e[0] == "pool2_if" {
+			e[0] = "pool2"
+		}
+		edges = append(edges, e)
+	}
+	g.Edges = edges
+	if _, err := Import(g, DefaultImportOptions()); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "odd-sized") {
+		t.Fatalf("odd pooling fusion: %v", err)
+	}
+}

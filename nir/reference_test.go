@@ -248,7 +248,9 @@ func TestReferenceSimulation(t *testing.T) {
 // compareWithReference runs samples random binary-frame samples through the engine
 // and the reference and compares spike counts per layer (allowing mismatches in
 // at most tol of the neurons) and predictions.
-func compareWithReference(t *testing.T, m *engine.Model, g *Graph, dt float64, samples int, tol float64) {
+//
+// nodeOf names the NIR neuron node of asf layer li (nil: the names Export gives).
+func compareWithReference(t *testing.T, m *engine.Model, g *Graph, dt float64, samples int, tol float64, nodeOf ...func(li int) string) {
 	t.Helper()
 	net := m.Net
 	T, in := net.Config.T, net.Input
@@ -282,6 +284,9 @@ func compareWithReference(t *testing.T, m *engine.Model, g *Graph, dt float64, s
 			name := l.Name() + "_if"
 			if net.Config.Leak != 1 && l.Kind != engine.AvgPool {
 				name = l.Name() + "_lif"
+			}
+			if len(nodeOf) > 0 {
+				name = nodeOf[0](li)
 			}
 			want := ref.counts[name]
 			got := ws.LayerSpikes(li)
