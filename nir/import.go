@@ -211,24 +211,24 @@ type tensor struct {
 }
 
 type builder struct {
-	cfg        engine.Config
-	dt         float64
-	cur        engine.Shape
-	flat       bool
-	toks       []string
-	weights    []tensor
-	layers     []ImportedLayer
-	notes      []string
-	leak       float32 // -1 until a neuron layer sets it
-	vth        float32 // conv/FC threshold, -1 until set
-	vthPool    float32
-	lastVth    float32 // threshold of the neuron node checked last
+	cfg     engine.Config
+	dt      float64
+	cur     engine.Shape
+	flat    bool
+	toks    []string
+	weights []tensor
+	layers  []ImportedLayer
+	notes   []string
+	leak    float32 // -1 until a neuron layer sets it
+	vth     float32 // conv/FC threshold, -1 until set
+	vthPool float32
+	lastVth float32 // threshold of the neuron node checked last
 	// pre is the unpooled shape while a pooling node without neurons after it
 	// waits to be fused into the next weighted layer (preGain 1 for a sum, 0.25
 	// for an average; preNode the pooling node).
-	pre     *engine.Shape
-	preGain float32
-	preNode chainNode
+	pre        *engine.Shape
+	preGain    float32
+	preNode    chainNode
 	subtract   bool
 	resetSeen  bool
 	lastOutput bool
