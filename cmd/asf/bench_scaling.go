@@ -24,6 +24,7 @@ type benchScalingFlags struct {
 	links, modes              []string
 	cpus                      float64
 	steps, warmup, localSteps int
+	repeat                    int
 	threads, micro, T         int
 	dataset, spec             string
 	binDir, plot, jsonOut     string
@@ -86,6 +87,7 @@ workers below them.`,
 	fl.IntVar(&f.localSteps, "local-steps", def.LocalSteps, "with --sync-mode weights: local steps between weight averages")
 	fl.IntVar(&f.steps, "steps", def.Steps, "measured steps per configuration")
 	fl.IntVar(&f.warmup, "warmup", def.WarmSteps, "steps before the measurement (loading, first connections)")
+	fl.IntVar(&f.repeat, "repeat", 1, "measure every configuration this many times, in interleaved rounds, and keep the median (on a busy host)")
 	fl.IntVar(&f.threads, "threads", def.Threads, "compute goroutines per worker")
 	fl.IntVar(&f.micro, "micro-batch", def.Job.Micro, "micro-batch size")
 	fl.IntVarP(&f.T, "time-steps", "T", def.Job.Neuron.T, "time steps per sample")
@@ -187,23 +189,42 @@ func runBenchScaling(cmd *cobra.Command, f benchScalingFlags) error {
 				fmt.Fprintf(out, "engine alone, batch %d: weights sha256 %s\n", c.Job.Batch, d)
 			}
 		}
-		for i, c := range cfgs {
-			c.Logger = log
-			fmt.Fprintf(cmd.ErrOrStderr(), "[%d/%d] W=%d batch %d %s %s (load %.2f)\n", i+1, len(cfgs), c.Workers, c.Job.Batch, c.SyncMode,
-				emucluster.FormatRate(c.LinkBits), scaling.LoadAverage())
-			p, err := scaling.Run(ctx, c)
-			if err != nil {
-				return err
-			}
-			if c.SyncMode == "gradient" {
-				p.EngineDigest = ref[c.Job.Batch]
-			}
-			points = append(points, p)
-			if f.jsonOut != "" {
-				if err := scaling.SavePoints(f.jsonOut, points); err != nil {
+		if f.repeat < 1 {
+			return fmt.Errorf("--repeat %d: want at least 1", f.repeat)
+		}
+		runs := make([][]scaling.Point, len(cfgs))
+		for round := range f.repeat {
+			for i, c := range cfgs {
+				c.Logger = log
+				fmt.Fprintf(cmd.ErrOrStderr(), "[%d/%d, round %d/%d] W=%d batch %d %s %s (load %.2f)\n", i+1, len(cfgs), round+1, f.repeat,
+					c.Workers, c.Job.Batch, c.SyncMode, emucluster.FormatRate(c.LinkBits), scaling.LoadAverage())
+				p, err := scaling.Run(ctx, c)
+				if err != nil {
 					return err
 				}
+				if c.SyncMode == "gradient" {
+					p.EngineDigest = ref[c.Job.Batch]
+				}
+				runs[i] = append(runs[i], p)
+				if f.jsonOut != "" {
+					var so []scaling.Point
+					for _, r := range runs {
+						if len(r) > 0 {
+							so = append(so, scaling.Median(r))
+						}
+					}
+					if err := scaling.SavePoints(f.jsonOut, so); err != nil {
+						return err
+					}
+				}
 			}
+		}
+		for _, r := range runs {
+			p := scaling.Median(r)
+			if f.repeat == 1 {
+				p.Runs = nil
+			}
+			points = append(points, p)
 		}
 	}
 	model, ferr := scaling.Fit(points)

@@ -81,3 +81,14 @@ func TestRescaleAndPredict(t *testing.T) {
 		}
 	}
 }
+
+func TestMedian(t *testing.T) {
+	ps := []Point{{SamplesPerSec: 30, Digest: "c"}, {SamplesPerSec: 10, Digest: "a"}, {SamplesPerSec: 20, Digest: "b"}}
+	m := Median(ps)
+	if m.Digest != "b" || len(m.Runs) != 3 || m.Runs[0] != 30 {
+		t.Fatalf("Median = %+v, want the 20 samples/s point with all three runs", m)
+	}
+	if two := Median(ps[:2]); two.SamplesPerSec != 10 {
+		t.Fatalf("Median of two = %v samples/s, want the lower (10)", two.SamplesPerSec)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/asfnet/asf/internal/emucluster"
@@ -71,6 +73,7 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 		}
 	}
 	ms := func(d float64) string { return fmt.Sprintf("%.1f", d*1e3) }
+	var spread strings.Builder
 	for _, p := range points {
 		c := p.Config
 		mode := c.SyncMode
@@ -99,12 +102,21 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 				same += " DIFFERS"
 			}
 		}
+		if len(p.Runs) > 1 {
+			lo, hi := slices.Min(p.Runs), slices.Max(p.Runs)
+			fmt.Fprintf(&spread, "W=%d batch %d %s %s: median of %d runs, samples/s %.1f..%.1f\n", c.Workers, c.Job.Batch, mode,
+				emucluster.FormatRate(c.LinkBits), len(p.Runs), lo, hi)
+		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%.0f%%\t%s\t%s\t%s\t%.1f-%.1f\t\n",
 			c.Workers, c.Job.Batch, mode, emucluster.FormatRate(c.LinkBits), c.CPUs, p.SamplesPerSec, e,
 			ms(p.StepTime.Seconds()), ms(p.Compute.Seconds()), ms(p.Reduce.Seconds()), ms(p.ReduceMin.Seconds()), ms(p.Update.Seconds()), ms(p.Coord.Seconds()),
 			p.PayloadBytes/1e3, p.WireBytes/1e3, linkUse(p), ms(p.CPU.Seconds()), 100*p.Throttled, model, errPct, same, p.Load[0], p.Load[1])
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, spread.String())
+	return err
 }
 
 // PrintModel writes the fitted coefficients.

@@ -10,6 +10,7 @@ package scaling
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,6 +193,25 @@ type Point struct {
 	Digest, EngineDigest string
 	// Load is the host's 1-minute load average at the start and the end.
 	Load [2]float64
+	// Runs are the throughputs of every repetition of the configuration when
+	// it was measured more than once (Median chose this point among them).
+	Runs []float64 `json:",omitempty"`
+}
+
+// Median returns the point of median throughput among repetitions of one
+// configuration, with Runs set to all their throughputs in order.
+func Median(ps []Point) Point {
+	if len(ps) == 0 {
+		return Point{}
+	}
+	sorted := slices.Clone(ps)
+	slices.SortFunc(sorted, func(a, b Point) int { return cmp.Compare(a.SamplesPerSec, b.SamplesPerSec) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Runs = nil
+	for _, p := range ps {
+		m.Runs = append(m.Runs, p.SamplesPerSec)
+	}
+	return m
 }
 
 // Run builds the cluster of cfg, trains the job on it, measures, and removes
