@@ -150,12 +150,14 @@ as an asf network: a safetensors file with the weights and a job that asf eval
 and asf predict take; to fine-tune, asf checkpoint import FILE --job-id ID (give
 this command the same --id), then asf train --workers 1 --resume --job-id ID.
 
-asf represents chains of Conv2d (stride 1, same padding), SumPool2d/AvgPool2d 2x2,
-IF/LIF neurons with one threshold and time constant per layer, Threshold after
-a SumPool2d (max pooling), Flatten, Linear/Affine and an output integrator I; a
-graph that ends in spiking neurons gets an identity readout that integrates their
-spikes. Anything else is refused with the node, its type and the field. NIR has
-no time step: give --dt for LIF taus (asf's own files carry it).`,
+asf represents chains of Conv2d (square kernel, stride, padding, bias),
+SumPool2d/AvgPool2d 2x2 (with pooling neurons, or fused into the next layer),
+IF/LIF neurons (thresholds and gains per neuron are folded into the weights; one
+time constant for the network), Threshold after a SumPool2d (max pooling),
+Flatten, Linear/Affine and an output integrator I; a graph that ends in spiking
+neurons gets an identity readout that integrates their spikes. Anything else is
+refused with the node, its type and the field. NIR has no time step: give --dt
+for LIF taus (asf's own files carry it).`,
 		Example: `  asf import --nir lenet.nir -o lenet2.safetensors && asf eval --weights lenet2.safetensors
   asf import --nir lif_norse.nir --dt 1e-4 --dataset synthetic -o norse.safetensors`,
 		Args: cobra.NoArgs,
