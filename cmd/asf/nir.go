@@ -81,6 +81,9 @@ docs/interop.md has the mapping and why the NIR semantics reproduce asf's.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s on %v, T=%d) -> %s: %d NIR nodes, %d edges, %s\n",
 				what, st.Spec, in, j.Neuron.T, out, len(g.Nodes), len(g.Edges), humanBytes(n))
+			if l0 := st.Spec; strings.HasPrefix(strings.ToUpper(l0), "MP") && j.Neuron.Encoding == engine.Poisson {
+				fmt.Fprintln(cmd.OutOrStdout(), "note: the first layer max-pools the input spikes; with negative inputs (signed Poisson spikes) asf takes the max of -1/0/+1, which the NIR SumPool2d + Threshold pair reproduces only for non-negative data")
+			}
 			if j.Neuron.Reset == engine.ResetSubtract {
 				fmt.Fprintln(cmd.OutOrStdout(), "note: NIR 1.0 has no subtract reset; the neurons carry metadata asf_reset=subtract, which asf's import honours and other tools may not")
 			}
