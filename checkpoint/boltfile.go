@@ -121,6 +121,7 @@ func (p Problem) String() string {
 type region struct {
 	off, n int64
 	kind   string
+	what   string // finer: "bucket header of a/b", "key in a/b", ...
 }
 
 // walker reads the tree of one meta.
@@ -145,9 +146,15 @@ func (w *walker) problem(page uint64, path []string, format string, args ...any)
 	}
 }
 
-func (w *walker) mark(off, n int64, kind string) {
+// mark records (when mapping) that bytes off..off+n hold kind: label and the
+// bucket path say what exactly.
+func (w *walker) mark(off, n int64, kind string, label string, path []string) {
 	if w.mapping && n > 0 {
-		w.regions = append(w.regions, region{off, n, kind})
+		what := label
+		if len(path) > 0 {
+			what += " " + strings.Join(path, "/")
+		}
+		w.regions = append(w.regions, region{off, n, kind, what})
 	}
 }
 
@@ -249,7 +256,8 @@ func (w *walker) bucketRoot(v []byte, voff int64, path []string, depth int) {
 		return
 	}
 	root, seq := binary.LittleEndian.Uint64(v), binary.LittleEndian.Uint64(v[8:])
-	w.mark(voff, bucketHeaderSize, KindLeaf)
+	w.mark(voff, 8, KindLeaf, "root page id of bucket", path)
+	w.mark(voff+8, 8, KindLeaf, "sequence of bucket", path)
 	if w.bucket != nil {
 		w.bucket(path, root, seq)
 	}
@@ -278,12 +286,13 @@ func (w *walker) bucketRoot(v []byte, voff int64, path []string, depth int) {
 // first is the length of the page's first page (values beyond it are overflow).
 func (w *walker) leaf(els []element, base, first int64, path []string, depth int) {
 	if len(els) > 0 {
-		w.mark(base, int64(pageHeaderSize+len(els)*elementSize), KindLeaf)
+		w.mark(base, pageHeaderSize, KindLeaf, "leaf page header in", path)
+		w.mark(base+pageHeaderSize, int64(len(els)*elementSize), KindLeaf, "leaf element table in", path)
 	} else {
-		w.mark(base, pageHeaderSize, KindLeaf)
+		w.mark(base, pageHeaderSize, KindLeaf, "leaf page header in", path)
 	}
 	for _, e := range els {
-		w.mark(base+int64(e.koff), int64(len(e.key)), KindLeaf)
+		w.mark(base+int64(e.koff), int64(len(e.key)), KindLeaf, "key in", path)
 		sub := append(path[:len(path):len(path)], string(e.key))
 		if e.flags&1 != 0 {
 			w.bucketRoot(e.value, base+int64(e.voff), sub, depth)
@@ -299,10 +308,10 @@ func (w *walker) leaf(els []element, base, first int64, path []string, depth int
 			}
 			voff, vend := int64(e.voff), int64(e.voff+len(e.value))
 			if first > 0 && vend > first {
-				w.mark(base+max(voff, first), vend-max(voff, first), KindOverflow)
+				w.mark(base+max(voff, first), vend-max(voff, first), KindOverflow, "value of", sub)
 				vend = max(voff, first)
 			}
-			w.mark(base+voff, vend-voff, kind)
+			w.mark(base+voff, vend-voff, kind, "value of", sub)
 		}
 		if w.value != nil {
 			w.value(path, e.key, e.value)
@@ -354,10 +363,10 @@ func (w *walker) tree(id uint64, path []string, lo, hi []byte, depth int) []byte
 		w.problem(id, path, "branch page without elements")
 		return nil
 	}
-	w.mark(base, int64(pageHeaderSize+len(els)*elementSize), KindBranch)
+	w.mark(base, int64(pageHeaderSize+len(els)*elementSize), KindBranch, "branch page header and elements in", path)
 	var last []byte
 	for i, e := range els {
-		w.mark(base+int64(e.koff), int64(len(e.key)), KindBranch)
+		w.mark(base+int64(e.koff), int64(len(e.key)), KindBranch, "branch key in", path)
 		next := hi
 		if i+1 < len(els) {
 			next = els[i+1].key
@@ -395,7 +404,7 @@ func (w *walker) freelist() {
 		w.problem(id, nil, "freelist of %d page ids does not fit in its %d bytes", count, len(p))
 		return
 	}
-	w.mark(int64(id)*int64(w.ps), int64(start+8*count), KindFreelist)
+	w.mark(int64(id)*int64(w.ps), int64(start+8*count), KindFreelist, "freelist", nil)
 	var prev uint64
 	for i := range count {
 		f := binary.LittleEndian.Uint64(p[start+8*i:])
@@ -421,8 +430,10 @@ func walkFile(data []byte, m boltMeta, w *walker) {
 	w.data, w.ps, w.meta = data, int(m.pageSize), m
 	w.seen, w.free = make([]uint8, m.hwm), make([]bool, m.hwm)
 	w.seen[0], w.seen[1] = 2, 2
-	w.mark(0, pageHeaderSize+metaSize, KindMeta)
-	w.mark(int64(w.ps), pageHeaderSize+metaSize, KindMeta)
+	for p := range int64(2) {
+		w.mark(p*int64(w.ps), pageHeaderSize, KindMeta, "header of meta page (bbolt does not read it)", nil)
+		w.mark(p*int64(w.ps)+pageHeaderSize, metaSize, KindMeta, "meta", nil)
+	}
 	if uint64(len(data)) < m.hwm*uint64(w.ps) {
 		w.problem(0, nil, "the file has %d bytes, its %d pages need %d", len(data), m.hwm, m.hwm*uint64(w.ps))
 	}
@@ -434,7 +445,7 @@ func walkFile(data []byte, m boltMeta, w *walker) {
 			lost = append(lost, id)
 		}
 		if w.free[id] {
-			w.mark(int64(id)*int64(w.ps), int64(w.ps), KindFree)
+			w.mark(int64(id)*int64(w.ps), int64(w.ps), KindFree, "free page", nil)
 		}
 	}
 	if len(lost) > 0 {

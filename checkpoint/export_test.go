@@ -28,3 +28,20 @@ func BucketRoot(file, path string) (page uint64, pageSize int, err error) {
 	}
 	return img.use.roots[path], img.rep.PageSize, nil
 }
+
+// WhatIs names what the byte at off of the store file at path holds.
+func WhatIs(path string, off int64) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	for _, r := range inspectBytes(path, data, true).regions {
+		if off >= r.off && off < r.off+r.n {
+			if r.what != "" {
+				return r.kind + ": " + r.what
+			}
+			return r.kind
+		}
+	}
+	return "unmapped"
+}

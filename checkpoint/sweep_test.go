@@ -143,7 +143,7 @@ func TestCorruptionSweep(t *testing.T) {
 			if vr.Damaged() {
 				c.found++
 			} else {
-				t.Logf("%s: verify finds nothing wrong (the job must still end right)", name)
+				t.Logf("%s (%s): verify finds nothing wrong (the job must still end right)", name, checkpoint.WhatIs(pristine, off))
 			}
 			res, err := runSweepJob(ctx, dataDir, path, 0)
 			if err != nil {
