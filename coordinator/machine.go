@@ -101,44 +101,23 @@ type Task struct {
 	Reason     string // for Wait, Done and Rejoin
 }
 
-// FailureKind classifies a failed step.
-type FailureKind int
+// FailureKind classifies a failed step (shared with the workers).
+type FailureKind = cluster.FailureKind
 
 // Failure kinds.
 const (
-	FailureNone    FailureKind = iota
-	FailureAborted             // the reduction broke: redo in a new generation
-	FailureSync                // the worker could not get the base state
-	FailureFatal               // the step cannot succeed anywhere
+	FailureNone    = cluster.FailureNone
+	FailureAborted = cluster.FailureAborted // the reduction broke: redo in a new generation
+	FailureSync    = cluster.FailureSync    // the worker could not get the base state
+	FailureFatal   = cluster.FailureFatal   // the step cannot succeed anywhere
 )
 
-func (k FailureKind) String() string {
-	return [...]string{"none", "aborted", "sync", "fatal"}[min(int(k), 3)]
-}
-
 // StepStats are the statistics of one global batch.
-type StepStats struct {
-	MSE, CE          float64
-	Correct, Samples int
-}
+type StepStats = cluster.StepStats
 
-// Report is a worker's account of one step of one generation.
-type Report struct {
-	ID          string
-	Generation  uint64
-	Step        int
-	OK          bool
-	Failure     FailureKind
-	Err         string
-	Digest      Digest // state after the step
-	Stats       StepStats
-	Micro       []int // micro-batches of the step the worker computed
-	SyncTime    time.Duration
-	ComputeTime time.Duration
-	ReduceTime  time.Duration
-	StepTime    time.Duration
-	ReduceBytes int64
-}
+// Report is a worker's account of one step of one generation, the type the
+// worker builds (package cluster; converted from the wire in server.go).
+type Report = cluster.Report
 
 // JoinInfo is a worker's registration.
 type JoinInfo struct {

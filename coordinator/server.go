@@ -134,26 +134,7 @@ func (s *coordService) NextTask(ctx context.Context, req *asfpb.NextTaskRequest)
 }
 
 // reportFromPB converts a step report from the wire.
-func reportFromPB(req *asfpb.StepReport) (Report, error) {
-	r := Report{ID: req.GetWorkerId(), Generation: req.GetGeneration(), Step: int(req.GetStep()), OK: req.GetOk(),
-		Failure: FailureKind(req.GetFailure()), Err: req.GetError(), Stats: StepStats{MSE: req.GetMse(), CE: req.GetCe(),
-			Correct: int(req.GetCorrect()), Samples: int(req.GetSamples())},
-		SyncTime: us(req.GetSyncUs()), ComputeTime: us(req.GetComputeUs()), ReduceTime: us(req.GetReduceUs()),
-		StepTime: us(req.GetStepUs()), ReduceBytes: req.GetReduceBytes()}
-	if r.OK {
-		d, err := cluster.DigestFrom(req.GetDigest(), "digest")
-		if err != nil {
-			return r, err
-		}
-		r.Digest = d
-	} else if r.Failure < FailureAborted || r.Failure > FailureFatal {
-		r.Failure = FailureAborted
-	}
-	for _, j := range req.GetMicroBatches() {
-		r.Micro = append(r.Micro, int(j))
-	}
-	return r, nil
-}
+func reportFromPB(req *asfpb.StepReport) (Report, error) { return cluster.ReportFromPB(req) }
 
 // differs reports whether instruction t differs from what the worker has.
 func differs(t Task, req *asfpb.NextTaskRequest) bool {
@@ -220,8 +201,6 @@ func (s *coordService) Report(ctx context.Context, req *asfpb.StepReport) (*asfp
 	}
 	return &asfpb.ReportAck{Accepted: true}, nil
 }
-
-func us(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
 
 // Status implements asfpb.CoordinatorServer.
 func (s *coordService) Status(context.Context, *asfpb.StatusRequest) (*asfpb.ClusterStatus, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/asfnet/asf/allreduce"
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/dataset"
+	"github.com/asfnet/asf/internal/cluster"
 )
 
 // Fixed-point scales of the weights-mode average (powers of two: exact
@@ -27,8 +28,8 @@ var (
 // point, so that every replica ends the unit with the same state. The result
 // depends on the ring size W (each worker's micro-batches do), not on which
 // worker holds which rank: deterministic for a fixed W.
-func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base *replica, rep *asfpb.StepReport,
-	start time.Time, fail func(asfpb.FailureKind, error) *asfpb.StepReport) *asfpb.StepReport {
+func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base *replica, rep *cluster.Report,
+	start time.Time, fail func(cluster.FailureKind, error) *cluster.Report) *cluster.Report {
 	size, rank := len(t.GetRing()), int(t.GetRank())
 	epoch, first, n := int(t.GetEpoch()), int(t.GetStepInEpoch()), int(t.GetLocalSteps())
 	next := w.copyOf(base)
@@ -43,34 +44,34 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 		mine, _, err := r.prep.Compute(next.model, perm, epoch, first+s,
 			func(n int) []int { nAll = n; return dataset.Assign(n, size, rank) }, r.wss, r.acc)
 		if err != nil {
-			return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("micro-batches of step %d of epoch %d: %w", first+s, epoch, err))
+			return fail(cluster.FailureFatal, fmt.Errorf("micro-batches of step %d of epoch %d: %w", first+s, epoch, err))
 		}
 		for _, j := range mine {
-			rep.MicroBatches = append(rep.MicroBatches, int32(off+j))
+			rep.Micro = append(rep.Micro, off+j)
 		}
 		off += nAll
 		st, err := next.opt.Apply(next.model, r.acc, epoch)
 		if err != nil {
-			return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("local step %d of epoch %d: %w", first+s, epoch, err))
+			return fail(cluster.FailureFatal, fmt.Errorf("local step %d of epoch %d: %w", first+s, epoch, err))
 		}
 		mse, ce, correct, samples = mse+st.MSE, ce+st.CE, correct+st.Correct, samples+st.Samples
 		w.observeSpikes(r.prep.Net, st)
 	}
-	rep.ComputeUs = time.Since(t0).Microseconds()
+	rep.ComputeTime = time.Since(t0)
 	if h := w.cfg.Hooks.BeforeReduce; h != nil {
 		h(ctx, int(t.GetStep()))
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(asfpb.FailureKind_FAILURE_KIND_ABORTED, err)
+		return fail(cluster.FailureAborted, err)
 	}
 	t1 := time.Now()
 	if size > 1 {
 		tr, err := w.transport(t.GetGeneration(), t.GetRing()[(rank+1)%size].GetGrpcAddr())
 		if err != nil {
-			return fail(asfpb.FailureKind_FAILURE_KIND_ABORTED, err)
+			return fail(cluster.FailureAborted, err)
 		}
 		if err := r.quantize(next, mse, ce, correct, samples); err != nil {
-			return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, err)
+			return fail(cluster.FailureFatal, err)
 		}
 		cfg := allreduce.DefaultConfig()
 		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size = r.job.ID, t.GetGeneration(), uint64(t.GetStep()), rank, size
@@ -78,16 +79,16 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 			cfg.StallTimeout = d
 		}
 		if err := allreduce.AllReduceInt64(ctx, tr, cfg, r.vec); err != nil {
-			kind := asfpb.FailureKind_FAILURE_KIND_ABORTED
+			kind := cluster.FailureAborted
 			if errors.Is(err, allreduce.ErrOverflow) {
-				kind = asfpb.FailureKind_FAILURE_KIND_FATAL
+				kind = cluster.FailureFatal
 			}
 			return fail(kind, err)
 		}
 		mse, ce, correct, samples = r.average(next, size)
 		rep.ReduceBytes = int64(2*(size-1)) * int64(len(r.vec)) * 8 / int64(size)
 	}
-	rep.ReduceUs = time.Since(t1).Microseconds()
+	rep.ReduceTime = time.Since(t1)
 	next.digest = next.model.Digest()
 	w.mu.Lock()
 	if w.comm == base {
@@ -95,10 +96,10 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 	}
 	w.steps++
 	w.mu.Unlock()
-	rep.Ok = true
-	rep.Digest = next.digest[:]
-	rep.Mse, rep.Ce, rep.Correct, rep.Samples = mse, ce, int64(correct), int64(samples)
-	rep.StepUs = time.Since(start).Microseconds()
+	rep.OK = true
+	rep.Digest = next.digest
+	rep.Stats = cluster.StepStats{MSE: mse, CE: ce, Correct: correct, Samples: samples}
+	rep.StepTime = time.Since(start)
 	return rep
 }
 

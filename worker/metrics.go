@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/cluster"
 )
 
 // Stats are the worker's cumulative and latest measurements. Cumulative
@@ -52,29 +52,30 @@ type observed struct {
 }
 
 // observeReport counts a step report about to be sent.
-func (w *Worker) observeReport(rep *asfpb.StepReport) {
+func (w *Worker) observeReport(rep *cluster.Report) {
 	o := &w.obs
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.s.Generation, o.s.Step = rep.GetGeneration(), int(rep.GetStep())
-	if !rep.GetOk() {
+	o.s.Generation, o.s.Step = rep.Generation, rep.Step
+	if !rep.OK {
 		o.s.FailedSteps++
 		return
 	}
-	us := func(v int64) time.Duration { return time.Duration(v) * time.Microsecond }
+	// Whole microseconds, as the coordinator sees them.
+	us := func(d time.Duration) time.Duration { return d.Truncate(time.Microsecond) }
 	o.s.Steps++
-	o.s.LastStep, o.s.LastCompute, o.s.LastReduce = us(rep.GetStepUs()), us(rep.GetComputeUs()), us(rep.GetReduceUs())
+	o.s.LastStep, o.s.LastCompute, o.s.LastReduce = us(rep.StepTime), us(rep.ComputeTime), us(rep.ReduceTime)
 	o.s.StepSeconds += o.s.LastStep.Seconds()
 	o.s.ComputeSeconds += o.s.LastCompute.Seconds()
-	o.s.SyncSeconds += us(rep.GetSyncUs()).Seconds()
-	if b := rep.GetReduceBytes(); b > 0 {
+	o.s.SyncSeconds += us(rep.SyncTime).Seconds()
+	if b := rep.ReduceBytes; b > 0 {
 		o.s.ReduceBytes += b
 		o.s.Reduces++
 		o.s.ReduceSeconds += o.s.LastReduce.Seconds()
 	}
-	o.s.Samples += rep.GetSamples()
-	if n := rep.GetSamples(); n > 0 {
-		o.s.Loss, o.s.Accuracy = rep.GetMse()/float64(n), float64(rep.GetCorrect())/float64(n)
+	o.s.Samples += int64(rep.Stats.Samples)
+	if n := rep.Stats.Samples; n > 0 {
+		o.s.Loss, o.s.Accuracy = rep.Stats.MSE/float64(n), float64(rep.Stats.Correct)/float64(n)
 	}
 }
 

@@ -27,46 +27,46 @@ var (
 )
 
 // step computes one step of one generation and returns the report to send.
-func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
+func (w *Worker) step(ctx context.Context, t *asfpb.Task) *cluster.Report {
 	start := time.Now()
 	w.mu.Lock()
 	r := w.run
 	w.mu.Unlock()
-	rep := &asfpb.StepReport{WorkerId: w.cfg.ID, JobId: t.GetJobId(), Generation: t.GetGeneration(), Step: t.GetStep()}
-	fail := func(kind asfpb.FailureKind, err error) *asfpb.StepReport {
-		if ctx.Err() != nil && kind != asfpb.FailureKind_FAILURE_KIND_FATAL {
-			kind = asfpb.FailureKind_FAILURE_KIND_ABORTED
+	rep := &cluster.Report{ID: w.cfg.ID, Job: t.GetJobId(), Generation: t.GetGeneration(), Step: int(t.GetStep())}
+	fail := func(kind cluster.FailureKind, err error) *cluster.Report {
+		if ctx.Err() != nil && kind != cluster.FailureFatal {
+			kind = cluster.FailureAborted
 		}
-		rep.Ok, rep.Failure, rep.Error = false, kind, err.Error()
-		rep.StepUs = time.Since(start).Microseconds()
+		rep.OK, rep.Failure, rep.Err = false, kind, err.Error()
+		rep.StepTime = time.Since(start)
 		w.log.Info("step failed", "generation", t.GetGeneration(), "step", t.GetStep(), "kind", kind, "err", err)
 		return rep
 	}
 	if r == nil || t.GetJobId() != r.job.ID {
-		return fail(asfpb.FailureKind_FAILURE_KIND_SYNC, fmt.Errorf("%w: task of job %q", ErrTask, t.GetJobId()))
+		return fail(cluster.FailureSync, fmt.Errorf("%w: task of job %q", ErrTask, t.GetJobId()))
 	}
 	w.lastGen.Store(max(w.lastGen.Load(), t.GetGeneration()))
 	size, rank := len(t.GetRing()), int(t.GetRank())
 	step, epoch, sie := int(t.GetStep()), int(t.GetEpoch()), int(t.GetStepInEpoch())
 	switch {
 	case size < 1 || rank < 0 || rank >= size || t.GetRing()[rank].GetWorkerId() != w.cfg.ID:
-		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size))
+		return fail(cluster.FailureFatal, fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size))
 	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.units.StepsPerEpoch || sie%r.units.UnitSteps != 0 || step != epoch*r.units.PerEpoch+sie/r.units.UnitSteps:
-		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
+		return fail(cluster.FailureFatal, fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
 			ErrTask, step, epoch, sie, r.units.StepsPerEpoch, r.units.UnitSteps, r.job.Epochs))
 	case int(t.GetLocalSteps()) != min(r.units.UnitSteps, r.units.StepsPerEpoch-sie) && (r.avg || t.GetLocalSteps() != 0):
-		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("%w: %d local steps from step %d; this worker expects %d",
+		return fail(cluster.FailureFatal, fmt.Errorf("%w: %d local steps from step %d; this worker expects %d",
 			ErrTask, t.GetLocalSteps(), sie, min(r.units.UnitSteps, r.units.StepsPerEpoch-sie)))
 	}
 	want, err := cluster.DigestFrom(t.GetBaseDigest(), "base_digest")
 	if err != nil {
-		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, err)
+		return fail(cluster.FailureFatal, err)
 	}
 	base, synced, err := w.base(ctx, r, t, cluster.Held{Step: step, Digest: want})
 	if err != nil {
-		return fail(asfpb.FailureKind_FAILURE_KIND_SYNC, err)
+		return fail(cluster.FailureSync, err)
 	}
-	rep.SyncUs = synced.Microseconds()
+	rep.SyncTime = synced
 	if r.avg {
 		return w.localSteps(ctx, r, t, base, rep, start, fail)
 	}
@@ -76,24 +76,24 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	mine, took, err := r.prep.Compute(base.model, r.perm(epoch), epoch, sie,
 		func(n int) []int { return dataset.Assign(n, size, rank) }, r.wss, acc)
 	if err != nil {
-		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("micro-batches of step %d: %w", step, err))
+		return fail(cluster.FailureFatal, fmt.Errorf("micro-batches of step %d: %w", step, err))
 	}
 	for _, j := range mine {
-		rep.MicroBatches = append(rep.MicroBatches, int32(j))
+		rep.Micro = append(rep.Micro, j)
 	}
-	rep.ComputeUs = took.Microseconds()
+	rep.ComputeTime = took
 	if h := w.cfg.Hooks.BeforeReduce; h != nil {
 		h(ctx, step)
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(asfpb.FailureKind_FAILURE_KIND_ABORTED, err)
+		return fail(cluster.FailureAborted, err)
 	}
 
 	t1 := time.Now()
 	if size > 1 {
 		tr, err := w.transport(t.GetGeneration(), t.GetRing()[(rank+1)%size].GetGrpcAddr())
 		if err != nil {
-			return fail(asfpb.FailureKind_FAILURE_KIND_ABORTED, err)
+			return fail(cluster.FailureAborted, err)
 		}
 		stall := time.Duration(t.GetStallMs()) * time.Millisecond
 		if stall <= 0 {
@@ -105,21 +105,21 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 		// (a gradient at 2^32 needs about half of int64's eight).
 		sent, err := allreduce.AllReduceSent(ctx, tr, cfg, allreduce.Packed, acc)
 		if err != nil {
-			kind := asfpb.FailureKind_FAILURE_KIND_ABORTED
+			kind := cluster.FailureAborted
 			if errors.Is(err, allreduce.ErrOverflow) {
-				kind = asfpb.FailureKind_FAILURE_KIND_FATAL
+				kind = cluster.FailureFatal
 			}
 			return fail(kind, err)
 		}
 		rep.ReduceBytes = sent
 	}
-	rep.ReduceUs = time.Since(t1).Microseconds()
+	rep.ReduceTime = time.Since(t1)
 
 	next := w.copyOf(base)
 	next.step = step + 1
 	st, err := next.opt.Apply(next.model, acc, epoch)
 	if err != nil {
-		return fail(asfpb.FailureKind_FAILURE_KIND_FATAL, fmt.Errorf("applying step %d: %w", step, err))
+		return fail(cluster.FailureFatal, fmt.Errorf("applying step %d: %w", step, err))
 	}
 	w.observeSpikes(r.prep.Net, st)
 	next.digest = next.model.Digest()
@@ -129,10 +129,10 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *asfpb.StepReport {
 	}
 	w.steps++
 	w.mu.Unlock()
-	rep.Ok = true
-	rep.Digest = next.digest[:]
-	rep.Mse, rep.Ce, rep.Correct, rep.Samples = st.MSE, st.CE, int64(st.Correct), int64(st.Samples)
-	rep.StepUs = time.Since(start).Microseconds()
+	rep.OK = true
+	rep.Digest = next.digest
+	rep.Stats = cluster.StepStats{MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}
+	rep.StepTime = time.Since(start)
 	return rep
 }
 

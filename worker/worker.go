@@ -486,7 +486,7 @@ func keyOf(t *asfpb.Task) haveKey {
 type inflight struct {
 	key    haveKey
 	cancel context.CancelFunc
-	done   chan *asfpb.StepReport
+	done   chan *cluster.Report
 }
 
 // serve follows the coordinator's instructions until it says the job is done,
@@ -523,11 +523,11 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 		}
 		if d.Start {
 			sctx, cancel := context.WithCancel(ctx)
-			cur = &inflight{key: keyOf(t), cancel: cancel, done: make(chan *asfpb.StepReport, 1)}
+			cur = &inflight{key: keyOf(t), cancel: cancel, done: make(chan *cluster.Report, 1)}
 			go func(f *inflight) { f.done <- w.step(sctx, t) }(cur)
 		}
 	}
-	var curDone <-chan *asfpb.StepReport
+	var curDone <-chan *cluster.Report
 	for {
 		if cur != nil {
 			curDone = cur.done
@@ -637,8 +637,8 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 }
 
 // report delivers a step report, retrying a few times.
-func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, rep *asfpb.StepReport) error {
-	rep.Held = cluster.HeldToPB(w.held())
+func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, r *cluster.Report) error {
+	rep := r.ToPB(w.held()) // the wire form, made here only
 	var err error
 	bo := w.cfg.backoff()
 	for range w.cfg.LostAfter {
