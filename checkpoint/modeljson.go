@@ -42,8 +42,9 @@ type ModelLayer struct {
 	Out     int    `json:"out,omitempty"`     // output channels or features
 	Kernel  int    `json:"kernel,omitempty"`  // conv kernel or pooling window
 	Stride  int    `json:"stride,omitempty"`  // 1 for conv, the window for pooling
-	Padding int    `json:"padding,omitempty"` // "same": kernel/2
+	Padding int    `json:"padding,omitempty"` // zero padding per side ("same": kernel/2 unless the token says pP)
 	Weight  string `json:"weight,omitempty"`  // name of its weight tensor
+	Bias    string `json:"bias,omitempty"`    // name of its bias tensor (tokens ending in b)
 	Spiking bool   `json:"spiking"`           // followed by spiking neurons
 	Output  bool   `json:"output,omitempty"`  // the last FC layer: integrates, never spikes
 }
@@ -56,8 +57,8 @@ type ModelTensor struct {
 }
 
 var (
-	convToken = regexp.MustCompile(`^(\d+)C(\d+)$`)
-	fcToken   = regexp.MustCompile(`^(\d+)FC$`)
+	convToken = regexp.MustCompile(`^(\d+)[Cc](\d+)(?:[Ss](\d+))?(?:[Pp](\d+))?([Bb])?$`)
+	fcToken   = regexp.MustCompile(`^(\d+)(?:FC|fc)([Bb])?$`)
 	poolToken = regexp.MustCompile(`^(M?)P(\d+)$`)
 )
 
@@ -71,7 +72,7 @@ func DescribeModel(st *State) (*ModelJSON, error) {
 		FormatVersion: ModelFormat,
 		Job:           st.Job,
 		Spec:          st.Spec,
-		Layout:        "float32 little-endian, row-major; conv weights [out][in][kh][kw], FC weights [out][in]; no biases",
+		Layout:        "float32 little-endian, row-major; conv weights [out][in][kh][kw], FC weights [out][in]; biases [out] for layers whose token ends in b",
 		Semantics: map[string]string{
 			"conv":     "stride 1, same padding (kernel/2)",
 			"avgpool":  "2x2 average, then pooling neurons (threshold 0.75 unless the config says otherwise)",
@@ -171,13 +172,25 @@ func describeSpec(spec string, weights []Tensor) []ModelLayer {
 			out, _ := strconv.Atoi(g[1])
 			k, _ := strconv.Atoi(g[2])
 			l = ModelLayer{Token: tok, Op: "conv", Out: out, Kernel: k, Stride: 1, Padding: k / 2, Spiking: true}
+			if g[3] != "" {
+				l.Stride, _ = strconv.Atoi(g[3])
+			}
+			if g[4] != "" {
+				l.Padding, _ = strconv.Atoi(g[4])
+			}
 			l.Weight = take(func(t Tensor) bool {
 				return len(t.Shape) == 4 && t.Shape[0] == out && t.Shape[2] == k && t.Shape[3] == k
 			})
+			if g[5] != "" {
+				l.Bias = take(func(t Tensor) bool { return len(t.Shape) == 1 && t.Shape[0] == out })
+			}
 		} else if g := fcToken.FindStringSubmatch(tok); g != nil {
 			out, _ := strconv.Atoi(g[1])
 			l = ModelLayer{Token: tok, Op: "fc", Out: out, Spiking: true}
 			l.Weight = take(func(t Tensor) bool { return len(t.Shape) == 2 && t.Shape[0] == out })
+			if g[2] != "" {
+				l.Bias = take(func(t Tensor) bool { return len(t.Shape) == 1 && t.Shape[0] == out })
+			}
 			lastFC = i
 		} else if g := poolToken.FindStringSubmatch(tok); g != nil {
 			k, _ := strconv.Atoi(g[2])
