@@ -184,6 +184,19 @@ func FuzzImport(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	// A graph whose pooling feeds the next layers without neurons (fused on import).
+	cfg := engine.DefaultConfig()
+	cfg.T = 4
+	if net, err := engine.BuildNet("2C3b-P2-3C3-P2-4FC-2FC", engine.Shape{C: 1, H: 8, W: 8}, cfg); err == nil {
+		g, _ := Export(engine.NewModel(net, 1), ExportOptions{})
+		dropPoolNeurons(g, "pool2", "pool4")
+		if _, err := Import(g, DefaultImportOptions()); err != nil {
+			f.Fatalf("the fused-pooling seed does not import: %v", err)
+		}
+		if b, err := g.Marshal(); err == nil {
+			f.Add(b)
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		g, err := Unmarshal(b)
 		if err != nil {
@@ -360,21 +373,7 @@ func TestPoolingWithoutNeurons(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Drop the pooling neurons: pool2 -> conv3, pool4 -> flatten5.
-		delete(g.Nodes, "pool2_if")
-		delete(g.Nodes, "pool4_if")
-		var edges [][2]string
-		for _, e := range g.Edges {
-			switch e {
-			case [2]string{"pool2", "pool2_if"}, [2]string{"pool4", "pool4_if"}:
-				continue
-			case [2]string{"pool2_if", "conv3"}:
-				e[0] = "pool2"
-			case [2]string{"pool4_if", "flatten5"}:
-				e[0] = "pool4"
-			}
-			edges = append(edges, e)
-		}
-		g.Edges = edges
+		dropPoolNeurons(g, "pool2", "pool4")
 		g.Nodes["pool2"].Type, g.Nodes["pool4"].Type = pool, pool
 		imp, err := Import(g, DefaultImportOptions())
 		if err != nil {
@@ -394,19 +393,28 @@ func TestPoolingWithoutNeurons(t *testing.T) {
 	// Odd sizes cannot fuse into a convolution.
 	net, _ := engine.BuildNet("4C3-P2-6C3-3FC", engine.Shape{C: 1, H: 7, W: 7}, cfg)
 	g, _ := Export(engine.NewModel(net, 1), ExportOptions{})
-	delete(g.Nodes, "pool2_if")
-	var edges [][2]string
-	for _, e := range g.Edges {
-		if e[0] == "pool2" {
-			continue
-		}
-		if e[0] == "pool2_if" {
-			e[0] = "pool2"
-		}
-		edges = append(edges, e)
-	}
-	g.Edges = edges
+	dropPoolNeurons(g, "pool2")
 	if _, err := Import(g, DefaultImportOptions()); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "odd-sized") {
 		t.Fatalf("odd pooling fusion: %v", err)
+	}
+}
+
+// dropPoolNeurons removes the neuron node "<pool>_if" after each named pooling
+// node, so that the pooling feeds the next node directly.
+func dropPoolNeurons(g *Graph, pools ...string) {
+	for _, p := range pools {
+		nn := p + "_if"
+		delete(g.Nodes, nn)
+		var edges [][2]string
+		for _, e := range g.Edges {
+			switch {
+			case e[0] == p && e[1] == nn:
+				continue
+			case e[0] == nn:
+				e[0] = p
+			}
+			edges = append(edges, e)
+		}
+		g.Edges = edges
 	}
 }
