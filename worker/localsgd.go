@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/asfnet/asf/allreduce"
-	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/internal/cluster"
 )
@@ -28,10 +27,10 @@ var (
 // point, so that every replica ends the unit with the same state. The result
 // depends on the ring size W (each worker's micro-batches do), not on which
 // worker holds which rank: deterministic for a fixed W.
-func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base *replica, rep *cluster.Report,
+func (w *Worker) localSteps(ctx context.Context, r *jobRun, t task, base *replica, rep *cluster.Report,
 	start time.Time, fail func(cluster.FailureKind, error) *cluster.Report) *cluster.Report {
-	size, rank := len(t.GetRing()), int(t.GetRank())
-	epoch, first, n := int(t.GetEpoch()), int(t.GetStepInEpoch()), int(t.GetLocalSteps())
+	size, rank := len(t.Ring), int(t.Rank)
+	epoch, first, n := int(t.Epoch), int(t.StepInEpoch), int(t.LocalSteps)
 	next := w.copyOf(base)
 	next.step = base.step + 1
 	perm := r.perm(epoch)
@@ -59,14 +58,14 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 	}
 	rep.ComputeTime = time.Since(t0)
 	if h := w.cfg.Hooks.BeforeReduce; h != nil {
-		h(ctx, int(t.GetStep()))
+		h(ctx, int(t.Step))
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(cluster.FailureAborted, err)
 	}
 	t1 := time.Now()
 	if size > 1 {
-		tr, err := w.transport(t.GetGeneration(), t.GetRing()[(rank+1)%size].GetGrpcAddr())
+		tr, err := w.transport(t.Generation, t.Ring[(rank+1)%size].Addr)
 		if err != nil {
 			return fail(cluster.FailureAborted, err)
 		}
@@ -74,8 +73,8 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t *asfpb.Task, base 
 			return fail(cluster.FailureFatal, err)
 		}
 		cfg := allreduce.DefaultConfig()
-		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size = r.job.ID, t.GetGeneration(), uint64(t.GetStep()), rank, size
-		if d := time.Duration(t.GetStallMs()) * time.Millisecond; d > 0 {
+		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size = r.job.ID, t.Generation, uint64(t.Step), rank, size
+		if d := time.Duration(t.StallMs) * time.Millisecond; d > 0 {
 			cfg.StallTimeout = d
 		}
 		if err := allreduce.AllReduceInt64(ctx, tr, cfg, r.vec); err != nil {

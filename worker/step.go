@@ -27,41 +27,41 @@ var (
 )
 
 // step computes one step of one generation and returns the report to send.
-func (w *Worker) step(ctx context.Context, t *asfpb.Task) *cluster.Report {
+func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 	start := time.Now()
 	w.mu.Lock()
 	r := w.run
 	w.mu.Unlock()
-	rep := &cluster.Report{ID: w.cfg.ID, Job: t.GetJobId(), Generation: t.GetGeneration(), Step: int(t.GetStep())}
+	rep := &cluster.Report{ID: w.cfg.ID, Job: t.Job, Generation: t.Generation, Step: int(t.Step)}
 	fail := func(kind cluster.FailureKind, err error) *cluster.Report {
 		if ctx.Err() != nil && kind != cluster.FailureFatal {
 			kind = cluster.FailureAborted
 		}
 		rep.OK, rep.Failure, rep.Err = false, kind, err.Error()
 		rep.StepTime = time.Since(start)
-		w.log.Info("step failed", "generation", t.GetGeneration(), "step", t.GetStep(), "kind", kind, "err", err)
+		w.log.Info("step failed", "generation", t.Generation, "step", t.Step, "kind", kind, "err", err)
 		return rep
 	}
-	if r == nil || t.GetJobId() != r.job.ID {
-		return fail(cluster.FailureSync, fmt.Errorf("%w: task of job %q", ErrTask, t.GetJobId()))
+	if r == nil || t.Job != r.job.ID {
+		return fail(cluster.FailureSync, fmt.Errorf("%w: task of job %q", ErrTask, t.Job))
 	}
-	w.lastGen.Store(max(w.lastGen.Load(), t.GetGeneration()))
-	size, rank := len(t.GetRing()), int(t.GetRank())
-	step, epoch, sie := int(t.GetStep()), int(t.GetEpoch()), int(t.GetStepInEpoch())
+	w.lastGen.Store(max(w.lastGen.Load(), t.Generation))
+	size, rank := len(t.Ring), int(t.Rank)
+	step, epoch, sie := int(t.Step), int(t.Epoch), int(t.StepInEpoch)
 	switch {
-	case size < 1 || rank < 0 || rank >= size || t.GetRing()[rank].GetWorkerId() != w.cfg.ID:
+	case size < 1 || rank < 0 || rank >= size || t.Ring[rank].ID != w.cfg.ID:
 		return fail(cluster.FailureFatal, fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size))
 	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.units.StepsPerEpoch || sie%r.units.UnitSteps != 0 || step != epoch*r.units.PerEpoch+sie/r.units.UnitSteps:
 		return fail(cluster.FailureFatal, fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
 			ErrTask, step, epoch, sie, r.units.StepsPerEpoch, r.units.UnitSteps, r.job.Epochs))
-	case int(t.GetLocalSteps()) != min(r.units.UnitSteps, r.units.StepsPerEpoch-sie) && (r.avg || t.GetLocalSteps() != 0):
+	case int(t.LocalSteps) != min(r.units.UnitSteps, r.units.StepsPerEpoch-sie) && (r.avg || t.LocalSteps != 0):
 		return fail(cluster.FailureFatal, fmt.Errorf("%w: %d local steps from step %d; this worker expects %d",
-			ErrTask, t.GetLocalSteps(), sie, min(r.units.UnitSteps, r.units.StepsPerEpoch-sie)))
+			ErrTask, t.LocalSteps, sie, min(r.units.UnitSteps, r.units.StepsPerEpoch-sie)))
 	}
-	want, err := cluster.DigestFrom(t.GetBaseDigest(), "base_digest")
-	if err != nil {
-		return fail(cluster.FailureFatal, err)
+	if t.BaseErr != nil {
+		return fail(cluster.FailureFatal, t.BaseErr)
 	}
+	want := t.Base
 	base, synced, err := w.base(ctx, r, t, cluster.Held{Step: step, Digest: want})
 	if err != nil {
 		return fail(cluster.FailureSync, err)
@@ -91,16 +91,16 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *cluster.Report {
 
 	t1 := time.Now()
 	if size > 1 {
-		tr, err := w.transport(t.GetGeneration(), t.GetRing()[(rank+1)%size].GetGrpcAddr())
+		tr, err := w.transport(t.Generation, t.Ring[(rank+1)%size].Addr)
 		if err != nil {
 			return fail(cluster.FailureAborted, err)
 		}
-		stall := time.Duration(t.GetStallMs()) * time.Millisecond
+		stall := time.Duration(t.StallMs) * time.Millisecond
 		if stall <= 0 {
 			stall = allreduce.DefaultConfig().StallTimeout
 		}
 		cfg := allreduce.DefaultConfig()
-		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size, cfg.StallTimeout = r.job.ID, t.GetGeneration(), uint64(step), rank, size, stall
+		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size, cfg.StallTimeout = r.job.ID, t.Generation, uint64(step), rank, size, stall
 		// Packed: the int64 sums, bit for bit, in the bytes each block needs
 		// (a gradient at 2^32 needs about half of int64's eight).
 		sent, err := allreduce.AllReduceSent(ctx, tr, cfg, allreduce.Packed, acc)
@@ -140,7 +140,7 @@ func (w *Worker) step(ctx context.Context, t *asfpb.Task) *cluster.Report {
 // tentative one (which the task thereby commits), a fresh model for step 0, or
 // a state fetched from the source the task names. It returns the time spent
 // fetching.
-func (w *Worker) base(ctx context.Context, r *jobRun, t *asfpb.Task, want cluster.Held) (*replica, time.Duration, error) {
+func (w *Worker) base(ctx context.Context, r *jobRun, t task, want cluster.Held) (*replica, time.Duration, error) {
 	w.mu.Lock()
 	var comm, tent *cluster.Held
 	if w.comm != nil {
@@ -169,13 +169,13 @@ func (w *Worker) base(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 
 // sync fetches the state want from the task's source and makes it the
 // committed state.
-func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluster.Held) (*replica, time.Duration, error) {
-	src := t.GetSync()
-	if src == nil || src.GetGrpcAddr() == "" {
+func (w *Worker) sync(ctx context.Context, r *jobRun, t task, want cluster.Held) (*replica, time.Duration, error) {
+	src := t.Sync
+	if src == nil || src.Addr == "" {
 		return nil, 0, fmt.Errorf("%w: %s (holding %v)", ErrNeedSync, want, w.held())
 	}
 	t0 := time.Now()
-	cc, err := grpc.NewClient(src.GetGrpcAddr(), w.syncDialOptions()...)
+	cc, err := grpc.NewClient(src.Addr, w.syncDialOptions()...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -184,11 +184,11 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	defer cancel()
 	st, enc, err := cluster.FetchStateLimit(fctx, cc, r.job.ID, want, cluster.StateBytesBound(r.prep.Net.NParams))
 	if err != nil {
-		return nil, 0, fmt.Errorf("from %s (%s): %w", src.GetSourceId(), src.GetGrpcAddr(), err)
+		return nil, 0, fmt.Errorf("from %s (%s): %w", src.ID, src.Addr, err)
 	}
 	j, model, opt, err := snapshot.Restore(st, r.prep.In)
 	if err != nil {
-		return nil, 0, fmt.Errorf("from %s: %w", src.GetGrpcAddr(), err)
+		return nil, 0, fmt.Errorf("from %s: %w", src.Addr, err)
 	}
 	u, ok := r.units.UnitOf(st.Step)
 	if !ok {
@@ -197,9 +197,9 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	got := cluster.Held{Step: u, Digest: model.Digest()}
 	switch {
 	case string(j.JSON()) != r.json:
-		return nil, 0, fmt.Errorf("%w: the state from %s belongs to another configuration of job %q", cluster.ErrTransfer, src.GetGrpcAddr(), j.ID)
+		return nil, 0, fmt.Errorf("%w: the state from %s belongs to another configuration of job %q", cluster.ErrTransfer, src.Addr, j.ID)
 	case got != want:
-		return nil, 0, fmt.Errorf("%w: asked %s for %s, got %s", cluster.ErrTransfer, src.GetGrpcAddr(), want, got)
+		return nil, 0, fmt.Errorf("%w: asked %s for %s, got %s", cluster.ErrTransfer, src.Addr, want, got)
 	}
 	// Restore builds a network of its own; compute on ours (same spec and shape).
 	model.Net = r.prep.Net
@@ -209,7 +209,7 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t *asfpb.Task, want cluste
 	w.synced++
 	w.mu.Unlock()
 	d := time.Since(t0)
-	w.log.Info("synced the state", "state", want.String(), "from", src.GetSourceId(), "addr", src.GetGrpcAddr(),
+	w.log.Info("synced the state", "state", want.String(), "from", src.ID, "addr", src.Addr,
 		"bytes", len(enc), "took", d.Round(time.Millisecond))
 	return b, d, nil
 }

@@ -484,7 +484,6 @@ func keyOf(t *asfpb.Task) haveKey {
 
 // inflight is a step being computed.
 type inflight struct {
-	key    haveKey
 	cancel context.CancelFunc
 	done   chan *cluster.Report
 }
@@ -511,7 +510,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 	}
 	defer stop()
 	// do carries out d; t is the instruction that led to it (for a start).
-	do := func(d decision, t *asfpb.Task) {
+	do := func(d decision, t task) {
 		if d.Cancel {
 			stop()
 		}
@@ -523,7 +522,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 		}
 		if d.Start {
 			sctx, cancel := context.WithCancel(ctx)
-			cur = &inflight{key: keyOf(t), cancel: cancel, done: make(chan *cluster.Report, 1)}
+			cur = &inflight{cancel: cancel, done: make(chan *cluster.Report, 1)}
 			go func(f *inflight) { f.done <- w.step(sctx, t) }(cur)
 		}
 	}
@@ -539,13 +538,13 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 			return ctx.Err()
 		case ip := <-w.moved:
 			d := c.moved(net.ParseIP(ip).Equal(w.gossipHost()))
-			do(d, nil)
+			do(d, task{})
 			if d.Leave == leaveMoved {
 				w.movedTo = ip
 				return errMoved
 			}
 		case err := <-lost:
-			do(c.lost(), nil)
+			do(c.lost(), task{})
 			return fmt.Errorf("%w: %v", errLost, err)
 		case rep := <-curDone:
 			cur = nil
@@ -554,31 +553,19 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 			if err := w.report(ctx, cl, rep); err != nil {
 				return fmt.Errorf("%w: %v", errLost, err)
 			}
-		case t := <-tasks:
-			d := c.instruction(instructionOf(t.GetKind()), stepKey{gen: t.GetGeneration(), step: t.GetStep()})
+		case pt := <-tasks:
+			t := taskFromPB(pt) // the wire ends here
+			d := c.instruction(t.Kind, stepKey{gen: t.Generation, step: t.Step})
 			do(d, t)
 			switch d.Leave {
 			case leaveDone:
 				return w.finish(t, out)
 			case leaveRejoin:
-				w.log.Info("rejoining", "reason", t.GetReason())
+				w.log.Info("rejoining", "reason", t.Reason)
 				return errRejoin
 			}
 		}
 	}
-}
-
-// instructionOf converts a task kind from the wire.
-func instructionOf(k asfpb.TaskKind) instruction {
-	switch k {
-	case asfpb.TaskKind_TASK_KIND_COMPUTE:
-		return doCompute
-	case asfpb.TaskKind_TASK_KIND_REJOIN:
-		return doRejoin
-	case asfpb.TaskKind_TASK_KIND_DONE:
-		return doDone
-	}
-	return doWait
 }
 
 // poll long-polls the coordinator for instructions and puts every answer in
@@ -657,15 +644,11 @@ func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, r *clus
 }
 
 // finish handles the end of the job: it keeps the final state.
-func (w *Worker) finish(t *asfpb.Task, out *Outcome) error {
-	if len(t.GetBaseDigest()) == 0 {
-		return fmt.Errorf("%w: %s", ErrJobFailed, t.GetReason())
+func (w *Worker) finish(t task, out *Outcome) error {
+	if !t.HasBase || t.BaseErr != nil {
+		return fmt.Errorf("%w: %s", ErrJobFailed, t.Reason)
 	}
-	d, err := cluster.DigestFrom(t.GetBaseDigest(), "base_digest")
-	if err != nil {
-		return fmt.Errorf("%w: %s", ErrJobFailed, t.GetReason())
-	}
-	final := cluster.Held{Step: int(t.GetStep()), Digest: d}
+	final := cluster.Held{Step: int(t.Step), Digest: t.Base}
 	w.mu.Lock()
 	if w.tent != nil && w.tent.held() == final {
 		w.setLocked(w.tent, nil)
