@@ -217,6 +217,7 @@ func elements(p []byte, leaf bool) ([]element, error) {
 		return nil, fmt.Errorf("element count %d does not fit in %d bytes", count, len(p))
 	}
 	els := make([]element, count)
+	next := uint64(pageHeaderSize + count*elementSize)
 	le := binary.LittleEndian
 	for i := range els {
 		base := pageHeaderSize + i*elementSize
@@ -236,6 +237,12 @@ func elements(p []byte, leaf bool) ([]element, error) {
 		if start+ksize+vsize > uint64(len(p)) || pos < uint64(elementSize)*uint64(count-i) {
 			return nil, fmt.Errorf("element %d: key (%d bytes) and value (%d bytes) at offset %d lie outside the element area of the %d-byte page", i, ksize, vsize, start, len(p))
 		}
+		// bbolt writes the keys and values one after the other, right after
+		// the element table: any other position is a changed byte.
+		if start != next {
+			return nil, fmt.Errorf("element %d: key at offset %d, where the previous element's data ends at %d", i, start, next)
+		}
+		next = start + ksize + vsize
 		if ksize == 0 {
 			return nil, fmt.Errorf("element %d: empty key", i)
 		}
@@ -272,6 +279,10 @@ func (w *walker) bucketRoot(v []byte, voff int64, path []string, depth int) {
 	}
 	if f := binary.LittleEndian.Uint16(in[8:]); f != flagLeaf {
 		w.problem(0, path, "inline bucket page has flags %x, want leaf (%x)", f, flagLeaf)
+		return
+	}
+	if id, ov := binary.LittleEndian.Uint64(in), binary.LittleEndian.Uint32(in[12:]); id != 0 || ov != 0 {
+		w.problem(0, path, "inline bucket page has id %d and overflow %d, bbolt writes 0 and 0", id, ov)
 		return
 	}
 	els, err := elements(in, true)
