@@ -11,7 +11,9 @@
 #   MKLDNN (on|off, default on = PyTorch's default), TORCH_BLAS (openblas|system,
 #   default openblas when libopenblas0-pthread is installed), PYTHON (/usr/bin/python3),
 #   OUT (folder for the raw outputs, default a new temporary folder), METHODS (asf,bptt;
-#   or one of them), ROUNDS (asf rounds per T, default 1).
+#   or one of them), ROUNDS (asf rounds per T, default 1), OMP_WAIT_POLICY (PyTorch's
+#   OpenMP threads: PASSIVE by default here, so that waiting threads do not spin and
+#   count as CPU time on a shared machine; ACTIVE is libgomp's own default).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +30,7 @@ MKLDNN=${MKLDNN:-on}
 PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=${OUT:-$(mktemp -d /tmp/asf-compare.XXXXXX)}
 METHODS=${METHODS:-asf,bptt}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 ROUNDS=${ROUNDS:-1}
 mkdir -p "$OUT"
 
