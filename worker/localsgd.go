@@ -88,18 +88,7 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t task, base *replic
 		rep.ReduceBytes = int64(2*(size-1)) * int64(len(r.vec)) * 8 / int64(size)
 	}
 	rep.ReduceTime = time.Since(t1)
-	next.digest = next.model.Digest()
-	w.mu.Lock()
-	if w.comm == base {
-		w.setLocked(base, next)
-	}
-	w.steps++
-	w.mu.Unlock()
-	rep.OK = true
-	rep.Digest = next.digest
-	rep.Stats = cluster.StepStats{MSE: mse, CE: ce, Correct: correct, Samples: samples}
-	rep.StepTime = time.Since(start)
-	return rep
+	return w.keep(base, next, rep, cluster.StepStats{MSE: mse, CE: ce, Correct: correct, Samples: samples}, start)
 }
 
 // The layout of the averaged vector: weights, first moments, second moments

@@ -122,6 +122,13 @@ func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 		return fail(cluster.FailureFatal, fmt.Errorf("applying step %d: %w", step, err))
 	}
 	w.observeSpikes(r.prep.Net, st)
+	return w.keep(base, next, rep, cluster.StepStats{MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}, start)
+}
+
+// keep makes next, the state computed from base, the tentative state (if
+// base is still the committed one: a newer instruction may have replaced it)
+// and completes the successful report.
+func (w *Worker) keep(base, next *replica, rep *cluster.Report, stats cluster.StepStats, start time.Time) *cluster.Report {
 	next.digest = next.model.Digest()
 	w.mu.Lock()
 	if w.comm == base {
@@ -131,7 +138,7 @@ func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 	w.mu.Unlock()
 	rep.OK = true
 	rep.Digest = next.digest
-	rep.Stats = cluster.StepStats{MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}
+	rep.Stats = stats
 	rep.StepTime = time.Since(start)
 	return rep
 }

@@ -30,27 +30,11 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/asfnet/asf/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "asf-coordinator:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(cli.Coordinator) }
 
 // run executes the command with args (without the program name).
-func run(ctx context.Context, args []string) error {
-	cmd := cli.Coordinator()
-	cmd.SetArgs(args)
-	return cmd.ExecuteContext(ctx)
-}
+func run(ctx context.Context, args []string) error { return cli.Run(ctx, cli.Coordinator(), args) }

@@ -17,29 +17,6 @@
 // Without them the process warns that it runs in plaintext.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/asfnet/asf/internal/cli"
 
-	"github.com/asfnet/asf/internal/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "asf-worker:", err)
-		os.Exit(1)
-	}
-}
-
-// run executes the command with args (without the program name).
-func run(ctx context.Context, args []string) error {
-	cmd := cli.Worker()
-	cmd.SetArgs(args)
-	return cmd.ExecuteContext(ctx)
-}
+func main() { cli.Main(cli.Worker) }
