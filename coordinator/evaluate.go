@@ -1,0 +1,33 @@
+package coordinator
+
+import (
+	"time"
+
+	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/job"
+)
+
+// The test evaluation of epoch-end checkpoints, off the event loop.
+
+// evaluator runs the test evaluations one after another, off the event loop.
+func (c *Coordinator) evaluator() {
+	defer c.bg.Done()
+	var wss []*engine.Workspace
+	for j := range c.evalQ {
+		if wss == nil {
+			wss = job.Workspaces(c.prep.Net, c.cfg.EvalThreads)
+		}
+		t0 := time.Now()
+		res, err := engine.Evaluate(j.model, job.MakeBatch(c.prep.Test, job.All(c.prep.Test.Len())), c.job.Seed, wss)
+		dur := time.Since(t0)
+		if err == nil {
+			// The checkpoint was saved before its evaluation: record the
+			// accuracy in it, for `asf checkpoint ls` and the "best by test
+			// accuracy" retention.
+			if serr := c.store.SetTestAccuracy(c.job.ID, j.id, res.Accuracy()); serr != nil {
+				c.log.Warn("recording the test accuracy in the checkpoint", "id", j.id, "err", serr)
+			}
+		}
+		c.send(evEval{epoch: j.epoch, res: res, dur: dur, err: err})
+	}
+}

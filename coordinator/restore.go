@@ -1,0 +1,137 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/engine"
+	"github.com/asfnet/asf/internal/job"
+	"github.com/asfnet/asf/internal/snapshot"
+)
+
+// The coordinator's start: the job and the newest checkpoint restored from the store.
+
+// loadJob settles the job (new, continued or resumed), loads its data and
+// reads where it stands from the store.
+func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
+	cfg := c.cfg
+	j := cfg.Job
+	stored, err := c.store.Job(j.ID)
+	switch {
+	case errors.Is(err, checkpoint.ErrJobNotFound):
+		if cfg.Resume {
+			return Start{}, fmt.Errorf("%w: %q is not in %s", ErrNoJob, j.ID, c.store.Path())
+		}
+		if err := c.store.PutJob(j.ID, j.JSON()); err != nil {
+			return Start{}, err
+		}
+	case err != nil:
+		return Start{}, err
+	case cfg.Resume:
+		if j, err = job.Parse(stored, job.Default()); err != nil {
+			return Start{}, fmt.Errorf("coordinator: job %q in %s: %w", cfg.Job.ID, c.store.Path(), err)
+		}
+		if err := checkResume(j, cfg.Job, c.store.Path()); err != nil {
+			return Start{}, err
+		}
+	case string(stored) != string(j.JSON()):
+		if !cfg.Fresh {
+			return Start{}, fmt.Errorf("%w: %q in %s has another configuration; resume it, start it afresh, or pick another job id",
+				ErrJobExists, j.ID, c.store.Path())
+		}
+		if err := c.store.PutJob(j.ID, j.JSON()); err != nil {
+			return Start{}, err
+		}
+	}
+	c.job = j
+	load := job.LoadFunc(cfg.Data)
+	if load == nil {
+		load = job.FromDir(cfg.DataDir)
+	}
+	if c.prep, err = job.Prepare(ctx, j, load); err != nil {
+		return Start{}, err
+	}
+	unitSteps := 1
+	if cfg.SyncMode == SyncWeights {
+		unitSteps = cfg.LocalSteps
+	}
+	c.units = c.prep.Units(unitSteps)
+	c.fresh = engine.NewModel(c.prep.Net, j.Seed).Digest()
+	c.reduceB = reduceBytes(c.prep.Net.ResultLen())
+	st := Start{Fresh: c.fresh}
+	if cfg.Fresh {
+		if err := c.store.AppendMetrics(checkpoint.MetricPoint{Job: j.ID, Kind: "reset", Time: time.Now().UTC()}); err != nil {
+			return Start{}, err
+		}
+		return st, nil
+	}
+	points, err := c.store.Metrics(j.ID)
+	if err != nil && !errors.Is(err, checkpoint.ErrJobNotFound) {
+		return Start{}, err
+	}
+	for _, p := range points {
+		c.hist.replay(c, p)
+		st.Generation = max(st.Generation, p.Generation)
+		switch p.Kind {
+		case "reset":
+			st.Ledger, st.Committed = nil, 0
+		case "rollback":
+			if u, ok := c.units.UnitOf(p.Step); ok {
+				st.Ledger = st.Ledger[:min(len(st.Ledger), u)]
+			}
+		case "step":
+			u, ok := c.units.UnitOf(p.Step)
+			if ok && u >= 1 && u-1 <= len(st.Ledger) {
+				st.Ledger = append(st.Ledger[:u-1], LedgerRow{Step: u - 1, Generation: p.Generation, Restored: true})
+			}
+			if ok {
+				st.Committed = max(st.Committed, u)
+			}
+		}
+	}
+	state, info, err := c.store.Latest(j.ID)
+	switch {
+	case errors.Is(err, checkpoint.ErrNoCheckpoint) || errors.Is(err, checkpoint.ErrJobNotFound):
+		return st, nil
+	case err != nil:
+		return Start{}, err
+	}
+	h, _, err := c.verifyState(state)
+	if err != nil {
+		return Start{}, fmt.Errorf("%w: checkpoint %d of %q: %v", ErrCheckpoint, info.ID, j.ID, err)
+	}
+	if h.Step > c.units.Total {
+		return Start{}, fmt.Errorf("%w: checkpoint %d of %q is at step %d, the job has %d", ErrCheckpoint, info.ID, j.ID, h.Step, c.units.Total)
+	}
+	st.Checkpoint = &h
+	c.pub.ckpt = &ckptRef{held: h, id: info.ID}
+	if h.Step == c.units.Total {
+		c.final = state
+	}
+	c.log.Info("continuing the job from the store", "job", j.ID, "checkpoint", info.ID, "step", h.Step,
+		"history_steps", st.Committed)
+	return st, nil
+}
+
+// verifyState restores st for this job and returns its position and model.
+func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, error) {
+	j, model, _, err := snapshot.Restore(st, c.prep.In)
+	if err != nil {
+		return Held{}, nil, err
+	}
+	if string(j.JSON()) != string(c.job.JSON()) {
+		return Held{}, nil, fmt.Errorf("%w: the state belongs to another configuration of job %q", ErrCheckpoint, st.Job)
+	}
+	if st.Step != st.Epoch*c.units.StepsPerEpoch+st.StepInEpoch {
+		return Held{}, nil, fmt.Errorf("%w: step %d is not epoch %d step %d of %d-step epochs", ErrCheckpoint, st.Step, st.Epoch, st.StepInEpoch, c.units.StepsPerEpoch)
+	}
+	u, ok := c.units.UnitOf(st.Step)
+	if !ok {
+		return Held{}, nil, fmt.Errorf("%w: step %d is not at the end of a unit of %d local steps (was the job run with another --local-steps?)",
+			ErrCheckpoint, st.Step, c.units.UnitSteps)
+	}
+	return Held{Step: u, Digest: model.Digest()}, model, nil
+}
