@@ -101,7 +101,7 @@ type published struct {
 	version  uint64
 	wake     chan struct{}
 	addrs    map[string]string
-	status   *asfpb.ClusterStatus
+	status   liveStatus
 	ckpt     *ckptRef
 	done     bool // finished and not failed: a worker that joins is told to end
 	stranger Task // the instruction for a worker that is not a member
@@ -294,8 +294,9 @@ func (c *Coordinator) Job() job.Job { return c.job }
 // Status returns the coordinator's current status.
 func (c *Coordinator) Status() *asfpb.ClusterStatus {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.pub.status
+	st := c.pub.status
+	c.mu.Unlock()
+	return c.statusPB(st)
 }
 
 func (c *Coordinator) onMember(ev cluster.Event) {

@@ -194,20 +194,21 @@ func (c *Coordinator) listCheckpoints() {
 // (members, ring, progress) and the recent history. It is safe for concurrent
 // use, never waits on the event loop, and works after Run returned.
 func (c *Coordinator) Observe() Snapshot {
-	st := c.Status()
+	c.mu.Lock()
+	st := c.pub.status // the same status the gRPC Status reports, not its proto read back
+	c.mu.Unlock()
 	s := Snapshot{Time: time.Now(), Job: c.job.ID, Spec: c.job.Spec, Dataset: c.job.Dataset, Batch: c.job.Batch}
-	if st != nil {
-		s.Phase, s.Error, s.Generation, s.Ring = st.GetPhase(), st.GetError(), st.GetGeneration(), slices.Clone(st.GetRing())
-		s.Step, s.TotalSteps, s.Epoch, s.Epochs = int(st.GetStep()), int(st.GetTotalSteps()), int(st.GetEpoch()), int(st.GetEpochs())
-		s.StepsPerEpoch = int(st.GetStepsPerEpoch())
-		s.Loss, s.Accuracy, s.SamplesPerSec = st.GetLoss(), st.GetAccuracy(), st.GetSamplesPerSec()
-		s.TestAccuracy, s.HasTest = st.GetTestAccuracy(), st.GetHasTest()
-		s.Retries, s.Recomputed, s.ReduceBytesPerStep = int(st.GetRetries()), int(st.GetRecomputed()), st.GetReduceBytesPerStep()
-		for _, m := range st.GetMembers() {
-			s.Members = append(s.Members, MemberSnapshot{ID: m.GetWorkerId(), Addr: m.GetGrpcAddr(), State: m.GetState(),
-				Rank: int(m.GetRank()), Steps: int(m.GetSteps()), LastStep: m.GetLastStepMs() / 1e3, MeanStep: m.GetMeanStepMs() / 1e3,
-				LastCompute: m.GetLastComputeMs() / 1e3, LastReduce: m.GetLastReduceMs() / 1e3})
-		}
+	s.Phase, s.Error, s.Generation, s.Ring = st.phase, st.err, st.generation, slices.Clone(st.ring)
+	s.Step, s.TotalSteps, s.Epoch, s.Epochs = int(st.step), int(st.totalSteps), int(st.epoch), int(st.epochs)
+	s.StepsPerEpoch = int(st.stepsPerEpoch)
+	s.Loss, s.Accuracy, s.SamplesPerSec = st.loss, st.accuracy, st.samplesPerSec
+	s.TestAccuracy, s.HasTest = st.testAccuracy, st.hasTest
+	s.Retries, s.Recomputed, s.ReduceBytesPerStep = int(st.retries), int(st.recomputed), st.reduceBytesPerStep
+	for _, m := range st.members {
+		// In seconds, as the milliseconds of the gRPC status divided by 1000.
+		s.Members = append(s.Members, MemberSnapshot{ID: m.id, Addr: m.addr, State: m.state,
+			Rank: m.rank, Steps: int(m.steps), LastStep: ms(m.lastStep) / 1e3, MeanStep: ms(m.meanStep) / 1e3,
+			LastCompute: ms(m.lastCompute) / 1e3, LastReduce: ms(m.lastReduce) / 1e3})
 	}
 	o := &c.obs
 	o.mu.Lock()

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"slices"
 	"time"
 
 	"github.com/asfnet/asf/api/asfpb"
@@ -45,17 +46,44 @@ func sameAddrs(a, b map[string]string) bool {
 	return true
 }
 
-func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
+// liveStatus is the coordinator's state as the outside sees it, derived once per
+// turn of the event loop from the machine (publish); the gRPC Status (its
+// proto, statusPB) and Observe both read it.
+type liveStatus struct {
+	phase, err                                     string
+	generation                                     uint64
+	ring                                           []string
+	step, totalSteps, epoch, epochs, stepsPerEpoch int64
+	recomputed, retries                            int64
+	digest                                         Digest
+	reduceBytesPerStep                             int64
+	loss, accuracy, samplesPerSec, testAccuracy    float64
+	hasTest                                        bool
+	checkpointStep                                 int64
+	members                                        []memberStatus
+}
+
+// memberStatus is one member of the status.
+type memberStatus struct {
+	id, addr, state                             string
+	rank                                        int
+	steps                                       int64
+	lastStep, meanStep, lastCompute, lastReduce time.Duration
+}
+
+// buildStatus derives the status from the machine and the event loop's
+// accumulators.
+func (c *Coordinator) buildStatus() liveStatus {
 	m := c.m
 	s := m.State()
-	st := &asfpb.ClusterStatus{JobId: c.job.ID, CoordinatorNode: c.ml.Name(), Version: cluster.Version(), Phase: m.Phase().String(),
-		Generation: m.Generation(), Ring: m.Ring(), Step: int64(c.units.Steps(s.Step)), TotalSteps: int64(c.job.Epochs * c.units.StepsPerEpoch),
-		Epoch: int64(min(s.Step/c.units.PerEpoch, c.job.Epochs)), Epochs: int64(c.job.Epochs), StepsPerEpoch: int64(c.units.StepsPerEpoch),
-		Recomputed: int64(m.Recomputed()), Retries: int64(m.Retries()), Digest: s.Digest[:]}
+	st := liveStatus{phase: m.Phase().String(), generation: m.Generation(), ring: m.Ring(), step: int64(c.units.Steps(s.Step)),
+		totalSteps: int64(c.job.Epochs * c.units.StepsPerEpoch), epoch: int64(min(s.Step/c.units.PerEpoch, c.job.Epochs)),
+		epochs: int64(c.job.Epochs), stepsPerEpoch: int64(c.units.StepsPerEpoch),
+		recomputed: int64(m.Recomputed()), retries: int64(m.Retries()), digest: s.Digest}
 	if w := int64(len(m.Ring())); w > 1 {
 		// What the members reported sending (the gradient codec packs the
 		// elements into the bytes they need); the int64 size before any report.
-		st.ReduceBytesPerStep = 2 * (w - 1) * c.reduceB / w
+		st.reduceBytesPerStep = 2 * (w - 1) * c.reduceB / w
 		var reported int64
 		for _, mi := range m.Members() {
 			if mi.Rank >= 0 {
@@ -63,27 +91,41 @@ func (c *Coordinator) buildStatus() *asfpb.ClusterStatus {
 			}
 		}
 		if reported > 0 {
-			st.ReduceBytesPerStep = reported
+			st.reduceBytesPerStep = reported
 		}
 	}
 	if a := c.epoch; a.samples > 0 {
-		st.Loss = a.mse / float64(a.samples)
-		st.Accuracy = float64(a.correct) / float64(a.samples)
-		st.SamplesPerSec = float64(a.timed) / max(a.last.Sub(a.start).Seconds(), 1e-9)
+		st.loss = a.mse / float64(a.samples)
+		st.accuracy = float64(a.correct) / float64(a.samples)
+		st.samplesPerSec = float64(a.timed) / max(a.last.Sub(a.start).Seconds(), 1e-9)
 	}
 	if n := len(c.reports); n > 0 && c.reports[n-1].HasTest {
-		st.TestAccuracy, st.HasTest = c.reports[n-1].TestAcc, true
+		st.testAccuracy, st.hasTest = c.reports[n-1].TestAcc, true
 	}
 	if ck, ok := m.Checkpoint(); ok {
-		st.CheckpointStep = int64(c.units.Steps(ck.Step))
+		st.checkpointStep = int64(c.units.Steps(ck.Step))
 	}
 	if err := m.Err(); err != nil {
-		st.Error = err.Error()
+		st.err = err.Error()
 	}
 	for _, mi := range m.Members() {
-		st.Members = append(st.Members, &asfpb.MemberStatus{WorkerId: mi.ID, GrpcAddr: c.addrs[mi.ID], State: mi.State,
-			Rank: int32(mi.Rank), LastStepMs: ms(mi.LastStep), MeanStepMs: ms(mi.MeanStep), LastComputeMs: ms(mi.LastCompute),
-			LastReduceMs: ms(mi.LastReduce), Steps: int64(mi.Steps)})
+		st.members = append(st.members, memberStatus{id: mi.ID, addr: c.addrs[mi.ID], state: mi.State, rank: mi.Rank,
+			steps: int64(mi.Steps), lastStep: mi.LastStep, meanStep: mi.MeanStep, lastCompute: mi.LastCompute, lastReduce: mi.LastReduce})
+	}
+	return st
+}
+
+// statusPB is the status on the wire.
+func (c *Coordinator) statusPB(s liveStatus) *asfpb.ClusterStatus {
+	st := &asfpb.ClusterStatus{JobId: c.job.ID, CoordinatorNode: c.ml.Name(), Version: cluster.Version(), Phase: s.phase,
+		Generation: s.generation, Ring: slices.Clone(s.ring), Step: s.step, TotalSteps: s.totalSteps, Epoch: s.epoch, Epochs: s.epochs,
+		StepsPerEpoch: s.stepsPerEpoch, Recomputed: s.recomputed, Retries: s.retries, Digest: slices.Clone(s.digest[:]),
+		ReduceBytesPerStep: s.reduceBytesPerStep, Loss: s.loss, Accuracy: s.accuracy, SamplesPerSec: s.samplesPerSec,
+		TestAccuracy: s.testAccuracy, HasTest: s.hasTest, CheckpointStep: s.checkpointStep, Error: s.err}
+	for _, mi := range s.members {
+		st.Members = append(st.Members, &asfpb.MemberStatus{WorkerId: mi.id, GrpcAddr: mi.addr, State: mi.state,
+			Rank: int32(mi.rank), LastStepMs: ms(mi.lastStep), MeanStepMs: ms(mi.meanStep), LastComputeMs: ms(mi.lastCompute),
+			LastReduceMs: ms(mi.lastReduce), Steps: mi.steps})
 	}
 	return st
 }
