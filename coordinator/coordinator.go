@@ -463,9 +463,7 @@ func (c *Coordinator) handle(ev any) {
 	case evFatal:
 		c.m.Abort(now, ev.err)
 	case evDead:
-		if c.addrs[ev.id] == ev.addr {
-			c.m.Leave(now, ev.id, "unreachable (health probe failed)")
-		}
+		c.m.Unreachable(now, ev.id, ev.addr)
 	case evCkpt:
 		if ev.fatal != nil {
 			c.m.Abort(now, ev.fatal)

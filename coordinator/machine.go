@@ -127,6 +127,7 @@ type JoinInfo struct {
 	Ready       bool   // data loaded: may enter a ring
 	Held        []Held // states it holds
 	LastGen     uint64 // newest generation it took part in
+	Addr        string // its gRPC address
 }
 
 // MachineConfig are the rules of a Machine.
@@ -292,7 +293,8 @@ type member struct {
 	session     string
 	ready       bool
 	held        []Held
-	seq         int // join order
+	seq         int    // join order
+	addr        string // gRPC address of its registration
 
 	steps        int
 	lastStep     time.Duration
@@ -509,12 +511,12 @@ func (m *Machine) Join(now time.Time, j JoinInfo) {
 		m.members[j.ID] = mb
 	} else if mb.incarnation != j.Incarnation && m.inRing(j.ID) && (m.phase == PhaseRunning || m.phase == PhaseBackoff) {
 		// A new process under the same id: the old one, in the ring, is gone.
-		mb.incarnation, mb.session, mb.ready, mb.held = j.Incarnation, j.Session, j.Ready, slices.Clone(j.Held)
+		mb.incarnation, mb.session, mb.ready, mb.held, mb.addr = j.Incarnation, j.Session, j.Ready, slices.Clone(j.Held), j.Addr
 		m.abandon("worker " + j.ID + " restarted")
 		m.reform("worker " + j.ID + " restarted")
 		return
 	}
-	mb.incarnation, mb.session, mb.ready, mb.held = j.Incarnation, j.Session, j.Ready, slices.Clone(j.Held)
+	mb.incarnation, mb.session, mb.ready, mb.held, mb.addr = j.Incarnation, j.Session, j.Ready, slices.Clone(j.Held), j.Addr
 	switch m.phase {
 	case PhaseDone, PhaseFailed:
 	case PhaseRecovering:
@@ -552,6 +554,18 @@ func (m *Machine) LeftGossip(now time.Time, id, incarnation string) bool {
 		return false
 	}
 	m.Leave(now, id, "left or failed (gossip)")
+	return true
+}
+
+// Unreachable reports that a health probe of worker id at the gRPC address
+// addr failed. The worker is removed as by Leave unless it has registered
+// since at another address (the probe then says nothing about it). It reports
+// whether the worker was removed.
+func (m *Machine) Unreachable(now time.Time, id, addr string) bool {
+	if mb := m.members[id]; mb == nil || mb.addr != addr {
+		return false
+	}
+	m.Leave(now, id, "unreachable (health probe failed)")
 	return true
 }
 

@@ -231,7 +231,8 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		if inc == "" {
 			inc = pos[0] + ".1"
 		}
-		r.m.Join(r.now, JoinInfo{ID: pos[0], Incarnation: inc, Session: args["session"], Ready: slices.Contains(pos, "ready"), Held: held, LastGen: uint64(atoi(args, "gen", 0))})
+		r.m.Join(r.now, JoinInfo{ID: pos[0], Incarnation: inc, Session: args["session"], Ready: slices.Contains(pos, "ready"), Held: held, LastGen: uint64(atoi(args, "gen", 0)),
+			Addr: args["addr"]})
 	case "holds":
 		held, err := heldList(pos[1])
 		if err != nil {
@@ -265,6 +266,10 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		}
 	case "leave":
 		r.m.Leave(r.now, pos[0], "failed")
+	case "unreachable": // a health probe of the worker at addr failed
+		if !r.m.Unreachable(r.now, pos[0], args["addr"]) {
+			out = append(out, "ignored")
+		}
 	case "left": // the gossip says incarnation inc of the worker left
 		if !r.m.LeftGossip(r.now, pos[0], args["inc"]) {
 			out = append(out, "ignored")
