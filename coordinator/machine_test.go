@@ -1,17 +1,17 @@
 package coordinator
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/asfnet/asf/internal/script"
 )
 
 // The machine is tested with scripts (testdata/machine/*.txt): each block is a
@@ -78,68 +78,8 @@ func parseHeld(s string) (Held, error) {
 func fmtHeld(h Held) string { return fmt.Sprintf("%d:%s", h.Step, dname(h.Digest)) }
 
 func runScript(t *testing.T, path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
 	r := &scriptRun{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	var rewritten strings.Builder
-	line := 0
-	defer func() {
-		if *rewrite && !t.Failed() {
-			if err := os.WriteFile(path, []byte(rewritten.String()), 0o644); err != nil {
-				t.Error(err)
-			}
-		}
-	}()
-	for {
-		var cmd string
-		for sc.Scan() {
-			line++
-			l := strings.TrimSpace(sc.Text())
-			if strings.HasPrefix(l, "#") {
-				fmt.Fprintf(&rewritten, "%s\n", l)
-			}
-			if l != "" && !strings.HasPrefix(l, "#") {
-				cmd = l
-				break
-			}
-		}
-		if cmd == "" {
-			break
-		}
-		cmdLine := line
-		if !sc.Scan() || strings.TrimSpace(sc.Text()) != "----" {
-			t.Fatalf("%s:%d: want ---- after the command", path, cmdLine)
-		}
-		line++
-		var want []string
-		for sc.Scan() {
-			line++
-			l := strings.TrimSpace(sc.Text())
-			if l == "" {
-				break
-			}
-			want = append(want, l)
-		}
-		got, err := r.exec(cmd)
-		if err != nil {
-			t.Fatalf("%s:%d: %s: %v", path, cmdLine, cmd, err)
-		}
-		if *rewrite {
-			fmt.Fprintf(&rewritten, "%s\n----\n", cmd)
-			for _, g := range got {
-				fmt.Fprintf(&rewritten, "%s\n", g)
-			}
-			rewritten.WriteString("\n")
-			continue
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s:%d: %s\n got:\n\t%s\nwant:\n\t%s", path, cmdLine, cmd, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
-		}
-	}
+	script.Run(t, path, *rewrite, r.exec)
 }
 
 func kv(args []string) (map[string]string, []string) {

@@ -1,17 +1,15 @@
 package worker
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/script"
 )
 
 var rewriteCore = flag.Bool("rewrite-core", false, "rewrite testdata/core/*.txt with the decisions the core makes")
@@ -36,60 +34,11 @@ func TestCoreScripts(t *testing.T) {
 }
 
 func runCoreScript(t *testing.T, path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var c core
-	var out strings.Builder
-	sc := bufio.NewScanner(f)
-	line := 0
-	for {
-		var cmd string
-		for sc.Scan() {
-			line++
-			l := strings.TrimSpace(sc.Text())
-			if strings.HasPrefix(l, "#") {
-				fmt.Fprintf(&out, "%s\n", l)
-				continue
-			}
-			if l != "" {
-				cmd = l
-				break
-			}
-		}
-		if cmd == "" {
-			break
-		}
-		at := line
-		if !sc.Scan() || strings.TrimSpace(sc.Text()) != "----" {
-			t.Fatalf("%s:%d: want ---- after the command", path, at)
-		}
-		line++
-		var want []string
-		for sc.Scan() {
-			line++
-			l := strings.TrimSpace(sc.Text())
-			if l == "" {
-				break
-			}
-			want = append(want, l)
-		}
-		got, err := coreExec(&c, cmd)
-		if err != nil {
-			t.Fatalf("%s:%d: %s: %v", path, at, cmd, err)
-		}
-		fmt.Fprintf(&out, "%s\n----\n%s\n\n", cmd, got)
-		if !*rewriteCore && !slices.Equal([]string{got}, want) {
-			t.Errorf("%s:%d: %s\n got: %s\nwant: %s", path, at, cmd, got, strings.Join(want, " | "))
-		}
-	}
-	if *rewriteCore {
-		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	script.Run(t, path, *rewriteCore, func(cmd string) ([]string, error) {
+		out, err := coreExec(&c, cmd)
+		return []string{out}, err
+	})
 }
 
 func coreExec(c *core, cmd string) (string, error) {
