@@ -63,3 +63,34 @@ func TestMethodFlags(t *testing.T) {
 		}
 	}
 }
+
+// `asf train --method bptt` trains from the CLI, alone and on the embedded
+// cluster, to bitwise the same weights, and not to ASF-BP's.
+func TestTrainBPTTCLI(t *testing.T) {
+	old := globals
+	t.Cleanup(func() { globals = old })
+	globals.dataDir = t.TempDir()
+	globals.log.Level, globals.log.Format = "warn", "text"
+	args := []string{"--dataset", "synthetic", "--spec", "4C3-P2-10FC", "-T", "4", "--epochs", "1", "--batch", "32",
+		"--micro-batch", "8", "--train-size", "96", "--test-size", "32", "--http", ""}
+	digest := func(extra ...string) string {
+		out, err := runWith(t, newTrainCmd, append(extra, args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", extra, err, out)
+		}
+		m := digestLine.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("%v: no digest in\n%s", extra, out)
+		}
+		return m[1]
+	}
+	alone := digest("--method", "bptt", "--workers", "0", "--id", "cli-bptt-0")
+	cluster := digest("--method", "bptt", "--workers", "2", "--id", "cli-bptt-2")
+	asf := digest("--workers", "0", "--id", "cli-asf-0")
+	if alone != cluster {
+		t.Fatalf("bptt: engine alone %s, cluster of 2 %s", alone, cluster)
+	}
+	if alone == asf {
+		t.Fatal("--method bptt trains the same weights as asf")
+	}
+}
