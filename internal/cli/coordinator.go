@@ -3,12 +3,10 @@ package cli
 import (
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/secure"
 	"github.com/asfnet/asf/internal/web"
 	"github.com/spf13/cobra"
 )
@@ -31,12 +29,9 @@ func Coordinator() *cobra.Command {
 func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config, error)) {
 	d := coordinator.DefaultConfig(job.Default())
 	var (
-		jf                              JobFlags
-		lf                              LogFlags
-		sf                              secure.Flags
-		gossipBind, gossipAdv, httpAddr string
-		join                            []string
-		linger                          bool
+		jf   JobFlags
+		nf   nodeFlags
+		join []string
 	)
 	cmd := &cobra.Command{
 		Use:           "asf-coordinator",
@@ -54,8 +49,6 @@ func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config,
 	Alias(fs, "db", "store")
 	fs.StringVar(&d.Listen, "listen", d.Listen, "gRPC listen address")
 	fs.StringVar(&d.Advertise, "advertise", d.Advertise, "gRPC address workers dial (default: the listen address)")
-	fs.StringVar(&gossipBind, "gossip-bind", ":"+strconv.Itoa(d.Gossip.BindPort), "gossip (memberlist) bind address, TCP and UDP")
-	fs.StringVar(&gossipAdv, "gossip-advertise", "", "gossip address other nodes use (default: the bound one)")
 	fs.StringSliceVar(&join, "join", nil, "gossip addresses of members to join at start (workers of a previous run)")
 	fs.IntVar(&d.StartWorkers, "start-workers", d.StartWorkers, "ready workers to wait for before the first step")
 	fs.IntVar(&d.MinWorkers, "min-workers", d.MinWorkers, "fewer workers than this: training waits")
@@ -66,17 +59,12 @@ func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config,
 	fs.StringVar((*string)(&d.SyncMode), "sync-mode", string(d.SyncMode), "gradient (sum every step; bitwise independent of the worker count) or weights (local SGD)")
 	fs.IntVar(&d.LocalSteps, "local-steps", d.LocalSteps, "with --sync-mode weights: local steps between weight averages")
 	fs.IntVar(&d.EvalThreads, "eval-threads", d.EvalThreads, "goroutines of the test evaluation (0 = all cores)")
-	RegisterSecurity(fs, &sf)
-	fs.StringVar(&httpAddr, "http", DefaultCoordinatorHTTP, "HTTP address of the dashboard, /metrics and /healthz (\"\" = off; the default falls back to a free port when taken)")
-	fs.BoolVar(&linger, "linger", false, "after the job finishes, stay up (dashboard, /metrics and /healthz on --http) until stopped: for orchestrators that restart exited containers, such as Kubernetes")
-	lf.Register(fs)
+	nf.register(fs, d.Gossip.BindPort, "gossip address other nodes use (default: the bound one)",
+		DefaultCoordinatorHTTP, "the dashboard, /metrics and /healthz")
 
 	// config finishes the flags into the coordinator's configuration.
 	config := func(cmd *cobra.Command) (coordinator.Config, error) {
-		if err := ApplyEnv(fs, cmd.ErrOrStderr()); err != nil {
-			return d, err
-		}
-		log, err := lf.Logger(cmd.ErrOrStderr())
+		log, sec, err := nf.settle(cmd, &d.Gossip)
 		if err != nil {
 			return d, err
 		}
@@ -88,17 +76,6 @@ func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config,
 			return d, err
 		}
 		d.GossipJoin = join
-		if err := d.Gossip.SetGossipAddrs(gossipBind, gossipAdv); err != nil {
-			return d, err
-		}
-		sec, err := sf.Load()
-		if err != nil {
-			return d, err
-		}
-		for _, w := range sec.Warnings() {
-			log.Warn(w)
-		}
-		d.Gossip.SecretKey, d.Gossip.Label = sec.GossipKey, sec.Label
 		d.TLS, d.JoinToken = sec.TLS, sec.Token
 		if sec.TLS != nil && sec.Token == "" {
 			log.Warn("no join token: any holder of a worker certificate of the CA can join; set --join-token-file")
@@ -117,15 +94,12 @@ func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config,
 		if err != nil {
 			return err
 		}
-		if httpAddr != "" {
-			hc := web.DefaultConfig(httpAddr)
-			hc.Fallback = !fs.Changed("http")
-			hc.Logger = log.With("component", "http")
-			hs, err := web.StartNode(ctx, hc, web.Node{Coordinator: func() *coordinator.Coordinator { return c }})
-			if err != nil {
-				return err
-			}
-			defer hs.Close()
+		hs, closeHTTP, err := nf.serveHTTP(ctx, fs, log, web.Node{Coordinator: func() *coordinator.Coordinator { return c }})
+		if err != nil {
+			return err
+		}
+		defer closeHTTP()
+		if hs != nil {
 			log.Info("dashboard", "url", hs.URL(), "metrics", hs.URL()+"metrics", "healthz", hs.URL()+"healthz")
 		}
 		start := time.Now()
@@ -141,10 +115,7 @@ func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config,
 				100*e.TrainAcc, 100*e.TestAcc, e.SamplesPerSec)
 		}
 		fmt.Fprintf(out, "weights sha256: %s\n", hex.EncodeToString(res.Final.Digest[:]))
-		if linger {
-			log.Info("the job is finished; lingering until stopped (--linger)")
-			<-ctx.Done()
-		}
+		nf.lingerIfAsked(ctx, log)
 		return nil
 	}
 	return cmd, config

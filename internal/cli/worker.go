@@ -3,9 +3,7 @@ package cli
 import (
 	"encoding/hex"
 	"fmt"
-	"strconv"
 
-	"github.com/asfnet/asf/internal/secure"
 	"github.com/asfnet/asf/internal/web"
 	"github.com/asfnet/asf/worker"
 	"github.com/spf13/cobra"
@@ -14,12 +12,7 @@ import (
 // Worker is the asf-worker command.
 func Worker() *cobra.Command {
 	c := worker.DefaultConfig()
-	var (
-		lf                              LogFlags
-		sf                              secure.Flags
-		gossipBind, gossipAdv, httpAddr string
-		linger                          bool
-	)
+	var nf nodeFlags
 	cmd := &cobra.Command{
 		Use:           "asf-worker",
 		Short:         "Run a worker of an asf training cluster",
@@ -34,36 +27,18 @@ func Worker() *cobra.Command {
 	fs.StringVar(&c.Coordinator, "coordinator", c.Coordinator, "the coordinator's gRPC address (default: found through the gossip)")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "gRPC listen address (all-reduce peers, state transfer)")
 	fs.StringVar(&c.Advertise, "advertise", c.Advertise, "gRPC address the others dial (default: the listen address; on all interfaces, the gossip address's host); an explicit address is never looked up again")
-	fs.StringVar(&gossipBind, "gossip-bind", ":"+strconv.Itoa(c.Gossip.BindPort), "gossip (memberlist) bind address, TCP and UDP")
-	fs.StringVar(&gossipAdv, "gossip-advertise", "", "gossip address other nodes use (default: the bound one; on all interfaces, a private IP of this host, looked up again every --reresolve-every); an explicit address is never looked up again")
 	fs.DurationVar(&c.JoinWait, "join-wait", c.JoinWait, "give up (exit 1) when no cluster member answers through --join for this long, saying what each address is (0 = wait for ever)")
 	fs.DurationVar(&c.ReresolveEvery, "reresolve-every", c.ReresolveEvery, "how often an auto-detected address (no --gossip-advertise) is looked up again; when it changed (docker reconnect, DHCP), the worker rejoins at the new one (0 = never)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the data sets")
 	fs.IntVar(&c.Threads, "threads", c.Threads, "goroutines computing micro-batches (0 = all cores)")
-	RegisterSecurity(fs, &sf)
-	fs.StringVar(&httpAddr, "http", DefaultWorkerHTTP, "HTTP address of /metrics and /healthz (\"\" = off; the default falls back to a free port when taken)")
-	fs.BoolVar(&linger, "linger", false, "after the job finishes, stay up (/metrics and /healthz on --http) until stopped: for orchestrators that restart exited containers, such as Kubernetes")
-	lf.Register(fs)
+	nf.register(fs, c.Gossip.BindPort, "gossip address other nodes use (default: the bound one; on all interfaces, a private IP of this host, looked up again every --reresolve-every); an explicit address is never looked up again",
+		DefaultWorkerHTTP, "/metrics and /healthz")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := ApplyEnv(fs, cmd.ErrOrStderr()); err != nil {
-			return err
-		}
-		log, err := lf.Logger(cmd.ErrOrStderr())
+		log, sec, err := nf.settle(cmd, &c.Gossip)
 		if err != nil {
 			return err
 		}
-		if err := c.Gossip.SetGossipAddrs(gossipBind, gossipAdv); err != nil {
-			return err
-		}
-		sec, err := sf.Load()
-		if err != nil {
-			return err
-		}
-		for _, w := range sec.Warnings() {
-			log.Warn(w)
-		}
-		c.Gossip.SecretKey, c.Gossip.Label = sec.GossipKey, sec.Label
 		c.TLS, c.JoinToken = sec.TLS, sec.Token
 		c.Logger = log
 		w, err := worker.New(c)
@@ -71,15 +46,12 @@ func Worker() *cobra.Command {
 			return err
 		}
 		ctx := cmd.Context()
-		if httpAddr != "" {
-			hc := web.DefaultConfig(httpAddr)
-			hc.Fallback = !fs.Changed("http")
-			hc.Logger = log.With("component", "http")
-			hs, err := web.StartNode(ctx, hc, web.Node{Workers: func() []worker.Stats { return []worker.Stats{w.Stats()} }})
-			if err != nil {
-				return err
-			}
-			defer hs.Close()
+		hs, closeHTTP, err := nf.serveHTTP(ctx, fs, log, web.Node{Workers: func() []worker.Stats { return []worker.Stats{w.Stats()} }})
+		if err != nil {
+			return err
+		}
+		defer closeHTTP()
+		if hs != nil {
 			log.Info("metrics", "url", hs.URL()+"metrics", "healthz", hs.URL()+"healthz")
 		}
 		out, err := w.Run(ctx)
@@ -88,10 +60,7 @@ func Worker() *cobra.Command {
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "job %s finished: this worker computed %d step(s) and synced %d state(s); weights sha256 at step %d: %s\n",
 			out.Job, out.Steps, out.Synced, out.Final.Step, hex.EncodeToString(out.Final.Digest[:]))
-		if linger {
-			log.Info("the job is finished; lingering until stopped (--linger)")
-			<-ctx.Done()
-		}
+		nf.lingerIfAsked(ctx, log)
 		return nil
 	}
 	return cmd
