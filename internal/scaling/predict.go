@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/asfnet/asf/dataset"
@@ -68,15 +67,6 @@ func MeasureNet(ctx context.Context, name, spec string, shape engine.Shape, T, s
 	}
 	return NetProfile{Name: name, Spec: spec, Params: n.NParams, BytesPerParam: 8,
 		CPUPerSample: (threadCPU() - t0) / time.Duration(samples)}, nil
-}
-
-// threadCPU is the calling thread's CPU time (RUSAGE_THREAD).
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Prediction is the model's step for one hypothetical cluster.

@@ -1,0 +1,4 @@
+package scaling
+
+// rusageThread is RUSAGE_THREAD.
+const rusageThread = 1
