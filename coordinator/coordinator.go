@@ -72,17 +72,18 @@ type Coordinator struct {
 	pub published
 
 	// Owned by the event loop.
-	m          *Machine
-	addrs      map[string]string // worker id -> gRPC address
-	nodes      map[string]string // memberlist node name -> worker id
-	epoch      epochAcc
-	hist       unitStats // statistics of every committed unit, for epochAt
-	watch      watchdog  // notes pauses of the process (pause.go)
-	graceUntil time.Time // after a pause: check a member that seems gone before evicting it
-	pendingEp  map[int]EpochReport
-	evalQ      chan evalJob
-	metricsQ   chan checkpoint.MetricPoint
-	queued     int // metrics points queued so far
+	m           *Machine
+	addrs       map[string]string // worker id -> gRPC address
+	nodes       map[string]string // memberlist node name -> worker id
+	epoch       epochAcc
+	hist        unitStats // statistics of every committed unit, for epochAt
+	watch       watchdog  // notes pauses of the process (pause.go)
+	graceUntil  time.Time // after a pause: check a member that seems gone before evicting it
+	startedDone bool      // the job was finished in the store already: serve the whole FinishGrace
+	pendingEp   map[int]EpochReport
+	evalQ       chan evalJob
+	metricsQ    chan checkpoint.MetricPoint
+	queued      int // metrics points queued so far
 	// written counts the metrics points on disk; the recorder signals it.
 	wmu      sync.Mutex
 	wcond    *sync.Cond
@@ -204,6 +205,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c.startedDone = c.final != nil
 	settle := cfg.Settle
 	if start.Checkpoint == nil && start.Committed == 0 {
 		settle = 0 // a new job: no worker can hold a state of it
@@ -414,6 +416,12 @@ func (c *Coordinator) finishing() bool {
 	}
 	if time.Now().After(c.finishAt) {
 		return true
+	}
+	if c.startedDone {
+		// Started on a finished job (a restarted Kubernetes Job, say): the
+		// workers starting beside it have not joined yet. Serve the whole grace
+		// so that they are told the job is done, and end at once.
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,9 +15,10 @@ import (
 )
 
 // A worker that joins a coordinator whose job is already finished (the
-// coordinator started again on the finished store, as a Kubernetes Job may)
-// is told so in the join answer and ends at once, with no error (exit 0) and
-// without loading the data.
+// coordinator started again on the finished store, as a Kubernetes Job may,
+// with its workers beside it) is told so in the join answer and ends at once,
+// with no error (exit 0) and without loading the data. The coordinator serves
+// its whole FinishGrace for them instead of ending before they join.
 func TestWorkerFindsJobFinished(t *testing.T) {
 	j := job.Default()
 	j.ID, j.Dataset, j.Spec = "over", "synthetic", "4C3-P2-10FC"
@@ -29,20 +31,22 @@ func TestWorkerFindsJobFinished(t *testing.T) {
 	if _, err := inproc.Run(ctx, inproc.Config{Coordinator: cc, Workers: 1}); err != nil {
 		t.Fatal(err)
 	}
-	// The coordinator again, on the finished store: it serves, its job is done.
-	cc.Data = inproc.SharedData(dir)
+	// The coordinator again, on the finished store, running: its job is done,
+	// and it serves for its FinishGrace so that workers started beside it are
+	// told so.
+	cc.Data, cc.FinishGrace = inproc.SharedData(dir), 30*time.Second
 	co, err := coordinator.New(ctx, cc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		cctx, stop := context.WithCancel(ctx)
-		stop()
-		_, _ = co.Run(cctx)
-	}()
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	coDone := make(chan error, 1)
+	go func() { _, err := co.Run(cctx); coDone <- err }()
+	time.Sleep(500 * time.Millisecond) // the worker starts a little after its coordinator, as pods do
 	var loads atomic.Int32
 	wc := worker.DefaultConfig().Loopback()
-	wc.ID, wc.Join, wc.DataDir = "late", []string{co.GossipAddr()}, dir
+	wc.ID, wc.Join, wc.DataDir, wc.JoinWait = "late", []string{co.GossipAddr()}, dir, 5*time.Second
 	wc.Data = func(ctx context.Context, j job.Job) (*dataset.Set, *dataset.Set, error) {
 		loads.Add(1)
 		return cc.Data(ctx, j)
@@ -57,5 +61,9 @@ func TestWorkerFindsJobFinished(t *testing.T) {
 	}
 	if out.Steps != 0 || loads.Load() != 0 {
 		t.Fatalf("the worker did %d steps and loaded the data %d times; want neither", out.Steps, loads.Load())
+	}
+	stop()
+	if err := <-coDone; err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("the coordinator of the finished job: %v", err)
 	}
 }
