@@ -28,9 +28,11 @@ var fmaTargets = []struct {
 // stateCode lists the packages whose floating-point results feed the
 // training state that replicas compare bitwise: the engine, its kernels and
 // functions, the data sets (generated and decoded on every worker) and the
-// single-process training loop.
+// single-process training loop and the unit computation it shares with the
+// worker (internal/job).
 var stateCode = []string{"github.com/asfnet/asf/engine", "github.com/asfnet/asf/internal/f32",
-	"github.com/asfnet/asf/internal/detmath", "github.com/asfnet/asf/dataset", "github.com/asfnet/asf/internal/local"}
+	"github.com/asfnet/asf/internal/detmath", "github.com/asfnet/asf/dataset", "github.com/asfnet/asf/internal/local",
+	"github.com/asfnet/asf/internal/job"}
 
 // stateCodeNet are the state packages that need gRPC (the fixed-point
 // conversions of the reduction; the worker, whose weights mode averages the
