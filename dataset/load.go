@@ -185,6 +185,10 @@ func loadIDX(ctx context.Context, name, dir string, split Split, opts *LoadOptio
 	}
 	s, err := ReadIDX(images, labels)
 	if err != nil {
+		if errors.Is(err, ErrFormat) || errors.Is(err, ErrChecksum) {
+			// A damaged copy of a fetched data set: say how to get a good one.
+			return nil, fmt.Errorf("%w (remove %s and run `asf data fetch %s` to copy it again)", err, d, name)
+		}
 		return nil, err
 	}
 	if s.H != 28 || s.W != 28 {

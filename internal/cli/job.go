@@ -109,7 +109,7 @@ func (f *JobFlags) Unchecked(fs *pflag.FlagSet) (job.Job, error) {
 	}
 	if f.file != "" {
 		if j, err = job.Load(f.file, j); err != nil {
-			return j, err
+			return j, fmt.Errorf("--job-file: %w", err)
 		}
 	}
 	explicit := f.file != "" || f.recipe != "" // a whole job was given: no dataset-derived defaults
