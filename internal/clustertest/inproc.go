@@ -147,6 +147,7 @@ func RunInProc(ctx context.Context, o InProc) (*Report, error) {
 		rep.Applied = append(rep.Applied, faults...)
 		mu.Unlock()
 		for _, f := range faults {
+			pace.fire(f)
 			async.Add(1)
 			go apply(f) // faults run beside the loop: a restart must not wait on the loop it ends
 		}

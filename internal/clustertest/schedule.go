@@ -153,24 +153,71 @@ const PaceDelay = 100 * time.Millisecond
 // every such worker is in a committed ring, each commit is followed by
 // PaceDelay, so the job cannot finish before they enter. A worker that never
 // enters still fails the test (the job ends after its last step).
+//
+// A kill, stop or hang fired after step n runs beside the loop (after its
+// delay); on a loaded machine its goroutine can lag several millisecond-long
+// steps. The commit after the one that fired it therefore waits until it has
+// landed (at most HoldMax), so it lands in step n+1 or at the boundary after
+// it, however slow the machine.
 type pacer struct {
-	mu      sync.Mutex
-	alive   map[string]bool // running workers (not killed, not stopped)
-	pending map[string]bool // expected in a ring, not seen there yet
+	mu       sync.Mutex
+	alive    map[string]bool // running workers (not killed, not stopped)
+	pending  map[string]bool // expected in a ring, not seen there yet
+	inflight int             // fired kills, stops and hangs not yet applied
+	landed   chan struct{}   // closed when inflight drops to 0
+}
+
+// HoldMax bounds how long a commit waits for a fired kill, stop or hang to
+// land.
+const HoldMax = 10 * time.Second
+
+// holds reports whether the loop waits for f to land before its next step.
+// A restart or join must not: it waits on the loop, or takes process time.
+func holds(f Fault) bool {
+	switch f.Action {
+	case Kill, Stop, Hang:
+		return true
+	}
+	return false
 }
 
 func newPacer(workers int) *pacer {
-	p := &pacer{alive: map[string]bool{}, pending: map[string]bool{}}
+	p := &pacer{alive: map[string]bool{}, pending: map[string]bool{}, landed: make(chan struct{})}
+	close(p.landed)
 	for i := range workers {
 		p.alive[fmt.Sprintf("w%d", i)] = true
 	}
 	return p
 }
 
+// fire records a fault that is about to run beside the loop. A worker that
+// joins or continues is expected in a ring from now on, so the job cannot end
+// while its fault waits for a CPU.
+func (p *pacer) fire(f Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch f.Action {
+	case Cont, Unhang, Join:
+		p.pending[f.Node] = true
+	}
+	if !holds(f) {
+		return
+	}
+	if p.inflight == 0 {
+		p.landed = make(chan struct{})
+	}
+	p.inflight++
+}
+
 // fault records an applied fault.
 func (p *pacer) fault(f Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if holds(f) && p.inflight > 0 {
+		if p.inflight--; p.inflight == 0 {
+			close(p.landed)
+		}
+	}
 	switch f.Action {
 	case Kill, Stop, Hang:
 		delete(p.alive, f.Node)
@@ -188,6 +235,13 @@ func (p *pacer) fault(f Fault) {
 // commit records the ring of a committed step and returns how long to hold
 // the coordinator before its next step.
 func (p *pacer) commit(ring []string) time.Duration {
+	p.mu.Lock()
+	landed := p.landed
+	p.mu.Unlock()
+	select {
+	case <-landed:
+	case <-time.After(HoldMax):
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, id := range ring {
