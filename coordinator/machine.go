@@ -509,8 +509,10 @@ func (m *Machine) Join(now time.Time, j JoinInfo) {
 		m.seq++
 		mb = &member{id: j.ID, seq: m.seq}
 		m.members[j.ID] = mb
-	} else if mb.incarnation != j.Incarnation && m.inRing(j.ID) && (m.phase == PhaseRunning || m.phase == PhaseBackoff) {
-		// A new process under the same id: the old one, in the ring, is gone.
+	} else if mb.incarnation != j.Incarnation && m.phase == PhaseRunning && m.inRing(j.ID) {
+		// A new process under the same id: the old one, in the ring of the
+		// step in progress, is gone. (Outside a running step there is no ring
+		// to abandon: during a backoff the ring is re-formed when it ends.)
 		mb.incarnation, mb.session, mb.ready, mb.held, mb.addr = j.Incarnation, j.Session, j.Ready, slices.Clone(j.Held), j.Addr
 		m.abandon("worker " + j.ID + " restarted")
 		m.reform("worker " + j.ID + " restarted")
