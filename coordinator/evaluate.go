@@ -18,7 +18,7 @@ func (c *Coordinator) evaluator() {
 			wss = job.Workspaces(c.prep.Net, c.cfg.EvalThreads)
 		}
 		t0 := time.Now()
-		res, err := engine.Evaluate(j.model, job.MakeBatch(c.prep.Test, job.All(c.prep.Test.Len())), c.job.Seed, wss)
+		res, err := job.Evaluate(j.model, c.prep.Test, c.job.Seed, wss)
 		dur := time.Since(t0)
 		if err == nil {
 			// The checkpoint was saved before its evaluation: record the

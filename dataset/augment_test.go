@@ -144,8 +144,9 @@ func TestCIFARZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A black pixel (byte 0) normalises to Zero[c].
-	if !slices.Equal(s.Zero, []float32{s.X[0], s.X[cifarPlane], s.X[2*cifarPlane]}) {
-		t.Fatalf("Zero = %v, want the values of black pixels %v", s.Zero, []float32{s.X[0], s.X[cifarPlane], s.X[2*cifarPlane]})
+	x := s.Sample(0)
+	if !slices.Equal(s.Zero, []float32{x[0], x[cifarPlane], x[2*cifarPlane]}) {
+		t.Fatalf("Zero = %v, want the values of black pixels %v", s.Zero, []float32{x[0], x[cifarPlane], x[2*cifarPlane]})
 	}
 	if sub := s.Subset([]int{0}); !slices.Equal(sub.Zero, s.Zero) {
 		t.Fatal("Subset drops Zero")

@@ -41,14 +41,14 @@ func ReadCIFAR10(files ...string) (*Set, error) {
 		}
 		total += st.Size() / cifarRecord
 	}
-	var lut [3][256]float32
+	lut := make([][256]float32, 3)
 	for c := range lut {
 		for v := range lut[c] {
 			lut[c][v] = (float32(v)/255 - CIFAR10Mean[c]) / CIFAR10Std[c]
 		}
 	}
 	s := &Set{C: 3, H: cifarSide, W: cifarSide, Frames: 1, Classes: 10,
-		X: make([]float32, 0, total*3*cifarPlane), Y: make([]uint8, 0, total),
+		Pix: make([]uint8, 0, total*3*cifarPlane), Levels: lut, Y: make([]uint8, 0, total),
 		Zero: []float32{lut[0][0], lut[1][0], lut[2][0]}}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -64,9 +64,7 @@ func ReadCIFAR10(files ...string) (*Set, error) {
 				return nil, formatErr(f, fmt.Sprintf("label of record %d (byte offset %d)", r, r*cifarRecord), "a class in [0, 10)", rec[0])
 			}
 			s.Y = append(s.Y, rec[0])
-			for i, v := range rec[1:] {
-				s.X = append(s.X, lut[i/cifarPlane][v])
-			}
+			s.Pix = append(s.Pix, rec[1:]...)
 		}
 	}
 	return s, nil

@@ -54,15 +54,11 @@ func ReadIDX(images, labels string) (*Set, error) {
 			return nil, formatErr(labels, fmt.Sprintf("label of sample %d", i), "a class in [0, 10)", y)
 		}
 	}
-	var lut [256]float32
-	for v := range lut {
-		lut[v] = float32(v) / 255
+	lut := make([][256]float32, 1)
+	for v := range lut[0] {
+		lut[0][v] = float32(v) / 255
 	}
-	x := make([]float32, len(pix))
-	for i, v := range pix {
-		x[i] = lut[v]
-	}
-	return &Set{C: 1, H: rows, W: cols, Frames: 1, Classes: 10, X: x, Y: lab}, nil
+	return &Set{C: 1, H: rows, W: cols, Frames: 1, Classes: 10, Pix: pix, Levels: lut, Y: lab}, nil
 }
 
 // idxHeader describes an IDX file without reading its payload.

@@ -138,10 +138,12 @@ func FuzzReadIDX(f *testing.F) {
 		if err := s.Check(); err != nil {
 			t.Fatalf("ReadIDX returned an inconsistent set: %v", err)
 		}
-		for _, v := range s.X {
-			if v < 0 || v > 1 {
-				t.Fatalf("pixel %v outside [0,1]", v)
+		s.Values(func(_ int, x []float32) {
+			for _, v := range x {
+				if v < 0 || v > 1 {
+					t.Fatalf("pixel %v outside [0,1]", v)
+				}
 			}
-		}
+		})
 	})
 }

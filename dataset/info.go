@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -334,14 +335,16 @@ func describeFile(path string) (FileInfo, error) {
 func summarise(name, split string, s *Set, files []FileInfo) SplitInfo {
 	si := SplitInfo{Dataset: name, Split: split, Files: files, N: s.Len(), Frames: s.Frames,
 		C: s.C, H: s.H, W: s.W, Classes: s.Classes, Histogram: s.Histogram()}
-	if len(s.X) > 0 {
-		si.Min, si.Max = s.X[0], s.X[0]
+	if n := s.Len() * s.SampleSize(); n > 0 {
+		si.Min, si.Max = float32(math.Inf(1)), float32(math.Inf(-1))
 		var sum float64
-		for _, v := range s.X {
-			si.Min, si.Max = min(si.Min, v), max(si.Max, v)
-			sum += float64(v)
-		}
-		si.Mean = float32(sum / float64(len(s.X)))
+		s.Values(func(_ int, x []float32) {
+			for _, v := range x {
+				si.Min, si.Max = min(si.Min, v), max(si.Max, v)
+				sum += float64(v)
+			}
+		})
+		si.Mean = float32(sum / float64(n))
 	}
 	return si
 }

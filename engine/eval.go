@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"sync"
 )
 
@@ -9,7 +10,7 @@ import (
 type EvalResult struct {
 	Samples   int
 	Correct   int
-	MSE       float64   // sum of per-sample MSE losses
+	MSE       float64   // sum of per-sample MSE losses, each rounded to a multiple of 2^-GradBits (see Evaluate)
 	Confusion [][]int   // Confusion[true][predicted]
 	Spikes    []float64 // per layer: all spikes over all samples and steps
 }
@@ -87,7 +88,7 @@ func (ws *Workspace) Evaluate(m *Model, b Batch, seed uint64, r *EvalResult) err
 		mse, _, _ := ws.sampleLoss(b.Y[i])
 		pred := argmax(ws.out)
 		r.Samples++
-		r.MSE += mse
+		r.MSE += evalLoss(mse)
 		if pred == b.Y[i] {
 			r.Correct++
 		}
@@ -101,9 +102,19 @@ func (ws *Workspace) Evaluate(m *Model, b Batch, seed uint64, r *EvalResult) err
 	return nil
 }
 
+// evalLoss rounds a sample's loss to a multiple of 2^-GradBits, the
+// resolution of the training statistics. Sums of such values are exact in
+// float64 while they stay below 2^(53-GradBits) = 2^21 (a per-sample MSE is at
+// most 1, so for any data set of up to two million samples), so an
+// evaluation's MSE does not depend on how the samples are split.
+func evalLoss(mse float64) float64 {
+	return math.Ldexp(math.Round(math.Ldexp(mse, GradBits)), -GradBits)
+}
+
 // Evaluate evaluates b on len(wss) goroutines. The result does not depend on the
-// number of goroutines (each sample's outcome is a function of the sample alone and
-// the sums are of integers or exactly representable).
+// number of goroutines or on how a data set is cut into batches: each sample's
+// outcome is a function of the sample alone and the sums are of integers or
+// exactly representable (evalLoss, spike counts).
 func Evaluate(m *Model, b Batch, seed uint64, wss []*Workspace) (EvalResult, error) {
 	if err := b.check(m.Net); err != nil {
 		return EvalResult{}, err

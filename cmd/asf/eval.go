@@ -62,7 +62,7 @@ the confusion matrix and the mean firing rate of each layer.`,
 				threads = runtime.GOMAXPROCS(0)
 			}
 			t0 := time.Now()
-			res, err := engine.Evaluate(m, job.MakeBatch(test, job.All(test.Len())), j.Seed, job.Workspaces(m.Net, threads))
+			res, err := job.Evaluate(m, test, j.Seed, job.Workspaces(m.Net, threads))
 			if err != nil {
 				return err
 			}

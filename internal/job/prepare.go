@@ -237,3 +237,32 @@ type EpochReport struct {
 	SamplesPerSec float64
 	Scales        []float64 // the ASF scales at the epoch's end (the single-process trainer only)
 }
+
+// evalChunk is how many samples Evaluate gathers into one engine batch: a
+// byte-form data set (dataset.Set.Pix) is decoded a chunk at a time, never
+// whole (the MNIST test set decoded is 31 MB; a chunk is 3 MB).
+const evalChunk = 1024
+
+// Evaluate evaluates every sample of s on len(wss) goroutines, a chunk at a
+// time. The result is engine.Evaluate's on the whole set: every sample's
+// outcome depends on the sample alone and the sums are exact.
+func Evaluate(m *engine.Model, s *dataset.Set, seed uint64, wss []*engine.Workspace) (engine.EvalResult, error) {
+	return evaluate(m, s, seed, wss, evalChunk)
+}
+
+func evaluate(m *engine.Model, s *dataset.Set, seed uint64, wss []*engine.Workspace, chunk int) (engine.EvalResult, error) {
+	total := engine.NewEvalResult(m.Net)
+	idx := make([]int, 0, chunk)
+	for lo := 0; lo < s.Len(); lo += chunk {
+		idx = idx[:0]
+		for i := lo; i < min(lo+chunk, s.Len()); i++ {
+			idx = append(idx, i)
+		}
+		r, err := engine.Evaluate(m, MakeBatch(s, idx), seed, wss)
+		if err != nil {
+			return total, err
+		}
+		total.Merge(r)
+	}
+	return total, nil
+}

@@ -115,7 +115,7 @@ func Run(ctx context.Context, j job.Job, opts Options) (*Result, error) {
 		rep.SamplesPerSec = float64(tot.Samples) / rep.Duration.Seconds()
 		if !opts.NoTest && test.Len() > 0 {
 			t0 := time.Now()
-			ev, err := engine.Evaluate(model, job.MakeBatch(test, job.All(test.Len())), j.Seed, wss)
+			ev, err := job.Evaluate(model, test, j.Seed, wss)
 			if err != nil {
 				return res, err
 			}
