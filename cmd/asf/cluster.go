@@ -20,7 +20,7 @@ import (
 	"github.com/asfnet/asf/internal/inproc"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/local"
-	"github.com/asfnet/asf/internal/web"
+	"github.com/asfnet/asf/internal/observe"
 	"github.com/asfnet/asf/worker"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -124,10 +124,10 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 	fmt.Fprintf(out, "coordinator %s (gossip %s); asf status --coordinator %s\n",
 		cl.Coordinator().Addr(), cl.Coordinator().GossipAddr(), cl.Coordinator().Addr())
 	if cf.http != "" {
-		hc := web.DefaultConfig(cf.http)
+		hc := observe.DefaultConfig(cf.http)
 		hc.Fallback = cf.http == defaultTrainHTTP
 		hc.Logger = logger.With("component", "http")
-		hs, err := web.StartNode(cmd.Context(), hc, web.Node{Coordinator: cl.Coordinator, Workers: func() []worker.Stats {
+		hs, err := observe.Start(cmd.Context(), hc, observe.Node{Coordinator: cl.Coordinator, Workers: func() []worker.Stats {
 			var st []worker.Stats
 			for _, n := range cl.Workers() {
 				st = append(st, n.W.Stats())

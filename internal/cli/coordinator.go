@@ -7,7 +7,7 @@ import (
 
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/web"
+	"github.com/asfnet/asf/internal/observe"
 	"github.com/spf13/cobra"
 )
 
@@ -94,7 +94,7 @@ func newCoordinator() (*cobra.Command, func(*cobra.Command) (coordinator.Config,
 		if err != nil {
 			return err
 		}
-		hs, closeHTTP, err := nf.serveHTTP(ctx, fs, log, web.Node{Coordinator: func() *coordinator.Coordinator { return c }})
+		hs, closeHTTP, err := nf.serveHTTP(ctx, fs, log, observe.Node{Coordinator: func() *coordinator.Coordinator { return c }})
 		if err != nil {
 			return err
 		}

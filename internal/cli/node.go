@@ -6,8 +6,8 @@ import (
 	"strconv"
 
 	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/observe"
 	"github.com/asfnet/asf/internal/secure"
-	"github.com/asfnet/asf/internal/web"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -61,14 +61,14 @@ func (n *nodeFlags) settle(cmd *cobra.Command, g *cluster.MembershipConfig) (*sl
 
 // serveHTTP starts the node's HTTP server unless --http is empty; the returned
 // function closes it.
-func (n *nodeFlags) serveHTTP(ctx context.Context, fs *pflag.FlagSet, log *slog.Logger, node web.Node) (*web.Server, func(), error) {
+func (n *nodeFlags) serveHTTP(ctx context.Context, fs *pflag.FlagSet, log *slog.Logger, node observe.Node) (*observe.Server, func(), error) {
 	if n.http == "" {
 		return nil, func() {}, nil
 	}
-	hc := web.DefaultConfig(n.http)
+	hc := observe.DefaultConfig(n.http)
 	hc.Fallback = !fs.Changed("http")
 	hc.Logger = log.With("component", "http")
-	hs, err := web.StartNode(ctx, hc, node)
+	hs, err := observe.Start(ctx, hc, node)
 	if err != nil {
 		return nil, nil, err
 	}

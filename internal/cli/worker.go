@@ -4,7 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/asfnet/asf/internal/web"
+	"github.com/asfnet/asf/internal/observe"
 	"github.com/asfnet/asf/worker"
 	"github.com/spf13/cobra"
 )
@@ -46,7 +46,7 @@ func Worker() *cobra.Command {
 			return err
 		}
 		ctx := cmd.Context()
-		hs, closeHTTP, err := nf.serveHTTP(ctx, fs, log, web.Node{Workers: func() []worker.Stats { return []worker.Stats{w.Stats()} }})
+		hs, closeHTTP, err := nf.serveHTTP(ctx, fs, log, observe.Node{Workers: func() []worker.Stats { return []worker.Stats{w.Stats()} }})
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package metrics
+package observe
 
 import (
 	"math"
@@ -55,7 +55,7 @@ func TestCoordinator(t *testing.T) {
 		Checkpoints: []coordinator.CheckpointSnapshot{{ID: 1, Step: 20, Saved: now.Add(-time.Minute)}, {ID: 2, Step: 40, Saved: now.Add(-5 * time.Second)}},
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCoordinator(func() coordinator.Snapshot { return snap }))
+	reg.MustRegister(&coordinatorCollector{snap: func() coordinator.Snapshot { return snap }})
 	got := gather(t, reg)
 	want := map[string]float64{
 		"asf_coordinator_job_info,synthetic,j,running,8C3-10FC": 1,
@@ -103,8 +103,8 @@ func TestWorkers(t *testing.T) {
 			FiringRates: []float64{0.1, 0.05, 0}},
 		{ID: "w1", Steps: 3, FailedSteps: 1},
 	}
-	reg := NewRegistry()
-	reg.MustRegister(NewWorkers(func() []worker.Stats { return stats }))
+	reg := newRegistry()
+	reg.MustRegister(&workersCollector{stats: func() []worker.Stats { return stats }})
 	got := gather(t, reg)
 	want := map[string]float64{
 		"asf_worker_steps_total,w0":             4,
@@ -125,7 +125,7 @@ func TestWorkers(t *testing.T) {
 		}
 	}
 	if _, ok := got["go_goroutines"]; !ok {
-		t.Error("NewRegistry lacks the Go collector")
+		t.Error("newRegistry lacks the Go collector")
 	}
 }
 
@@ -144,8 +144,8 @@ func TestMedianCompute(t *testing.T) {
 		{"outside the ring and no step yet are left out", []coordinator.MemberSnapshot{m(-1, 9), m(0, 0), m(1, 1)}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := MedianCompute(tc.ms); got != tc.want {
-				t.Fatalf("MedianCompute = %v, want %v", got, tc.want)
+			if got := medianCompute(tc.ms); got != tc.want {
+				t.Fatalf("medianCompute = %v, want %v", got, tc.want)
 			}
 		})
 	}

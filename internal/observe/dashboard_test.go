@@ -1,4 +1,4 @@
-package dashboard
+package observe
 
 import (
 	"encoding/json"
@@ -12,12 +12,12 @@ import (
 	"github.com/asfnet/asf/coordinator"
 )
 
-func TestHandler(t *testing.T) {
+func TestDashboard(t *testing.T) {
 	snap := coordinator.Snapshot{Job: "j", Step: 7, Members: []coordinator.MemberSnapshot{{ID: "w0", Rank: 0}}}
-	for i := range 2 * MaxPoints {
+	for i := range 2 * maxPoints {
 		snap.Steps = append(snap.Steps, coordinator.StepSnapshot{Step: i + 1})
 	}
-	srv := httptest.NewServer(Handler(func() coordinator.Snapshot { return snap }))
+	srv := httptest.NewServer(dashboard(func() coordinator.Snapshot { return snap }))
 	defer srv.Close()
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
@@ -48,7 +48,7 @@ func TestHandler(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET %s: %d, %v", path, resp.StatusCode, err)
 		}
-		if got.Job != "j" || got.Step != 7 || len(got.Members) != 1 || len(got.Steps) != MaxPoints || got.Steps[MaxPoints-1].Step != 2*MaxPoints {
+		if got.Job != "j" || got.Step != 7 || len(got.Members) != 1 || len(got.Steps) != maxPoints || got.Steps[maxPoints-1].Step != 2*maxPoints {
 			t.Errorf("GET %s: job %q step %d, %d members, %d step points ending at %d", path, got.Job, got.Step, len(got.Members),
 				len(got.Steps), got.Steps[len(got.Steps)-1].Step)
 		}
@@ -73,8 +73,8 @@ func TestThin(t *testing.T) {
 		{seq(5), 2, []int{0, 4}},
 		{nil, 3, nil},
 	} {
-		if got := Thin(tc.in, tc.n); !slices.Equal(got, tc.want) {
-			t.Errorf("Thin(%v, %d) = %v, want %v", tc.in, tc.n, got, tc.want)
+		if got := thin(tc.in, tc.n); !slices.Equal(got, tc.want) {
+			t.Errorf("thin(%v, %d) = %v, want %v", tc.in, tc.n, got, tc.want)
 		}
 	}
 }

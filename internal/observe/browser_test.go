@@ -1,4 +1,4 @@
-package dashboard_test
+package observe_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/asfnet/asf/coordinator"
 	"github.com/asfnet/asf/internal/inproc"
 	"github.com/asfnet/asf/internal/job"
-	"github.com/asfnet/asf/internal/web"
+	"github.com/asfnet/asf/internal/observe"
 	"github.com/asfnet/asf/worker"
 	"github.com/chromedp/chromedp"
 )
@@ -106,7 +106,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		cl.Stop()
 		<-runDone
 	}()
-	hs, err := web.StartNode(ctx, web.DefaultConfig("127.0.0.1:0"), web.Node{Coordinator: cl.Coordinator,
+	hs, err := observe.Start(ctx, observe.DefaultConfig("127.0.0.1:0"), observe.Node{Coordinator: cl.Coordinator,
 		Workers: func() []worker.Stats {
 			var st []worker.Stats
 			for _, n := range cl.Workers() {

@@ -1,9 +1,10 @@
-// Package metrics exposes asf's measurements to Prometheus. Each node builds
-// its own registry (never the global default) with NewRegistry and registers
-// the collectors of what it runs: a Coordinator collector reads
-// coordinator.Observe and a Workers collector reads worker.Stats at every
-// scrape, so the figures are never stale and a departed worker's series
-// disappear with it.
+package observe
+
+// The Prometheus side. Each node builds its own registry (never the global
+// default) with newRegistry and registers the collectors of what it runs: a
+// coordinatorCollector reads coordinator.Observe and a workersCollector reads
+// worker.Stats at every scrape, so the figures are never stale and a departed
+// worker's series disappear with it.
 //
 // Every metric is named asf_<role>_<what>; per-worker series carry the label
 // worker="<id>", so that a straggler stands out in one query:
@@ -11,7 +12,6 @@
 //	asf_coordinator_worker_straggler_ratio > 1.5
 //
 // docs/observability.md lists them all.
-package metrics
 
 import (
 	"slices"
@@ -24,9 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// NewRegistry returns a registry holding the Go runtime and process
+// newRegistry returns a registry holding the Go runtime and process
 // collectors.
-func NewRegistry() *prometheus.Registry {
+func newRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
@@ -89,24 +89,22 @@ var coordDescs = []*prometheus.Desc{cInfo.Desc, cStep.Desc, cTotal.Desc, cEpoch.
 	cReduceB.Desc, cCkptAge.Desc, cCkptStep.Desc, cCkpts.Desc, cWStep.Desc, cWMean.Desc, cWCompute.Desc, cWReduce.Desc,
 	cWSteps.Desc, cWRank.Desc, cWSlow.Desc}
 
-// Coordinator collects the metrics of a coordinator from its snapshots.
-type Coordinator struct {
+// coordinatorCollector collects the metrics of a coordinator from the
+// snapshots snap returns (usually (*coordinator.Coordinator).Observe), read at
+// every scrape.
+type coordinatorCollector struct {
 	snap func() coordinator.Snapshot
 }
 
-// NewCoordinator returns a collector reading snap (usually
-// (*coordinator.Coordinator).Observe) at every scrape.
-func NewCoordinator(snap func() coordinator.Snapshot) *Coordinator { return &Coordinator{snap: snap} }
-
 // Describe implements prometheus.Collector.
-func (c *Coordinator) Describe(ch chan<- *prometheus.Desc) {
+func (c *coordinatorCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range coordDescs {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
-func (c *Coordinator) Collect(ch chan<- prometheus.Metric) {
+func (c *coordinatorCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.snap()
 	ch <- cInfo.metric(1, s.Job, s.Spec, s.Dataset, s.Phase)
 	ch <- cStep.metric(float64(s.Step))
@@ -141,7 +139,7 @@ func (c *Coordinator) Collect(ch chan<- prometheus.Metric) {
 		ch <- cCkptAge.metric(max(0, s.Time.Sub(newest.Saved).Seconds()))
 		ch <- cCkptStep.metric(float64(newest.Step))
 	}
-	med := MedianCompute(s.Members)
+	med := medianCompute(s.Members)
 	for _, m := range s.Members {
 		ch <- cWStep.metric(m.LastStep, m.ID)
 		ch <- cWMean.metric(m.MeanStep, m.ID)
@@ -155,9 +153,9 @@ func (c *Coordinator) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// MedianCompute is the median last computation time of the ring members that
+// medianCompute is the median last computation time of the ring members that
 // have reported a step (0 if none).
-func MedianCompute(ms []coordinator.MemberSnapshot) float64 {
+func medianCompute(ms []coordinator.MemberSnapshot) float64 {
 	var ts []float64
 	for _, m := range ms {
 		if m.Rank >= 0 && m.LastCompute > 0 {
@@ -198,24 +196,22 @@ var (
 var workerDescs = []*prometheus.Desc{wSteps.Desc, wFailed.Desc, wStepSecs, wCompSecs, wRedSecs, wSyncSecs.Desc, wRedBytes.Desc,
 	wLastStep.Desc, wLastRed.Desc, wSamples.Desc, wLoss.Desc, wAcc.Desc, wGen.Desc, wStep.Desc, wSynced.Desc, wRate.Desc}
 
-// Workers collects the metrics of the workers of a process (one in
-// asf-worker, several in the embedded `asf train`).
-type Workers struct {
+// workersCollector collects the metrics of the workers of a process (one in
+// asf-worker, several in the embedded `asf train`) from stats, read at every
+// scrape.
+type workersCollector struct {
 	stats func() []worker.Stats
 }
 
-// NewWorkers returns a collector reading stats at every scrape.
-func NewWorkers(stats func() []worker.Stats) *Workers { return &Workers{stats: stats} }
-
 // Describe implements prometheus.Collector.
-func (c *Workers) Describe(ch chan<- *prometheus.Desc) {
+func (c *workersCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range workerDescs {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
-func (c *Workers) Collect(ch chan<- prometheus.Metric) {
+func (c *workersCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.stats() {
 		id := s.ID
 		ch <- wSteps.metric(float64(s.Steps), id)

@@ -1,10 +1,11 @@
-// Package dashboard serves the coordinator's web dashboard: one page (HTML,
-// JavaScript and CSS embedded in the binary, no build step, no network access
-// needed) that polls /api/state, a JSON copy of coordinator.Observe, and
-// draws the members and ring with each worker's step time (stragglers
-// highlighted), the generation history, loss, accuracy and throughput
-// curves, and the checkpoints.
-package dashboard
+package observe
+
+// The coordinator's web dashboard: one page (HTML, JavaScript and CSS in
+// static/, embedded in the binary, no build step, no network access needed)
+// that polls /api/state, a JSON copy of coordinator.Observe, and draws the
+// members and ring with each worker's step time (stragglers highlighted), the
+// generation history, loss, accuracy and throughput curves, and the
+// checkpoints.
 
 import (
 	"embed"
@@ -15,16 +16,16 @@ import (
 	"github.com/asfnet/asf/coordinator"
 )
 
-// MaxPoints is the most step points /api/state returns: a longer history is
+// maxPoints is the most step points /api/state returns: a longer history is
 // thinned evenly (the newest point is always kept).
-const MaxPoints = 600
+const maxPoints = 600
 
 //go:embed static
 var static embed.FS
 
-// Handler serves the dashboard at "/", its files under "/static/", and the
+// dashboard serves the dashboard at "/", its files under "/static/", and the
 // state at "/api/state" (also "/api/status"), read from snap at each request.
-func Handler(snap func() coordinator.Snapshot) http.Handler {
+func dashboard(snap func() coordinator.Snapshot) http.Handler {
 	sub, err := fs.Sub(static, "static")
 	if err != nil { // the embedded tree is part of the binary
 		panic(err)
@@ -38,7 +39,7 @@ func Handler(snap func() coordinator.Snapshot) http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", files))
 	state := func(w http.ResponseWriter, _ *http.Request) {
 		s := snap()
-		s.Steps = Thin(s.Steps, MaxPoints)
+		s.Steps = thin(s.Steps, maxPoints)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		enc := json.NewEncoder(w)
@@ -51,8 +52,8 @@ func Handler(snap func() coordinator.Snapshot) http.Handler {
 	return mux
 }
 
-// Thin returns at most n of ps, evenly spaced, always with the last one.
-func Thin[T any](ps []T, n int) []T {
+// thin returns at most n of ps, evenly spaced, always with the last one.
+func thin[T any](ps []T, n int) []T {
 	if len(ps) <= n || n < 2 {
 		return ps
 	}

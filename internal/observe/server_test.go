@@ -1,4 +1,4 @@
-package web
+package observe
 
 import (
 	"context"
@@ -33,11 +33,11 @@ func TestServer(t *testing.T) {
 	g.Set(42)
 	reg.MustRegister(g)
 	var unhealthy error
-	cfg := DefaultConfig("127.0.0.1:0")
-	cfg.Gatherer = reg
-	cfg.Health = func() error { return unhealthy }
-	cfg.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page "+r.URL.Path) })
-	s, err := Start(context.Background(), cfg)
+	s, err := start(context.Background(), DefaultConfig("127.0.0.1:0"), routes{
+		gatherer: reg,
+		health:   func() error { return unhealthy },
+		handler:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page "+r.URL.Path) }),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,17 +79,17 @@ func TestFallback(t *testing.T) {
 	}
 	defer busy.Close()
 	cfg := DefaultConfig(busy.Addr().String())
-	if _, err := Start(context.Background(), cfg); err == nil {
+	if _, err := start(context.Background(), cfg, routes{}); err == nil {
 		t.Fatal("Start on a taken port without Fallback succeeded")
 	}
 	cfg.Fallback = true
-	s, err := Start(context.Background(), cfg)
+	s, err := start(context.Background(), cfg, routes{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Addr().String() == busy.Addr().String() {
-		t.Fatalf("serving on the taken address %s", s.Addr())
+	if s.lis.Addr().String() == busy.Addr().String() {
+		t.Fatalf("serving on the taken address %s", s.lis.Addr())
 	}
 	if code, body := get(t, s.URL()+"healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz on the fallback port: %d %q", code, body)
@@ -99,7 +99,7 @@ func TestFallback(t *testing.T) {
 // The server stops when its context ends.
 func TestContextStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, DefaultConfig("127.0.0.1:0"))
+	s, err := start(ctx, DefaultConfig("127.0.0.1:0"), routes{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,7 @@
-// Package web is the HTTP side of every asf node: a small server for
-// /metrics (Prometheus), /healthz and, on the coordinator, the dashboard. It
-// sets timeouts on every connection and shuts down gracefully when its context
-// ends or Close is called.
-package web
+package observe
+
+// The HTTP server under Start: timeouts on every connection, a graceful
+// shutdown when its context ends or Close is called.
 
 import (
 	"context"
@@ -21,22 +20,15 @@ import (
 )
 
 // ErrConfig reports a configuration field with a bad value.
-var ErrConfig = errors.New("web: invalid configuration")
+var ErrConfig = errors.New("observe: invalid configuration")
 
-// Config configures a Server.
+// Config configures the HTTP server of a node.
 type Config struct {
 	// Addr is the listen address, host:port.
 	Addr string
 	// Fallback: if Addr's port is taken, listen on a free port of the same
 	// host instead (and log it) rather than fail.
 	Fallback bool
-	// Gatherer is served at /metrics (nil: no /metrics).
-	Gatherer prometheus.Gatherer
-	// Health is asked by /healthz: nil error = 200 "ok", an error = 503 with
-	// its text. Nil means healthy while the server runs.
-	Health func() error
-	// Handler serves every other path (nil: 404), e.g. the dashboard.
-	Handler http.Handler
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound each
 	// connection; ShutdownGrace bounds a graceful shutdown.
 	ReadHeaderTimeout time.Duration
@@ -80,9 +72,21 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Server is a running HTTP server.
+// routes is what the server serves besides its own checks.
+type routes struct {
+	// gatherer is served at /metrics (nil: no /metrics).
+	gatherer prometheus.Gatherer
+	// health is asked by /healthz: nil error = 200 "ok", an error = 503 with
+	// its text. Nil means healthy while the server runs.
+	health func() error
+	// handler serves every other path (nil: 404), e.g. the dashboard.
+	handler http.Handler
+}
+
+// Server is a node's running HTTP server.
 type Server struct {
 	cfg      Config
+	routes   routes
 	log      *slog.Logger
 	lis      net.Listener
 	srv      *http.Server
@@ -92,8 +96,8 @@ type Server struct {
 	err      error
 }
 
-// Start listens on cfg.Addr and serves until ctx ends or Close is called.
-func Start(ctx context.Context, cfg Config) (*Server, error) {
+// start listens on cfg.Addr and serves r until ctx ends or Close is called.
+func start(ctx context.Context, cfg Config, r routes) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -111,9 +115,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("web: listen %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("observe: listen %s: %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, log: log, lis: lis, done: make(chan struct{})}
+	s := &Server{cfg: cfg, routes: r, log: log, lis: lis, done: make(chan struct{})}
 	s.srv = &http.Server{Handler: s.mux(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
 		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
@@ -135,13 +139,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 func (s *Server) mux() http.Handler {
 	mux := http.NewServeMux()
-	if s.cfg.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
+	if s.routes.gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.routes.gatherer, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError}))
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
-	if s.cfg.Handler != nil {
-		mux.Handle("/", s.cfg.Handler)
+	if s.routes.handler != nil {
+		mux.Handle("/", s.routes.handler)
 	}
 	return mux
 }
@@ -153,8 +157,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	switch {
 	case s.stopping.Load():
 		err = errors.New("stopping")
-	case s.cfg.Health != nil:
-		err = s.cfg.Health()
+	case s.routes.health != nil:
+		err = s.routes.health()
 	}
 	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -163,9 +167,6 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprintln(w, "ok")
 }
-
-// Addr is the address the server listens on.
-func (s *Server) Addr() net.Addr { return s.lis.Addr() }
 
 // URL is the server's base URL, ending in "/"; a server listening on all
 // interfaces is named by 127.0.0.1.
