@@ -144,8 +144,13 @@ func (n *Net) DecodeResult(acc []int64, grad []float32) (Stats, error) {
 		return Stats{}, fmt.Errorf("%w: result vector of length %d; the network needs %d", ErrShape, len(acc), n.ResultLen())
 	}
 	if grad != nil {
-		for i := range grad[:n.NParams] {
-			grad[i] = float32(math.Ldexp(float64(acc[i]), -GradBits))
+		// float64(a) * 2^-GradBits is math.Ldexp(float64(a), -GradBits) bit for
+		// bit: a power-of-two factor is exact while the product stays normal,
+		// and the smallest non-zero one is 2^-GradBits. A multiply costs a
+		// tenth of math.Ldexp on the 517k gradient elements of every step.
+		const inv = 1.0 / (1 << GradBits)
+		for i, a := range acc[:len(grad[:n.NParams])] {
+			grad[i] = float32(float64(a) * inv)
 		}
 	}
 	L := len(n.Layers)
