@@ -106,8 +106,10 @@ type Config struct {
 	// CheckpointEvery: save the state every this many steps (0: only at epoch
 	// ends and at the end).
 	CheckpointEvery int
-	// Settle: after a start, wait this long for workers to register before
-	// deciding which state to continue from.
+	// Settle: after a restart (the store holds a checkpoint or a history of
+	// the job), wait this long for workers to register before deciding which
+	// state to continue from. A new job does not wait: no worker holds a state
+	// of it.
 	Settle time.Duration
 	// RetryDelay and MaxRetryDelay bound the pause before a ring is re-formed
 	// after a failed step.

@@ -206,14 +206,10 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 		return nil, err
 	}
 	c.startedDone = c.final != nil
-	settle := cfg.Settle
-	if start.Checkpoint == nil && start.Committed == 0 {
-		settle = 0 // a new job: no worker can hold a state of it
-	}
 	every := (cfg.CheckpointEvery + c.units.UnitSteps - 1) / c.units.UnitSteps // in units
 	c.m, err = NewMachine(MachineConfig{TotalSteps: c.units.Total, StepsPerEpoch: c.units.PerEpoch, CheckpointEvery: every,
 		StartWorkers: cfg.StartWorkers, MinWorkers: cfg.MinWorkers, StepDeadline: cfg.StepDeadline,
-		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: settle}, start, time.Now())
+		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: cfg.Settle}, start, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -140,7 +140,7 @@ type MachineConfig struct {
 	StepDeadline    time.Duration // a ring member that has not reported this long after the step was issued is evicted
 	RetryDelay      time.Duration // first delay before re-forming a ring after a failed step
 	MaxRetryDelay   time.Duration // the delay doubles after each failure up to this
-	Settle          time.Duration // after a (re)start, wait this long for workers to register
+	Settle          time.Duration // after a restart, wait this long for workers to register (a new job does not: no worker can hold a state of it)
 }
 
 // Validate reports the first bad field.
@@ -313,7 +313,8 @@ func (mb *member) holds(h Held) bool { return slices.Contains(mb.held, h) }
 // event carries the time. It is not safe for concurrent use.
 type Machine struct {
 	cfg       MachineConfig
-	startNeed int // ready workers the first generation waits for
+	startNeed int           // ready workers the first generation waits for
+	settle    time.Duration // how long the first generation waits for workers to register
 	now       time.Time
 	start     time.Time
 	fresh     Digest
@@ -343,10 +344,11 @@ type Machine struct {
 	out     []Output
 }
 
-// NewMachine returns a machine at the start of a job (st.Checkpoint nil) or
-// after a coordinator restart (the newest checkpoint). It waits in
-// PhaseRecovering for the Settle time and for StartWorkers workers (a new
-// job) or MinWorkers (a restart: some workers may not come back).
+// NewMachine returns a machine at the start of a job (st.Checkpoint nil and
+// nothing committed) or after a coordinator restart (the newest checkpoint,
+// the history). It waits in PhaseRecovering: a new job for StartWorkers
+// workers; a restart for the Settle time (the workers may hold newer states)
+// and for MinWorkers (some workers may not come back).
 func NewMachine(cfg MachineConfig, st Start, now time.Time) (*Machine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -355,7 +357,7 @@ func NewMachine(cfg MachineConfig, st Start, now time.Time) (*Machine, error) {
 		base: st.Fresh, reports: map[string]Report{}, members: map[string]*member{}, tasks: map[string]Task{},
 		delay: cluster.NewBackoff(cfg.RetryDelay, cfg.MaxRetryDelay), maxCommitted: st.Committed, ledger: slices.Clone(st.Ledger), startNeed: cfg.StartWorkers}
 	if st.Checkpoint != nil || st.Committed > 0 {
-		m.startNeed = cfg.MinWorkers
+		m.startNeed, m.settle = cfg.MinWorkers, cfg.Settle
 	}
 	if st.Checkpoint != nil {
 		c := *st.Checkpoint
@@ -738,7 +740,7 @@ func (m *Machine) eligible() []string {
 }
 
 func (m *Machine) maybeStart() {
-	if m.phase != PhaseRecovering || m.now.Sub(m.start) < m.cfg.Settle || len(m.eligible()) < m.startNeed {
+	if m.phase != PhaseRecovering || m.now.Sub(m.start) < m.settle || len(m.eligible()) < m.startNeed {
 		return
 	}
 	m.adopt()
