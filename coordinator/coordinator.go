@@ -74,11 +74,9 @@ type Coordinator struct {
 	// Owned by the event loop.
 	m           *Machine
 	addrs       map[string]string // worker id -> gRPC address
-	nodes       map[string]string // memberlist node name -> worker id
 	epoch       epochAcc
 	hist        unitStats // statistics of every committed unit, for epochAt
 	watch       watchdog  // notes pauses of the process (pause.go)
-	graceUntil  time.Time // after a pause: check a member that seems gone before evicting it
 	startedDone bool      // the job was finished in the store already: serve the whole FinishGrace
 	pendingEp   map[int]EpochReport
 	evalQ       chan evalJob
@@ -137,7 +135,6 @@ type (
 	evJoin struct {
 		info  JoinInfo
 		addr  string
-		node  string
 		reply chan uint64
 	}
 	evHolds struct {
@@ -181,7 +178,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{cfg: cfg, log: log.With("component", "coordinator"), events: make(chan any, 256),
-		quit: make(chan struct{}), addrs: map[string]string{}, nodes: map[string]string{},
+		quit: make(chan struct{}), addrs: map[string]string{},
 		pendingEp: map[int]EpochReport{}, hist: unitStats{}, evalQ: make(chan evalJob, 64), metricsQ: make(chan checkpoint.MetricPoint, 4096)}
 	c.pub.wake = make(chan struct{})
 	c.pub.doneSeen = map[string]bool{}
@@ -209,7 +206,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	every := (cfg.CheckpointEvery + c.units.UnitSteps - 1) / c.units.UnitSteps // in units
 	c.m, err = NewMachine(MachineConfig{TotalSteps: c.units.Total, StepsPerEpoch: c.units.PerEpoch, CheckpointEvery: every,
 		StartWorkers: cfg.StartWorkers, MinWorkers: cfg.MinWorkers, StepDeadline: cfg.StepDeadline,
-		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: cfg.Settle}, start, time.Now())
+		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: cfg.Settle, PauseGrace: pauseGrace}, start, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +431,6 @@ func (c *Coordinator) handle(ev any) {
 	switch ev := ev.(type) {
 	case evJoin:
 		c.addrs[ev.info.ID] = ev.addr
-		c.nodes[ev.node] = ev.info.ID
 		c.m.Join(now, ev.info)
 		ev.reply <- c.m.Generation()
 	case evHolds:
@@ -443,26 +439,10 @@ func (c *Coordinator) handle(ev any) {
 		c.m.Report(now, ev.r)
 		close(ev.reply)
 	case evLeave:
-		if id, ok := c.nodes[ev.node]; ok {
-			delete(c.nodes, ev.node)
-			if c.m.Current(id, ev.node) {
-				if c.inPauseGrace(now) { // the gossip may have lost it during our own pause: ask it
-					c.log.Info("worker left the gossip just after the coordinator's pause: checking its health before evicting it", "worker", id)
-					c.bg.Add(1)
-					go c.probe(context.Background(), id, c.addrs[id])
-					return
-				}
-				c.m.LeftGossip(now, id, ev.node)
-				c.log.Warn("worker left or failed (gossip)", "worker", id, "node", ev.node)
-			}
+		if c.m.LeftGossip(now, ev.node) {
+			c.log.Warn("worker left or failed (gossip)", "node", ev.node)
 		}
 	case evGone:
-		if c.inPauseGrace(now) { // its poll broke off during our own pause: it polls again if alive
-			c.log.Info("a worker's poll broke off during the coordinator's pause: checking its health before evicting it", "worker", ev.id)
-			c.bg.Add(1)
-			go c.probe(context.Background(), ev.id, c.addrs[ev.id])
-			return
-		}
 		c.m.Disconnected(now, ev.id, ev.session)
 	case evFatal:
 		c.m.Abort(now, ev.err)
@@ -556,10 +536,10 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 		c.epoch = c.epochAt(o.State.Step, now)
 	case Backoff:
 		c.log.Info("step failed; re-forming the ring", "reason", o.Reason, "delay", o.Delay)
-		for _, id := range o.Ring {
-			c.bg.Add(1)
-			go c.probe(ctx, id, c.addrs[id])
-		}
+	case Probe:
+		c.log.Info("checking a worker's health before evicting it", "worker", o.ID, "addr", o.Addr, "reason", o.Reason)
+		c.bg.Add(1)
+		go c.probe(ctx, o.ID, o.Addr)
 	case CheckpointSkipped:
 		c.log.Warn("checkpoint skipped", "state", o.State.String(), "err", o.Err)
 	case Finished:
@@ -618,9 +598,9 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	}
 }
 
-// probe checks, after a failed step, that ring member id still answers at
-// addr (the gRPC health service); if not, the loop evicts it rather than
-// retrying with it until the gossip declares it dead.
+// probe checks that worker id still answers at addr (the gRPC health
+// service), as the machine asked (Probe); if not, the machine hears of it
+// (Unreachable).
 func (c *Coordinator) probe(ctx context.Context, id, addr string) {
 	defer c.bg.Done()
 	if addr == "" {
@@ -637,6 +617,6 @@ func (c *Coordinator) probe(ctx context.Context, id, addr string) {
 	if ctx.Err() != nil || err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 		return
 	}
-	c.log.Warn("a ring member does not answer its health check", "worker", id, "addr", addr, "err", err)
+	c.log.Warn("a worker does not answer its health check", "worker", id, "addr", addr, "err", err)
 	c.send(evDead{id: id, addr: addr})
 }

@@ -141,6 +141,7 @@ type MachineConfig struct {
 	RetryDelay      time.Duration // first delay before re-forming a ring after a failed step
 	MaxRetryDelay   time.Duration // the delay doubles after each failure up to this
 	Settle          time.Duration // after a restart, wait this long for workers to register (a new job does not: no worker can hold a state of it)
+	PauseGrace      time.Duration // after a pause of the coordinator's own process, a member that seems gone is probed before it is evicted
 }
 
 // Validate reports the first bad field.
@@ -167,6 +168,8 @@ func (c MachineConfig) Validate() error {
 		return bad("MaxRetryDelay", c.MaxRetryDelay, fmt.Sprintf(">= RetryDelay (%v)", c.RetryDelay))
 	case c.Settle < 0:
 		return bad("Settle", c.Settle, ">= 0")
+	case c.PauseGrace < 0:
+		return bad("PauseGrace", c.PauseGrace, ">= 0")
 	}
 	return nil
 }
@@ -256,15 +259,24 @@ func (o Adopt) String() string {
 	return fmt.Sprintf("adopt %s from [%s] (checkpoint at step %d)", o.State, strings.Join(o.By, " "), o.From)
 }
 
-// Backoff: a step failed; a new ring is formed after Delay. Ring is the ring
-// of the failed step: the driver may probe its members meanwhile.
+// Backoff: a step failed; a new ring is formed after Delay (the members of
+// the failed ring are probed meanwhile).
 type Backoff struct {
 	Reason string
 	Delay  time.Duration
-	Ring   []string
 }
 
 func (o Backoff) String() string { return fmt.Sprintf("backoff %v (%s)", o.Delay, o.Reason) }
+
+// Probe: check that worker ID answers at its gRPC address Addr (the health
+// service) and feed Unreachable if it does not. The machine asks after a
+// failed step (a member that died is evicted rather than retried with until
+// the gossip declares it dead), and for a member that seems gone just after a
+// pause of the coordinator's own process (the pause, not the worker, may
+// have broken its poll or its gossip).
+type Probe struct{ ID, Addr, Reason string }
+
+func (o Probe) String() string { return fmt.Sprintf("probe %s at %s (%s)", o.ID, o.Addr, o.Reason) }
 
 // CheckpointSkipped: the state could not be pulled from any holder.
 type CheckpointSkipped struct {
@@ -327,6 +339,7 @@ type Machine struct {
 	ckpt   *Held
 	issued time.Time
 	retry  time.Time
+	grace  time.Time       // until then, a member that seems gone is probed (after a pause of the process)
 	delay  cluster.Backoff // before re-forming a ring after a failed step
 
 	reports map[string]Report
@@ -542,23 +555,41 @@ func (m *Machine) Holds(now time.Time, id string, held []Held) {
 	}
 }
 
-// Current reports whether incarnation is worker id's current process while
-// the job runs: whether its departure from the gossip would remove it.
-func (m *Machine) Current(id, incarnation string) bool {
-	return m.incarnation(id) == incarnation && m.phase != PhaseDone && m.phase != PhaseFailed
-}
-
-// LeftGossip reports that the gossip member incarnation (a memberlist node
-// name) of worker id left or failed. The worker is removed as by Leave unless
-// it has registered again since from another process (a stale incarnation),
-// or the job is over (members are kept until they have been told). It reports
-// whether the worker was removed.
-func (m *Machine) LeftGossip(now time.Time, id, incarnation string) bool {
-	if !m.Current(id, incarnation) {
+// LeftGossip reports that the gossip member node (a memberlist node name: the
+// incarnation a worker registers with) left or failed. The member registered
+// from that process is removed as by Leave, or probed first in the grace
+// after a pause of the coordinator. A node that is no member's current
+// process is ignored: a worker that has registered again from another process
+// (a stale incarnation), one already removed, or any once the job is over
+// (members are kept until they have been told). It reports whether node was a
+// member's current process.
+func (m *Machine) LeftGossip(now time.Time, node string) bool {
+	m.advance(now)
+	if m.phase == PhaseDone || m.phase == PhaseFailed || node == "" {
 		return false
 	}
-	m.Leave(now, id, "left or failed (gossip)")
-	return true
+	found := false
+	for _, id := range m.sortedIDs() {
+		if m.members[id].incarnation != node {
+			continue
+		}
+		found = true
+		if m.inGrace() {
+			m.probe(id, "left the gossip just after the coordinator's pause")
+			continue
+		}
+		m.Leave(now, id, "left or failed (gossip)")
+	}
+	return found
+}
+
+// inGrace reports whether the clock is shortly after a pause of the process.
+func (m *Machine) inGrace() bool { return m.now.Before(m.grace) }
+
+func (m *Machine) probe(id, reason string) {
+	if mb := m.members[id]; mb != nil {
+		m.emit(Probe{ID: id, Addr: mb.addr, Reason: reason})
+	}
 }
 
 // Unreachable reports that a health probe of worker id at the gRPC address
@@ -599,10 +630,16 @@ func (m *Machine) Leave(now time.Time, id, reason string) {
 
 // Disconnected reports that the task poll of worker id's registration session
 // broke off: the worker died or abandoned its registration. It is removed
-// like a failed worker, unless it has registered again meanwhile.
+// like a failed worker (probed first in the grace after a pause of the
+// coordinator: a live worker polls again), unless it has registered again
+// meanwhile.
 func (m *Machine) Disconnected(now time.Time, id, session string) {
 	m.advance(now)
 	if mb := m.members[id]; mb == nil || mb.session != session {
+		return
+	}
+	if m.inGrace() {
+		m.probe(id, "its poll broke off just after the coordinator's pause")
 		return
 	}
 	m.Leave(now, id, "disconnected")
@@ -641,12 +678,16 @@ func (m *Machine) Report(now time.Time, r Report) {
 
 // Paused tells the machine that its own process did not run for d (stopped,
 // suspended): that time is not held against the workers, so the step in
-// progress gets its whole deadline again from now.
+// progress gets its whole deadline again from now, and for PauseGrace a
+// member whose poll broke off or who left the gossip is probed before it is
+// evicted (the workers' broken polls and the gossip's suspicions of the pause
+// settle within it).
 func (m *Machine) Paused(now time.Time, d time.Duration) {
 	m.advance(now)
 	if m.phase == PhaseRunning {
 		m.issued = m.issued.Add(d)
 	}
+	m.grace = m.now.Add(m.cfg.PauseGrace)
 }
 
 // Tick advances the clock: it enforces the step deadline, ends a backoff, and
@@ -716,14 +757,6 @@ func (m *Machine) fail(err error) {
 	m.phase, m.err, m.ring = PhaseFailed, err, nil
 	m.emit(Failed{Err: err})
 	m.setTasks()
-}
-
-// incarnation is the incarnation worker id registered with ("" if unknown).
-func (m *Machine) incarnation(id string) string {
-	if mb := m.members[id]; mb != nil {
-		return mb.incarnation
-	}
-	return ""
 }
 
 func (m *Machine) inRing(id string) bool { return slices.Contains(m.ring, id) }
@@ -812,7 +845,10 @@ func (m *Machine) abandon(string) {
 func (m *Machine) backoff(reason string) {
 	m.phase = PhaseBackoff
 	m.retry = m.now.Add(m.delay.Delay())
-	m.emit(Backoff{Reason: reason, Delay: m.delay.Delay(), Ring: slices.Clone(m.ring)})
+	m.emit(Backoff{Reason: reason, Delay: m.delay.Delay()})
+	for _, id := range m.ring {
+		m.probe(id, "after a failed step")
+	}
 	m.delay.Failed()
 	m.ring = nil
 	m.setTasks()

@@ -22,13 +22,16 @@ import (
 //
 // Commands:
 //
-//	start total=N spe=N [every=N] [startw=N] [minw=N] [deadline=D] [retry=D] [maxretry=D] [settle=D] [ckpt=S:X] [gen=N] [committed=N]
-//	join ID [ready] [inc=X] [session=S] [held=S:X,S:X] [gen=N]
+//	start total=N spe=N [every=N] [startw=N] [minw=N] [deadline=D] [retry=D] [maxretry=D] [settle=D] [pausegrace=D] [ckpt=S:X] [gen=N] [committed=N]
+//	join ID [ready] [inc=X] [session=S] [held=S:X,S:X] [gen=N] [addr=A]
 //	holds ID S:X,...
 //	report ID [gen=N] [step=N] (ok digest=X [micro=0,1] | fail=aborted|sync|fatal)
 //	reportall digest=X              (every ring member reports ok; micro-batches by rank, 4 per step)
 //	leave ID
 //	disconnect ID [session=S]
+//	left INC                        (the gossip member INC left: LeftGossip; "ignored" if no member's process)
+//	unreachable ID addr=A           (a health probe failed: Unreachable; "ignored" if it says nothing)
+//	pause D                         (the coordinator's process did not run for D: advance the clock, then Paused)
 //	tick D                          (advance the clock by D, then Tick)
 //	ckpt S:X [err]                  (CheckpointDone)
 //	tasks                           (print every member's instruction)
@@ -148,7 +151,8 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		cfg := MachineConfig{TotalSteps: atoi(args, "total", 4), StepsPerEpoch: atoi(args, "spe", 2),
 			CheckpointEvery: atoi(args, "every", 0), StartWorkers: atoi(args, "startw", 1), MinWorkers: atoi(args, "minw", 1),
 			StepDeadline: dur(args, "deadline", 10*time.Second), RetryDelay: dur(args, "retry", 100*time.Millisecond),
-			MaxRetryDelay: dur(args, "maxretry", time.Second), Settle: dur(args, "settle", 0)}
+			MaxRetryDelay: dur(args, "maxretry", time.Second), Settle: dur(args, "settle", 0),
+			PauseGrace: dur(args, "pausegrace", 10*time.Second)}
 		st := Start{Fresh: dg("F"), Generation: uint64(atoi(args, "gen", 0)), Committed: atoi(args, "committed", 0)}
 		if c, ok := args["ckpt"]; ok {
 			h, err := parseHeld(c)
@@ -210,10 +214,17 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		if !r.m.Unreachable(r.now, pos[0], args["addr"]) {
 			out = append(out, "ignored")
 		}
-	case "left": // the gossip says incarnation inc of the worker left
-		if !r.m.LeftGossip(r.now, pos[0], args["inc"]) {
+	case "left": // the gossip says the process (node name, incarnation) left
+		if !r.m.LeftGossip(r.now, pos[0]) {
 			out = append(out, "ignored")
 		}
+	case "pause": // the coordinator's process did not run for D
+		d, err := time.ParseDuration(pos[0])
+		if err != nil {
+			return nil, err
+		}
+		r.now = r.now.Add(d)
+		r.m.Paused(r.now, d)
 	case "disconnect":
 		r.m.Disconnected(r.now, pos[0], args["session"])
 	case "tick":
@@ -314,6 +325,11 @@ func fmtOutput(o Output) string {
 		return fmt.Sprintf("adopt %s by [%s] (checkpoint step %d)", fmtHeld(o.State), strings.Join(o.By, " "), o.From)
 	case Finished:
 		return "finished at " + fmtHeld(o.State)
+	case Probe:
+		if o.Addr == "" {
+			return fmt.Sprintf("probe %s (%s)", o.ID, o.Reason)
+		}
+		return o.String()
 	case CheckpointSkipped:
 		return fmt.Sprintf("checkpoint %s skipped", fmtHeld(o.State))
 	case Failed:

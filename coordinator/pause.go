@@ -11,8 +11,9 @@ import (
 // held open have broken off, and the gossip may report members it could not
 // hear. A watchdog goroutine, independent of the event loop (whose hooks may
 // block it), notes the wall-clock jumps of its own ticker; the loop then
-// restarts the step deadline and, for a grace period, checks a member that
-// seems gone (health probe) instead of evicting it at once.
+// tells the machine (Paused), which restarts the step deadline and, for a
+// grace period, has a member that seems gone probed instead of evicting it at
+// once.
 const (
 	watchEvery = 100 * time.Millisecond
 	// pauseGap is the jump of the watchdog's clock that counts as a pause of
@@ -63,8 +64,8 @@ func (w *watchdog) take(now time.Time) time.Duration {
 }
 
 // checkPause takes a pause of the process into account before the loop acts
-// on anything: the machine restarts its deadline, and evictions are checked
-// for pauseGrace.
+// on anything: the machine restarts its deadline and, for pauseGrace, probes
+// a member that seems gone instead of evicting it.
 func (c *Coordinator) checkPause(now time.Time) {
 	d := c.watch.take(now)
 	if d <= 0 {
@@ -73,8 +74,4 @@ func (c *Coordinator) checkPause(now time.Time) {
 	c.log.Warn("the coordinator did not run for a while (stopped, suspended or starved): the step deadline restarts and, for a while, workers that seem gone are checked before they are evicted",
 		"paused", d.Round(time.Millisecond), "grace", pauseGrace)
 	c.m.Paused(now, d)
-	c.graceUntil = now.Add(pauseGrace)
 }
-
-// inPauseGrace reports whether now is shortly after a pause of the coordinator.
-func (c *Coordinator) inPauseGrace(now time.Time) bool { return now.Before(c.graceUntil) }
