@@ -11,18 +11,13 @@ import (
 	"github.com/asfnet/asf/internal/secure"
 )
 
-// SyncMode says how replicas are kept equal.
-type SyncMode string
+// SyncMode says how replicas are kept equal (shared with the workers).
+type SyncMode = job.SyncMode
 
 // Synchronisation modes.
 const (
-	// SyncGradient sums the micro-batch results of every worker every step: the
-	// result is bitwise independent of the number of workers.
-	SyncGradient SyncMode = "gradient"
-	// SyncWeights is local SGD: each worker takes LocalSteps steps on its own
-	// micro-batches with its own optimizer, then the weights are averaged
-	// through the ring. Deterministic for a fixed number of workers.
-	SyncWeights SyncMode = "weights"
+	SyncGradient = job.SyncGradient // sum every worker's micro-batch results every step
+	SyncWeights  = job.SyncWeights  // local SGD: LocalSteps steps, then the weights are averaged
 )
 
 // DataFunc loads a job's training and test sets. Sets are read-only once

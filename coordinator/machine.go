@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
 )
 
 // Digest is the SHA-256 of a model's weights and scales.
-type Digest = cluster.Digest
+type Digest = job.Digest
 
 // Held names a training state: the steps it has completed and its digest.
-type Held = cluster.Held
+type Held = job.Held
 
 // FromCoordinator is the SyncFrom of a task whose base state the coordinator
 // serves from its checkpoint store. Worker ids cannot contain '@'.
@@ -64,30 +65,17 @@ func (p Phase) String() string {
 	return fmt.Sprintf("phase(%d)", int(p))
 }
 
-// TaskKind is what the coordinator wants a worker to do.
-type TaskKind int
+// TaskKind is what the coordinator wants a worker to do (shared with the
+// workers).
+type TaskKind = job.TaskKind
 
 // Task kinds.
 const (
-	TaskWait    TaskKind = iota + 1 // nothing now
-	TaskCompute                     // compute a step in a ring
-	TaskDone                        // the job is over
-	TaskRejoin                      // not a member: join again
+	TaskWait    = job.TaskWait    // nothing now
+	TaskCompute = job.TaskCompute // compute a step in a ring
+	TaskDone    = job.TaskDone    // the job is over
+	TaskRejoin  = job.TaskRejoin  // not a member: join again
 )
-
-func (k TaskKind) String() string {
-	switch k {
-	case TaskWait:
-		return "wait"
-	case TaskCompute:
-		return "compute"
-	case TaskDone:
-		return "done"
-	case TaskRejoin:
-		return "rejoin"
-	}
-	return fmt.Sprintf("task(%d)", int(k))
-}
 
 // Task is the coordinator's instruction to one worker.
 type Task struct {
@@ -102,22 +90,22 @@ type Task struct {
 }
 
 // FailureKind classifies a failed step (shared with the workers).
-type FailureKind = cluster.FailureKind
+type FailureKind = job.FailureKind
 
 // Failure kinds.
 const (
-	FailureNone    = cluster.FailureNone
-	FailureAborted = cluster.FailureAborted // the reduction broke: redo in a new generation
-	FailureSync    = cluster.FailureSync    // the worker could not get the base state
-	FailureFatal   = cluster.FailureFatal   // the step cannot succeed anywhere
+	FailureNone    = job.FailureNone
+	FailureAborted = job.FailureAborted // the reduction broke: redo in a new generation
+	FailureSync    = job.FailureSync    // the worker could not get the base state
+	FailureFatal   = job.FailureFatal   // the step cannot succeed anywhere
 )
 
 // StepStats are the statistics of one global batch.
-type StepStats = cluster.StepStats
+type StepStats = job.StepStats
 
 // Report is a worker's account of one step of one generation, the type the
-// worker builds (package cluster; converted from the wire in server.go).
-type Report = cluster.Report
+// worker builds (package job; converted from the wire in server.go).
+type Report = job.Report
 
 // JoinInfo is a worker's registration.
 type JoinInfo struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
 	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -52,9 +53,9 @@ func (s *coordService) Join(ctx context.Context, req *asfpb.JoinRequest) (*asfpb
 	c.mu.Unlock()
 	if done { // nothing to do: say so at once, without the loop (which may have ended)
 		c.log.Info("a worker joined after the job finished: told to end", "worker", req.GetWorkerId())
-		return &asfpb.JoinResponse{JobId: c.job.ID, Job: c.job.JSON(), CoordinatorNode: c.ml.Name(), GossipAddr: c.ml.Addr(), Finished: true}, nil
+		return cluster.WelcomeToPB(job.Welcome{JobID: c.job.ID, Job: c.job.JSON(), CoordinatorNode: c.ml.Name(), GossipAddr: c.ml.Addr(), Finished: true}), nil
 	}
-	var held []cluster.Held
+	var held []Held
 	if req.GetJobId() == c.job.ID {
 		var err error
 		if held, err = cluster.HeldFromPB(req.GetHeld()); err != nil {
@@ -76,12 +77,8 @@ func (s *coordService) Join(ctx context.Context, req *asfpb.JoinRequest) (*asfpb
 	}
 	c.log.Info("worker joined", "worker", req.GetWorkerId(), "addr", req.GetGrpcAddr(), "ready", req.GetReady(),
 		"held", fmt.Sprint(held), "version", req.GetVersion())
-	mode := asfpb.SyncMode_SYNC_MODE_GRADIENT
-	if c.cfg.SyncMode == SyncWeights {
-		mode = asfpb.SyncMode_SYNC_MODE_WEIGHTS
-	}
-	return &asfpb.JoinResponse{JobId: c.job.ID, Job: c.job.JSON(), CoordinatorNode: c.ml.Name(), GossipAddr: c.ml.Addr(),
-		Generation: gen, SyncMode: mode, LocalSteps: int32(c.cfg.LocalSteps)}, nil
+	return cluster.WelcomeToPB(job.Welcome{JobID: c.job.ID, Job: c.job.JSON(), CoordinatorNode: c.ml.Name(), GossipAddr: c.ml.Addr(),
+		Generation: gen, Mode: c.cfg.SyncMode, LocalSteps: c.cfg.LocalSteps}), nil
 }
 
 // NextTask implements asfpb.CoordinatorServer.
@@ -114,7 +111,7 @@ func (s *coordService) NextTask(ctx context.Context, req *asfpb.NextTaskRequest)
 		wake, addrs := c.pub.wake, c.pub.addrs
 		c.mu.Unlock()
 		if expired || differs(t, req) {
-			return c.taskPB(t, addrs), nil
+			return cluster.TaskToPB(c.wireTask(t, addrs)), nil
 		}
 		select {
 		case <-wake:
@@ -144,27 +141,28 @@ func differs(t Task, req *asfpb.NextTaskRequest) bool {
 	return t.Kind == TaskCompute && (t.Generation != req.GetHaveGeneration() || int64(t.Step) != req.GetHaveStep())
 }
 
-func (c *Coordinator) taskPB(t Task, addrs map[string]string) *asfpb.Task {
-	p := &asfpb.Task{Kind: asfpb.TaskKind(t.Kind), JobId: c.job.ID, Generation: t.Generation, Step: int64(t.Step),
-		Rank: int32(t.Rank), Reason: t.Reason, StallMs: c.cfg.StepDeadline.Milliseconds()}
+// wireTask is the machine's instruction t as it travels to the worker: with
+// the ring's addresses, the unit's place in the job and the stall bound.
+func (c *Coordinator) wireTask(t Task, addrs map[string]string) job.Task {
+	w := job.Task{Kind: t.Kind, Job: c.job.ID, Generation: t.Generation, Step: t.Step, Rank: t.Rank, Reason: t.Reason,
+		Stall: c.cfg.StepDeadline}
 	if t.Kind == TaskCompute {
-		e, first, n := c.units.Unit(t.Step)
-		p.Epoch, p.StepInEpoch, p.LocalSteps = int64(e), int64(first), int32(n)
+		w.Epoch, w.StepInEpoch, w.LocalSteps = c.units.Unit(t.Step)
 	}
 	if t.Kind == TaskCompute || t.Kind == TaskDone && t.Base != (Digest{}) {
-		p.BaseDigest = append([]byte(nil), t.Base[:]...)
+		w.Base, w.HasBase = t.Base, true
 	}
 	for _, id := range t.Ring {
-		p.Ring = append(p.Ring, &asfpb.RingMember{WorkerId: id, GrpcAddr: addrs[id]})
+		w.Ring = append(w.Ring, job.Peer{ID: id, Addr: addrs[id]})
 	}
 	switch t.SyncFrom {
 	case "":
 	case FromCoordinator:
-		p.Sync = &asfpb.SyncSource{GrpcAddr: c.addr}
+		w.Sync = &job.Peer{Addr: c.addr}
 	default:
-		p.Sync = &asfpb.SyncSource{GrpcAddr: addrs[t.SyncFrom], SourceId: t.SyncFrom}
+		w.Sync = &job.Peer{ID: t.SyncFrom, Addr: addrs[t.SyncFrom]}
 	}
-	return p
+	return w
 }
 
 // Report implements asfpb.CoordinatorServer.

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
 )
 
 // The worker's decisions, as a pure machine in the coordinator's style: the
@@ -14,20 +14,10 @@ import (
 // where a step's state comes from. Neither touches the network, a goroutine
 // or the clock, so scripts (testdata/core/*.txt) test them.
 
-// instruction is the kind of a coordinator instruction, without the wire type.
-type instruction int
-
-const (
-	doCompute instruction = iota // compute a step
-	doWait                       // stop: the step in flight was abandoned
-	doRejoin                     // register again
-	doDone                       // the job is over
-)
-
 // stepKey names a compute instruction: the step of a generation.
 type stepKey struct {
 	gen  uint64
-	step int64
+	step int
 }
 
 func (k stepKey) String() string { return fmt.Sprintf("g%d s%d", k.gen, k.step) }
@@ -88,14 +78,15 @@ type core struct {
 	started bool // last is set
 }
 
-// instruction is a new instruction from the coordinator.
-func (c *core) instruction(kind instruction, k stepKey) decision {
+// instruction is a new instruction from the coordinator (a kind other than
+// compute, rejoin and done is a wait).
+func (c *core) instruction(kind job.TaskKind, k stepKey) decision {
 	switch kind {
-	case doDone:
+	case job.TaskDone:
 		return c.cancel(decision{Leave: leaveDone})
-	case doRejoin:
+	case job.TaskRejoin:
 		return c.cancel(decision{Leave: leaveRejoin})
-	case doCompute:
+	case job.TaskCompute:
 		if (c.flying && c.current == k) || (c.started && c.last == k) {
 			return decision{} // a repeat of the instruction in hand
 		}
@@ -154,7 +145,7 @@ func (b baseSource) String() string {
 
 // pickBase decides where the state want comes from, given the states held
 // (nil: none) and the digest of the fresh model.
-func pickBase(comm, tent *cluster.Held, fresh cluster.Digest, want cluster.Held) baseSource {
+func pickBase(comm, tent *job.Held, fresh job.Digest, want job.Held) baseSource {
 	switch {
 	case comm != nil && *comm == want:
 		return baseCommitted

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/script"
 )
 
@@ -45,7 +45,7 @@ func coreExec(c *core, cmd string) (string, error) {
 	f := strings.Fields(cmd)
 	switch f[0] {
 	case "task":
-		kinds := map[string]instruction{"compute": doCompute, "wait": doWait, "rejoin": doRejoin, "done": doDone}
+		kinds := map[string]job.TaskKind{"compute": job.TaskCompute, "wait": job.TaskWait, "rejoin": job.TaskRejoin, "done": job.TaskDone}
 		k, ok := kinds[f[1]]
 		if !ok {
 			return "", fmt.Errorf("instruction %q", f[1])
@@ -53,7 +53,7 @@ func coreExec(c *core, cmd string) (string, error) {
 		var key stepKey
 		if len(f) == 4 {
 			g, err1 := strconv.ParseUint(strings.TrimPrefix(f[2], "g"), 10, 64)
-			s, err2 := strconv.ParseInt(strings.TrimPrefix(f[3], "s"), 10, 64)
+			s, err2 := strconv.Atoi(strings.TrimPrefix(f[3], "s"))
 			if err1 != nil || err2 != nil {
 				return "", fmt.Errorf("want gN sN, got %q %q", f[2], f[3])
 			}
@@ -72,7 +72,7 @@ func coreExec(c *core, cmd string) (string, error) {
 			k, v, _ := strings.Cut(a, "=")
 			args[k] = v
 		}
-		held := func(s string) (*cluster.Held, error) {
+		held := func(s string) (*job.Held, error) {
 			if s == "" {
 				return nil, nil
 			}
@@ -81,7 +81,7 @@ func coreExec(c *core, cmd string) (string, error) {
 			if !ok || err != nil {
 				return nil, fmt.Errorf("held %q: want STEP:DIGEST", s)
 			}
-			return &cluster.Held{Step: n, Digest: digestOf(d)}, nil
+			return &job.Held{Step: n, Digest: digestOf(d)}, nil
 		}
 		want, err := held(args["want"])
 		if err != nil || want == nil {
@@ -100,8 +100,8 @@ func coreExec(c *core, cmd string) (string, error) {
 	return "", fmt.Errorf("unknown command %q", f[0])
 }
 
-func digestOf(s string) cluster.Digest {
-	var d cluster.Digest
+func digestOf(s string) job.Digest {
+	var d job.Digest
 	copy(d[:], s)
 	return d
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/asfnet/asf/allreduce"
 	"github.com/asfnet/asf/dataset"
-	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
 )
 
 // Fixed-point scales of the weights-mode average (powers of two: exact
@@ -27,10 +27,10 @@ var (
 // point, so that every replica ends the unit with the same state. The result
 // depends on the ring size W (each worker's micro-batches do), not on which
 // worker holds which rank: deterministic for a fixed W.
-func (w *Worker) localSteps(ctx context.Context, r *jobRun, t task, base *replica, rep *cluster.Report,
-	start time.Time, fail func(cluster.FailureKind, error) *cluster.Report) *cluster.Report {
-	size, rank := len(t.Ring), int(t.Rank)
-	epoch, first, n := int(t.Epoch), int(t.StepInEpoch), int(t.LocalSteps)
+func (w *Worker) localSteps(ctx context.Context, r *jobRun, t order, base *replica, rep *job.Report,
+	start time.Time, fail func(job.FailureKind, error) *job.Report) *job.Report {
+	size, rank := len(t.Ring), t.Rank
+	epoch, first, n := t.Epoch, t.StepInEpoch, t.LocalSteps
 	next := w.copyOf(base)
 	next.step = base.step + 1
 	perm := r.perm(epoch)
@@ -43,7 +43,7 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t task, base *replic
 		mine, _, err := r.prep.Compute(next.model, perm, epoch, first+s,
 			func(n int) []int { nAll = n; return dataset.Assign(n, size, rank) }, r.wss, r.acc)
 		if err != nil {
-			return fail(cluster.FailureFatal, fmt.Errorf("micro-batches of step %d of epoch %d: %w", first+s, epoch, err))
+			return fail(job.FailureFatal, fmt.Errorf("micro-batches of step %d of epoch %d: %w", first+s, epoch, err))
 		}
 		for _, j := range mine {
 			rep.Micro = append(rep.Micro, off+j)
@@ -51,36 +51,36 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t task, base *replic
 		off += nAll
 		st, err := next.opt.Apply(next.model, r.acc, epoch)
 		if err != nil {
-			return fail(cluster.FailureFatal, fmt.Errorf("local step %d of epoch %d: %w", first+s, epoch, err))
+			return fail(job.FailureFatal, fmt.Errorf("local step %d of epoch %d: %w", first+s, epoch, err))
 		}
 		mse, ce, correct, samples = mse+st.MSE, ce+st.CE, correct+st.Correct, samples+st.Samples
 		w.observeSpikes(r.prep.Net, st)
 	}
 	rep.ComputeTime = time.Since(t0)
 	if h := w.cfg.Hooks.BeforeReduce; h != nil {
-		h(ctx, int(t.Step))
+		h(ctx, t.Step)
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(cluster.FailureAborted, err)
+		return fail(job.FailureAborted, err)
 	}
 	t1 := time.Now()
 	if size > 1 {
 		tr, err := w.transport(t.Generation, t.Ring[(rank+1)%size].Addr)
 		if err != nil {
-			return fail(cluster.FailureAborted, err)
+			return fail(job.FailureAborted, err)
 		}
 		if err := r.quantize(next, mse, ce, correct, samples); err != nil {
-			return fail(cluster.FailureFatal, err)
+			return fail(job.FailureFatal, err)
 		}
 		cfg := allreduce.DefaultConfig()
 		cfg.Job, cfg.Generation, cfg.Step, cfg.Rank, cfg.Size = r.job.ID, t.Generation, uint64(t.Step), rank, size
-		if d := time.Duration(t.StallMs) * time.Millisecond; d > 0 {
-			cfg.StallTimeout = d
+		if t.Stall > 0 {
+			cfg.StallTimeout = t.Stall
 		}
 		if err := allreduce.AllReduceInt64(ctx, tr, cfg, r.vec); err != nil {
-			kind := cluster.FailureAborted
+			kind := job.FailureAborted
 			if errors.Is(err, allreduce.ErrOverflow) {
-				kind = cluster.FailureFatal
+				kind = job.FailureFatal
 			}
 			return fail(kind, err)
 		}
@@ -88,7 +88,7 @@ func (w *Worker) localSteps(ctx context.Context, r *jobRun, t task, base *replic
 		rep.ReduceBytes = int64(2*(size-1)) * int64(len(r.vec)) * 8 / int64(size)
 	}
 	rep.ReduceTime = time.Since(t1)
-	return w.keep(base, next, rep, cluster.StepStats{MSE: mse, CE: ce, Correct: correct, Samples: samples}, start)
+	return w.keep(base, next, rep, job.StepStats{MSE: mse, CE: ce, Correct: correct, Samples: samples}, start)
 }
 
 // The layout of the averaged vector: weights, first moments, second moments

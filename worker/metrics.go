@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/asfnet/asf/engine"
-	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
 )
 
 // Stats are the worker's cumulative and latest measurements. Cumulative
@@ -52,7 +52,7 @@ type observed struct {
 }
 
 // observeReport counts a step report about to be sent.
-func (w *Worker) observeReport(rep *cluster.Report) {
+func (w *Worker) observeReport(rep *job.Report) {
 	o := &w.obs
 	o.mu.Lock()
 	defer o.mu.Unlock()

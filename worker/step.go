@@ -12,6 +12,7 @@ import (
 	"github.com/asfnet/asf/dataset"
 	"github.com/asfnet/asf/engine"
 	"github.com/asfnet/asf/internal/cluster"
+	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/snapshot"
 	"google.golang.org/grpc"
 )
@@ -27,15 +28,15 @@ var (
 )
 
 // step computes one step of one generation and returns the report to send.
-func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
+func (w *Worker) step(ctx context.Context, t order) *job.Report {
 	start := time.Now()
 	w.mu.Lock()
 	r := w.run
 	w.mu.Unlock()
-	rep := &cluster.Report{ID: w.cfg.ID, Job: t.Job, Generation: t.Generation, Step: int(t.Step)}
-	fail := func(kind cluster.FailureKind, err error) *cluster.Report {
-		if ctx.Err() != nil && kind != cluster.FailureFatal {
-			kind = cluster.FailureAborted
+	rep := &job.Report{ID: w.cfg.ID, Job: t.Job, Generation: t.Generation, Step: t.Step}
+	fail := func(kind job.FailureKind, err error) *job.Report {
+		if ctx.Err() != nil && kind != job.FailureFatal {
+			kind = job.FailureAborted
 		}
 		rep.OK, rep.Failure, rep.Err = false, kind, err.Error()
 		rep.StepTime = time.Since(start)
@@ -43,28 +44,24 @@ func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 		return rep
 	}
 	if r == nil || t.Job != r.job.ID {
-		return fail(cluster.FailureSync, fmt.Errorf("%w: task of job %q", ErrTask, t.Job))
+		return fail(job.FailureSync, fmt.Errorf("%w: task of job %q", ErrTask, t.Job))
 	}
 	w.lastGen.Store(max(w.lastGen.Load(), t.Generation))
-	size, rank := len(t.Ring), int(t.Rank)
-	step, epoch, sie := int(t.Step), int(t.Epoch), int(t.StepInEpoch)
-	switch {
-	case size < 1 || rank < 0 || rank >= size || t.Ring[rank].ID != w.cfg.ID:
-		return fail(cluster.FailureFatal, fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size))
-	case step < 0 || epoch < 0 || epoch >= r.job.Epochs || sie < 0 || sie >= r.units.StepsPerEpoch || sie%r.units.UnitSteps != 0 || step != epoch*r.units.PerEpoch+sie/r.units.UnitSteps:
-		return fail(cluster.FailureFatal, fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
-			ErrTask, step, epoch, sie, r.units.StepsPerEpoch, r.units.UnitSteps, r.job.Epochs))
-	case int(t.LocalSteps) != min(r.units.UnitSteps, r.units.StepsPerEpoch-sie) && (r.avg || t.LocalSteps != 0):
-		return fail(cluster.FailureFatal, fmt.Errorf("%w: %d local steps from step %d; this worker expects %d",
-			ErrTask, t.LocalSteps, sie, min(r.units.UnitSteps, r.units.StepsPerEpoch-sie)))
+	size, rank := len(t.Ring), t.Rank
+	step, epoch, sie := t.Step, t.Epoch, t.StepInEpoch
+	if err := r.check(t.Task, w.cfg.ID); err != nil {
+		return fail(job.FailureFatal, err)
 	}
-	if t.BaseErr != nil {
-		return fail(cluster.FailureFatal, t.BaseErr)
+	switch {
+	case t.BaseErr != nil:
+		return fail(job.FailureFatal, t.BaseErr)
+	case !t.HasBase:
+		return fail(job.FailureFatal, fmt.Errorf("%w: a compute task without base_digest", ErrTask))
 	}
 	want := t.Base
-	base, synced, err := w.base(ctx, r, t, cluster.Held{Step: step, Digest: want})
+	base, synced, err := w.base(ctx, r, t, job.Held{Step: step, Digest: want})
 	if err != nil {
-		return fail(cluster.FailureSync, err)
+		return fail(job.FailureSync, err)
 	}
 	rep.SyncTime = synced
 	if r.avg {
@@ -76,7 +73,7 @@ func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 	mine, took, err := r.prep.Compute(base.model, r.perm(epoch), epoch, sie,
 		func(n int) []int { return dataset.Assign(n, size, rank) }, r.wss, acc)
 	if err != nil {
-		return fail(cluster.FailureFatal, fmt.Errorf("micro-batches of step %d: %w", step, err))
+		return fail(job.FailureFatal, fmt.Errorf("micro-batches of step %d: %w", step, err))
 	}
 	for _, j := range mine {
 		rep.Micro = append(rep.Micro, j)
@@ -86,16 +83,16 @@ func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 		h(ctx, step)
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(cluster.FailureAborted, err)
+		return fail(job.FailureAborted, err)
 	}
 
 	t1 := time.Now()
 	if size > 1 {
 		tr, err := w.transport(t.Generation, t.Ring[(rank+1)%size].Addr)
 		if err != nil {
-			return fail(cluster.FailureAborted, err)
+			return fail(job.FailureAborted, err)
 		}
-		stall := time.Duration(t.StallMs) * time.Millisecond
+		stall := t.Stall
 		if stall <= 0 {
 			stall = allreduce.DefaultConfig().StallTimeout
 		}
@@ -105,9 +102,9 @@ func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 		// (a gradient at 2^32 needs about half of int64's eight).
 		sent, err := allreduce.AllReduceSent(ctx, tr, cfg, allreduce.Packed, acc)
 		if err != nil {
-			kind := cluster.FailureAborted
+			kind := job.FailureAborted
 			if errors.Is(err, allreduce.ErrOverflow) {
-				kind = cluster.FailureFatal
+				kind = job.FailureFatal
 			}
 			return fail(kind, err)
 		}
@@ -119,16 +116,41 @@ func (w *Worker) step(ctx context.Context, t task) *cluster.Report {
 	next.step = step + 1
 	st, err := next.opt.Apply(next.model, acc, epoch)
 	if err != nil {
-		return fail(cluster.FailureFatal, fmt.Errorf("applying step %d: %w", step, err))
+		return fail(job.FailureFatal, fmt.Errorf("applying step %d: %w", step, err))
 	}
 	w.observeSpikes(r.prep.Net, st)
-	return w.keep(base, next, rep, cluster.StepStats{MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}, start)
+	return w.keep(base, next, rep, job.StepStats{MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}, start)
+}
+
+// check reports a compute task for worker self that does not fit the job
+// run r: a rank outside its ring or not its own, a unit outside the job or at
+// another place than the task says, a number of local steps that is not the
+// unit's.
+func (r *jobRun) check(t job.Task, self string) error {
+	size, rank := len(t.Ring), t.Rank
+	if size < 1 || rank < 0 || rank >= size || t.Ring[rank].ID != self {
+		return fmt.Errorf("%w: rank %d in a ring of %d", ErrTask, rank, size)
+	}
+	u := r.units
+	if t.Step < 0 || t.Step >= u.Total {
+		return fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
+			ErrTask, t.Step, t.Epoch, t.StepInEpoch, u.StepsPerEpoch, u.UnitSteps, r.job.Epochs)
+	}
+	epoch, first, n := u.Unit(t.Step)
+	switch {
+	case t.Epoch != epoch || t.StepInEpoch != first:
+		return fmt.Errorf("%w: unit %d is not epoch %d step %d of %d-step epochs in units of %d (%d epochs)",
+			ErrTask, t.Step, t.Epoch, t.StepInEpoch, u.StepsPerEpoch, u.UnitSteps, r.job.Epochs)
+	case t.LocalSteps != n && (r.avg || t.LocalSteps != 0):
+		return fmt.Errorf("%w: %d local steps from step %d; this worker expects %d", ErrTask, t.LocalSteps, first, n)
+	}
+	return nil
 }
 
 // keep makes next, the state computed from base, the tentative state (if
 // base is still the committed one: a newer instruction may have replaced it)
 // and completes the successful report.
-func (w *Worker) keep(base, next *replica, rep *cluster.Report, stats cluster.StepStats, start time.Time) *cluster.Report {
+func (w *Worker) keep(base, next *replica, rep *job.Report, stats job.StepStats, start time.Time) *job.Report {
 	next.digest = next.model.Digest()
 	w.mu.Lock()
 	if w.comm == base {
@@ -147,9 +169,9 @@ func (w *Worker) keep(base, next *replica, rep *cluster.Report, stats cluster.St
 // tentative one (which the task thereby commits), a fresh model for step 0, or
 // a state fetched from the source the task names. It returns the time spent
 // fetching.
-func (w *Worker) base(ctx context.Context, r *jobRun, t task, want cluster.Held) (*replica, time.Duration, error) {
+func (w *Worker) base(ctx context.Context, r *jobRun, t order, want job.Held) (*replica, time.Duration, error) {
 	w.mu.Lock()
-	var comm, tent *cluster.Held
+	var comm, tent *job.Held
 	if w.comm != nil {
 		h := w.comm.held()
 		comm = &h
@@ -176,7 +198,7 @@ func (w *Worker) base(ctx context.Context, r *jobRun, t task, want cluster.Held)
 
 // sync fetches the state want from the task's source and makes it the
 // committed state.
-func (w *Worker) sync(ctx context.Context, r *jobRun, t task, want cluster.Held) (*replica, time.Duration, error) {
+func (w *Worker) sync(ctx context.Context, r *jobRun, t order, want job.Held) (*replica, time.Duration, error) {
 	src := t.Sync
 	if src == nil || src.Addr == "" {
 		return nil, 0, fmt.Errorf("%w: %s (holding %v)", ErrNeedSync, want, w.held())
@@ -201,7 +223,7 @@ func (w *Worker) sync(ctx context.Context, r *jobRun, t task, want cluster.Held)
 	if !ok {
 		u = -1
 	}
-	got := cluster.Held{Step: u, Digest: model.Digest()}
+	got := job.Held{Step: u, Digest: model.Digest()}
 	switch {
 	case string(j.JSON()) != r.json:
 		return nil, 0, fmt.Errorf("%w: the state from %s belongs to another configuration of job %q", cluster.ErrTransfer, src.Addr, j.ID)

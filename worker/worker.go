@@ -36,9 +36,9 @@ var (
 // Outcome is how a worker's job ended.
 type Outcome struct {
 	Job    string
-	Final  cluster.Held // the final state, as the coordinator announced it
-	Steps  int          // steps this worker computed and reported successfully
-	Synced int          // states it fetched from peers or the coordinator
+	Final  job.Held // the final state, as the coordinator announced it
+	Steps  int      // steps this worker computed and reported successfully
+	Synced int      // states it fetched from peers or the coordinator
 }
 
 // Worker is one data-parallel worker: it joins the cluster, receives the job,
@@ -93,7 +93,7 @@ type jobRun struct {
 	units job.Units     // the unit of work: 1 training step in gradient mode, h local steps in weights mode
 	avg   bool          // weights mode: local steps, then the weights are averaged
 	wss   []*engine.Workspace
-	fresh cluster.Digest
+	fresh job.Digest
 	acc   []int64
 	perms map[int][]int
 	vec   []int64   // weights mode: the quantised state being averaged
@@ -116,10 +116,10 @@ type replica struct {
 	step   int
 	model  *engine.Model
 	opt    *engine.Optimizer
-	digest cluster.Digest
+	digest job.Digest
 }
 
-func (r *replica) held() cluster.Held { return cluster.Held{Step: r.step, Digest: r.digest} }
+func (r *replica) held() job.Held { return job.Held{Step: r.step, Digest: r.digest} }
 
 // setLocked replaces the held states (w.mu held); a state no longer held
 // becomes the spare.
@@ -455,8 +455,8 @@ func (w *Worker) prepare(ctx context.Context, j job.Job, js string, avg bool, h 
 }
 
 // heldLocked lists the states held (w.mu held).
-func (w *Worker) heldLocked() []cluster.Held {
-	var hs []cluster.Held
+func (w *Worker) heldLocked() []job.Held {
+	var hs []job.Held
 	for _, r := range []*replica{w.comm, w.tent} {
 		if r != nil {
 			hs = append(hs, r.held())
@@ -465,27 +465,16 @@ func (w *Worker) heldLocked() []cluster.Held {
 	return hs
 }
 
-func (w *Worker) held() []cluster.Held {
+func (w *Worker) held() []job.Held {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.heldLocked()
 }
 
-// haveKey is the task a worker has, as it tells the coordinator.
-type haveKey struct {
-	kind asfpb.TaskKind
-	gen  uint64
-	step int64
-}
-
-func keyOf(t *asfpb.Task) haveKey {
-	return haveKey{kind: t.GetKind(), gen: t.GetGeneration(), step: t.GetStep()}
-}
-
 // inflight is a step being computed.
 type inflight struct {
 	cancel context.CancelFunc
-	done   chan *cluster.Report
+	done   chan *job.Report
 }
 
 // serve follows the coordinator's instructions until it says the job is done,
@@ -493,7 +482,7 @@ type inflight struct {
 func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Outcome) error {
 	pctx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
-	tasks := make(chan *asfpb.Task, 1) // a mailbox: a newer instruction replaces one not yet taken
+	tasks := make(chan order, 1) // a mailbox: a newer instruction replaces one not yet taken
 	lost := make(chan error, 1)
 	go w.poll(pctx, cl, tasks, lost)
 
@@ -510,7 +499,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 	}
 	defer stop()
 	// do carries out d; t is the instruction that led to it (for a start).
-	do := func(d decision, t task) {
+	do := func(d decision, t order) {
 		if d.Cancel {
 			stop()
 		}
@@ -522,11 +511,11 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 		}
 		if d.Start {
 			sctx, cancel := context.WithCancel(ctx)
-			cur = &inflight{cancel: cancel, done: make(chan *cluster.Report, 1)}
+			cur = &inflight{cancel: cancel, done: make(chan *job.Report, 1)}
 			go func(f *inflight) { f.done <- w.step(sctx, t) }(cur)
 		}
 	}
-	var curDone <-chan *cluster.Report
+	var curDone <-chan *job.Report
 	for {
 		if cur != nil {
 			curDone = cur.done
@@ -538,13 +527,13 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 			return ctx.Err()
 		case ip := <-w.moved:
 			d := c.moved(net.ParseIP(ip).Equal(w.gossipHost()))
-			do(d, task{})
+			do(d, order{})
 			if d.Leave == leaveMoved {
 				w.movedTo = ip
 				return errMoved
 			}
 		case err := <-lost:
-			do(c.lost(), task{})
+			do(c.lost(), order{})
 			return fmt.Errorf("%w: %v", errLost, err)
 		case rep := <-curDone:
 			cur = nil
@@ -553,8 +542,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 			if err := w.report(ctx, cl, rep); err != nil {
 				return fmt.Errorf("%w: %v", errLost, err)
 			}
-		case pt := <-tasks:
-			t := taskFromPB(pt) // the wire ends here
+		case t := <-tasks:
 			d := c.instruction(t.Kind, stepKey{gen: t.Generation, step: t.Step})
 			do(d, t)
 			switch d.Leave {
@@ -572,20 +560,20 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Out
 // the tasks mailbox (replacing one not yet taken), so that a poll is nearly
 // always outstanding: the coordinator sees the worker's connection drop at
 // once. After LostAfter consecutive failures it reports on lost and stops.
-func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks chan *asfpb.Task, lost chan<- error) {
+func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks chan order, lost chan<- error) {
 	var have haveKey
 	fails := 0
 	bo := w.cfg.backoff()
 	for {
 		w.mu.Lock()
-		req := &asfpb.NextTaskRequest{WorkerId: w.cfg.ID, HaveKind: have.kind, HaveGeneration: have.gen, HaveStep: have.step,
+		req := &asfpb.NextTaskRequest{WorkerId: w.cfg.ID, HaveKind: asfpb.TaskKind(have.kind), HaveGeneration: have.gen, HaveStep: int64(have.step),
 			Held: cluster.HeldToPB(w.heldLocked()), WaitMs: w.cfg.PollWait.Milliseconds(), Session: w.session}
 		if w.run != nil {
 			req.JobId = w.run.job.ID
 		}
 		w.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, w.cfg.PollWait+w.cfg.RPCTimeout)
-		t, err := cl.NextTask(cctx, req)
+		pt, err := cl.NextTask(cctx, req)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -604,10 +592,12 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 		}
 		fails = 0
 		bo.Reset()
-		if keyOf(t) == have && t.GetKind() != asfpb.TaskKind_TASK_KIND_DONE {
+		task, berr := cluster.TaskFromPB(pt) // the wire ends here
+		t := order{Task: task, BaseErr: berr}
+		if keyOf(t.Task) == have && t.Kind != job.TaskDone {
 			continue // the poll expired: nothing new
 		}
-		have = keyOf(t)
+		have = keyOf(t.Task)
 		select {
 		case tasks <- t:
 		default:
@@ -617,15 +607,15 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 			}
 			tasks <- t
 		}
-		if k := t.GetKind(); k == asfpb.TaskKind_TASK_KIND_DONE || k == asfpb.TaskKind_TASK_KIND_REJOIN {
+		if t.Kind == job.TaskDone || t.Kind == job.TaskRejoin {
 			return
 		}
 	}
 }
 
 // report delivers a step report, retrying a few times.
-func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, r *cluster.Report) error {
-	rep := r.ToPB(w.held()) // the wire form, made here only
+func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, r *job.Report) error {
+	rep := cluster.ReportToPB(*r, w.held()) // the wire form, made here only
 	var err error
 	bo := w.cfg.backoff()
 	for range w.cfg.LostAfter {
@@ -644,11 +634,11 @@ func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, r *clus
 }
 
 // finish handles the end of the job: it keeps the final state.
-func (w *Worker) finish(t task, out *Outcome) error {
-	if !t.HasBase || t.BaseErr != nil {
+func (w *Worker) finish(t order, out *Outcome) error {
+	if !t.HasBase {
 		return fmt.Errorf("%w: %s", ErrJobFailed, t.Reason)
 	}
-	final := cluster.Held{Step: int(t.Step), Digest: t.Base}
+	final := job.Held{Step: t.Step, Digest: t.Base}
 	w.mu.Lock()
 	if w.tent != nil && w.tent.held() == final {
 		w.setLocked(w.tent, nil)

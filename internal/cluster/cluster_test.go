@@ -12,6 +12,7 @@ import (
 
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/internal/job"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -19,7 +20,7 @@ import (
 // fakeState serves one encoded state, optionally damaged.
 type fakeState struct {
 	asfpb.UnimplementedWorkerStateServer
-	held   Held
+	held   job.Held
 	enc    []byte
 	damage func(c *asfpb.StateChunk, i int) *asfpb.StateChunk // nil: send as is; returning nil drops the chunk
 }
@@ -79,16 +80,16 @@ func TestStateTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := Held{Step: 7, Digest: sha256.Sum256([]byte("weights"))}
+	h := job.Held{Step: 7, Digest: sha256.Sum256([]byte("weights"))}
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
-		ask    Held
+		ask    job.Held
 		damage func(c *asfpb.StateChunk, i int) *asfpb.StateChunk
 		want   error
 	}{
 		{"whole", h, nil, nil},
-		{"not held", Held{Step: 8, Digest: h.Digest}, nil, ErrNoState},
+		{"not held", job.Held{Step: 8, Digest: h.Digest}, nil, ErrNoState},
 		{"flipped bit", h, func(c *asfpb.StateChunk, i int) *asfpb.StateChunk {
 			if i == 1 {
 				d := bytes.Clone(c.Data)
@@ -139,7 +140,7 @@ func TestStateTransfer(t *testing.T) {
 }
 
 func TestHeldWire(t *testing.T) {
-	hs := []Held{{Step: 3, Digest: sha256.Sum256([]byte("a"))}, {Step: 4, Digest: sha256.Sum256([]byte("b"))}}
+	hs := []job.Held{{Step: 3, Digest: sha256.Sum256([]byte("a"))}, {Step: 4, Digest: sha256.Sum256([]byte("b"))}}
 	back, err := HeldFromPB(HeldToPB(hs))
 	if err != nil || len(back) != 2 || back[0] != hs[0] || back[1] != hs[1] {
 		t.Fatalf("round trip: %v %v", back, err)

@@ -1,7 +1,9 @@
 // Package cluster holds what the coordinator and the workers share: gossip
 // membership over hashicorp/memberlist (node metadata with role, gRPC address
 // and version), the chunked transfer of training state over the WorkerState
-// service, and the conversions between engine digests and their wire form.
+// service, and the gRPC edge of the domain types of package job (wire.go):
+// the one place where a Task, a Report, a Welcome or held states are
+// converted to and from their asfpb messages.
 //
 // # Membership
 //

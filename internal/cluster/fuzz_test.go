@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/asfnet/asf/api/asfpb"
+	"github.com/asfnet/asf/internal/job"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -76,8 +77,8 @@ func FuzzAssembleState(f *testing.F) {
 func FuzzWireMessages(f *testing.F) {
 	d := sha256.Sum256([]byte("x"))
 	for _, m := range []proto.Message{
-		&asfpb.JoinRequest{WorkerId: "w1", GrpcAddr: "127.0.0.1:7071", Held: HeldToPB([]Held{{Step: 3, Digest: d}})},
-		&asfpb.NextTaskRequest{WorkerId: "w1", Held: HeldToPB([]Held{{Step: 0, Digest: d}, {Step: 9, Digest: d}})},
+		&asfpb.JoinRequest{WorkerId: "w1", GrpcAddr: "127.0.0.1:7071", Held: HeldToPB([]job.Held{{Step: 3, Digest: d}})},
+		&asfpb.NextTaskRequest{WorkerId: "w1", Held: HeldToPB([]job.Held{{Step: 0, Digest: d}, {Step: 9, Digest: d}})},
 		&asfpb.StateRequest{JobId: "j", Step: 4, Digest: d[:]},
 	} {
 		b, err := proto.Marshal(m)

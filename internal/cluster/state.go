@@ -10,22 +10,11 @@ import (
 
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/internal/job"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// Digest is the SHA-256 of a model's weights and scales (engine.Model.Digest).
-type Digest = [32]byte
-
-// Held names a training state: the steps it has completed and its digest.
-type Held struct {
-	Step   int
-	Digest Digest
-}
-
-// String formats h for logs.
-func (h Held) String() string { return fmt.Sprintf("step %d (%x)", h.Step, h.Digest[:4]) }
 
 // Errors of state transfer.
 var (
@@ -44,41 +33,6 @@ const StateChunkBytes = 1 << 20
 
 // maxStateBytes bounds what a receiver accepts (a guard against a corrupt size).
 const maxStateBytes = 8 << 30
-
-// DigestFrom decodes a 32-byte digest; field names it in the error.
-func DigestFrom(b []byte, field string) (Digest, error) {
-	var d Digest
-	if len(b) != len(d) {
-		return d, fmt.Errorf("%w: %s is %d bytes, want %d", ErrWire, field, len(b), len(d))
-	}
-	copy(d[:], b)
-	return d, nil
-}
-
-// HeldToPB converts held states to their wire form.
-func HeldToPB(hs []Held) []*asfpb.HeldState {
-	out := make([]*asfpb.HeldState, len(hs))
-	for i, h := range hs {
-		out[i] = &asfpb.HeldState{Step: int64(h.Step), Digest: append([]byte(nil), h.Digest[:]...)}
-	}
-	return out
-}
-
-// HeldFromPB decodes held states.
-func HeldFromPB(ps []*asfpb.HeldState) ([]Held, error) {
-	out := make([]Held, 0, len(ps))
-	for i, p := range ps {
-		d, err := DigestFrom(p.GetDigest(), fmt.Sprintf("held[%d].digest", i))
-		if err != nil {
-			return nil, err
-		}
-		if p.GetStep() < 0 {
-			return nil, fmt.Errorf("%w: held[%d].step is %d, want >= 0", ErrWire, i, p.GetStep())
-		}
-		out = append(out, Held{Step: int(p.GetStep()), Digest: d})
-	}
-	return out, nil
-}
 
 // SendState streams the encoded state enc as StateChunks through send: the
 // first carries the total size and the SHA-256 of enc.
@@ -100,8 +54,8 @@ func SendState(enc []byte, send func(*asfpb.StateChunk) error) error {
 // returns it decoded, with its encoding, after checking the size and SHA-256
 // the server announced. It fails with ErrNoState if the server does not hold
 // it, and with ErrTransfer if the stream breaks or the bytes do not match.
-func FetchState(ctx context.Context, cc grpc.ClientConnInterface, job string, h Held) (*checkpoint.State, []byte, error) {
-	return FetchStateLimit(ctx, cc, job, h, maxStateBytes)
+func FetchState(ctx context.Context, cc grpc.ClientConnInterface, jobID string, h job.Held) (*checkpoint.State, []byte, error) {
+	return FetchStateLimit(ctx, cc, jobID, h, maxStateBytes)
 }
 
 // StateBytesBound is the largest encoded state of a network of nParams
@@ -113,15 +67,15 @@ func StateBytesBound(nParams int) int64 { return 32*int64(max(0, nParams)) + 16<
 // FetchStateLimit is FetchState refusing (ErrTransfer) a state announced or
 // sent larger than limit bytes (see StateBytesBound): a hostile or broken
 // peer cannot make the receiver allocate more than the model needs.
-func FetchStateLimit(ctx context.Context, cc grpc.ClientConnInterface, job string, h Held, limit int64) (*checkpoint.State, []byte, error) {
+func FetchStateLimit(ctx context.Context, cc grpc.ClientConnInterface, jobID string, h job.Held, limit int64) (*checkpoint.State, []byte, error) {
 	limit = min(limit, maxStateBytes)
-	stream, err := asfpb.NewWorkerStateClient(cc).GetState(ctx, &asfpb.StateRequest{JobId: job, Step: int64(h.Step), Digest: h.Digest[:]})
+	stream, err := asfpb.NewWorkerStateClient(cc).GetState(ctx, &asfpb.StateRequest{JobId: jobID, Step: int64(h.Step), Digest: h.Digest[:]})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrTransfer, err)
 	}
 	enc, err := assemble(stream.Recv, limit)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s of job %q: %w", h, job, err)
+		return nil, nil, fmt.Errorf("%s of job %q: %w", h, jobID, err)
 	}
 	st, err := checkpoint.DecodeState(enc)
 	if err != nil {
@@ -181,7 +135,7 @@ func assemble(recv func() (*asfpb.StateChunk, error), limit int64) ([]byte, erro
 }
 
 // StateRequestFrom decodes a StateRequest.
-func StateRequestFrom(r *asfpb.StateRequest) (job string, h Held, err error) {
+func StateRequestFrom(r *asfpb.StateRequest) (jobID string, h job.Held, err error) {
 	d, err := DigestFrom(r.GetDigest(), "digest")
 	if err != nil {
 		return "", h, err
@@ -189,11 +143,11 @@ func StateRequestFrom(r *asfpb.StateRequest) (job string, h Held, err error) {
 	if r.GetStep() < 0 {
 		return "", h, fmt.Errorf("%w: step is %d, want >= 0", ErrWire, r.GetStep())
 	}
-	return r.GetJobId(), Held{Step: int(r.GetStep()), Digest: d}, nil
+	return r.GetJobId(), job.Held{Step: int(r.GetStep()), Digest: d}, nil
 }
 
 // NotFound returns the gRPC error a WorkerState server answers when it does
 // not hold the requested state.
-func NotFound(job string, h Held) error {
-	return status.Errorf(codes.NotFound, "no state of job %q at %s here", job, h)
+func NotFound(jobID string, h job.Held) error {
+	return status.Errorf(codes.NotFound, "no state of job %q at %s here", jobID, h)
 }

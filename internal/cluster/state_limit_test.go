@@ -9,6 +9,7 @@ import (
 
 	"github.com/asfnet/asf/api/asfpb"
 	"github.com/asfnet/asf/checkpoint"
+	"github.com/asfnet/asf/internal/job"
 )
 
 // TestFetchStateLimit: a state announced larger than the model allows is
@@ -20,7 +21,7 @@ func TestFetchStateLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := Held{Step: 7, Digest: sha256.Sum256([]byte("weights"))}
+	h := job.Held{Step: 7, Digest: sha256.Sum256([]byte("weights"))}
 	bound := StateBytesBound(600_000)
 	for _, tc := range []struct {
 		name   string

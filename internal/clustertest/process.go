@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/asfnet/asf/coordinator"
-	"github.com/asfnet/asf/internal/cluster"
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/worker"
 )
@@ -166,7 +165,7 @@ type Procs struct {
 
 // ProcReport is what a process run observed.
 type ProcReport struct {
-	Digest        cluster.Digest
+	Digest        job.Digest
 	Recomputed    int
 	Retries       int
 	Generation    uint64
