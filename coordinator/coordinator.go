@@ -72,25 +72,24 @@ type Coordinator struct {
 	pub published
 
 	// Owned by the event loop.
-	m           *Machine
-	addrs       map[string]string // worker id -> gRPC address
-	epoch       epochAcc
-	hist        unitStats // statistics of every committed unit, for epochAt
-	watch       watchdog  // notes pauses of the process (pause.go)
-	startedDone bool      // the job was finished in the store already: serve the whole FinishGrace
-	pendingEp   map[int]EpochReport
-	evalQ       chan evalJob
-	metricsQ    chan checkpoint.MetricPoint
-	queued      int // metrics points queued so far
+	m         *Machine
+	addrs     map[string]string // worker id -> gRPC address
+	epoch     epochAcc
+	hist      unitStats // statistics of every committed unit, for epochAt
+	watch     watchdog  // notes pauses of the process (pause.go)
+	pendingEp map[int]EpochReport
+	evalQ     chan evalJob
+	metricsQ  chan checkpoint.MetricPoint
+	queued    int // metrics points queued so far
 	// written counts the metrics points on disk; the recorder signals it.
-	wmu      sync.Mutex
-	wcond    *sync.Cond
-	written  int
-	evals    int // evaluations queued or running
-	reports  []EpochReport
-	final    *checkpoint.State
-	finishAt time.Time
-	reduceB  int64
+	wmu     sync.Mutex
+	wcond   *sync.Cond
+	written int
+	evals   int // evaluations queued or running
+	reports []EpochReport
+	final   *checkpoint.State
+	stop    *Stop // the machine's decision to stop serving
+	reduceB int64
 
 	obs observed // the history Observe returns (observe.go)
 }
@@ -102,9 +101,9 @@ type published struct {
 	addrs    map[string]string
 	status   liveStatus
 	ckpt     *ckptRef
-	done     bool // finished and not failed: a worker that joins is told to end
-	stranger Task // the instruction for a worker that is not a member
-	doneSeen map[string]bool
+	done     bool            // finished and not failed: a worker that joins is told to end
+	stranger Task            // the instruction for a worker that is not a member
+	told     map[string]bool // workers given a Done instruction (the machine has been told of them)
 }
 
 // ckptRef is the newest saved checkpoint, which the coordinator serves.
@@ -146,6 +145,7 @@ type (
 		reply chan struct{}
 	}
 	evLeave struct{ node string }
+	evTold  struct{ id string }
 	evGone  struct{ id, session string }
 	evDead  struct{ id, addr string }
 	evFatal struct{ err error }
@@ -181,7 +181,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 		quit: make(chan struct{}), addrs: map[string]string{},
 		pendingEp: map[int]EpochReport{}, hist: unitStats{}, evalQ: make(chan evalJob, 64), metricsQ: make(chan checkpoint.MetricPoint, 4096)}
 	c.pub.wake = make(chan struct{})
-	c.pub.doneSeen = map[string]bool{}
+	c.pub.told = map[string]bool{}
 	c.wcond = sync.NewCond(&c.wmu)
 	c.obs.started = time.Now()
 	defer func() {
@@ -202,11 +202,11 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.startedDone = c.final != nil
 	every := (cfg.CheckpointEvery + c.units.UnitSteps - 1) / c.units.UnitSteps // in units
 	c.m, err = NewMachine(MachineConfig{TotalSteps: c.units.Total, StepsPerEpoch: c.units.PerEpoch, CheckpointEvery: every,
 		StartWorkers: cfg.StartWorkers, MinWorkers: cfg.MinWorkers, StepDeadline: cfg.StepDeadline,
-		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: cfg.Settle, PauseGrace: pauseGrace}, start, time.Now())
+		RetryDelay: cfg.RetryDelay, MaxRetryDelay: cfg.MaxRetryDelay, Settle: cfg.Settle, PauseGrace: pauseGrace,
+		FinishGrace: cfg.FinishGrace}, start, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -385,45 +385,10 @@ func (c *Coordinator) loop(ctx context.Context) error {
 		}
 		c.drain(ctx)
 		c.publish()
-		switch c.m.Phase() {
-		case PhaseFailed:
-			if c.finishing() {
-				return c.m.Err()
-			}
-		case PhaseDone:
-			if c.finishing() {
-				return nil
-			}
+		if c.stop != nil { // the machine says when: the members told, the evaluations done, or the grace over
+			return c.stop.Err
 		}
 	}
-}
-
-// finishing reports whether a finished (or failed) job may stop serving: its
-// evaluations are done and every member has been told, or the grace is over.
-func (c *Coordinator) finishing() bool {
-	if c.finishAt.IsZero() {
-		c.finishAt = time.Now().Add(c.cfg.FinishGrace)
-	}
-	if c.evals > 0 && c.m.Phase() == PhaseDone {
-		return false
-	}
-	if time.Now().After(c.finishAt) {
-		return true
-	}
-	if c.startedDone {
-		// Started on a finished job (a restarted Kubernetes Job, say): the
-		// workers starting beside it have not joined yet. Serve the whole grace
-		// so that they are told the job is done, and end at once.
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, mi := range c.m.Members() {
-		if !c.pub.doneSeen[mi.ID] {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *Coordinator) handle(ev any) {
@@ -444,6 +409,8 @@ func (c *Coordinator) handle(ev any) {
 		}
 	case evGone:
 		c.m.Disconnected(now, ev.id, ev.session)
+	case evTold:
+		c.m.Told(now, ev.id)
 	case evFatal:
 		c.m.Abort(now, ev.err)
 	case evDead:
@@ -462,6 +429,7 @@ func (c *Coordinator) handle(ev any) {
 			}
 			if ev.eval {
 				c.evals++
+				c.m.Evaluating(now, c.evals) // before the final checkpoint ends the job: a finished job waits for it
 				c.evalQ <- evalJob{epoch: ev.epoch, id: ev.id, model: ev.model}
 			}
 		} else if rep, ok := c.pendingEp[ev.epoch]; ok && ev.eval {
@@ -471,6 +439,7 @@ func (c *Coordinator) handle(ev any) {
 		c.m.CheckpointDone(now, ev.held, ev.err)
 	case evEval:
 		c.evals--
+		defer c.m.Evaluating(now, c.evals) // after the epoch is recorded
 		rep, ok := c.pendingEp[ev.epoch]
 		if !ok {
 			return
@@ -546,6 +515,8 @@ func (c *Coordinator) do(ctx context.Context, o Output) {
 		c.log.Info("job finished", "state", o.State.String(), "recomputed", c.m.Recomputed(), "retries", c.m.Retries())
 	case Failed:
 		c.log.Error("job failed", "err", o.Err)
+	case Stop:
+		c.stop = &o
 	}
 }
 

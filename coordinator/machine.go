@@ -130,6 +130,7 @@ type MachineConfig struct {
 	MaxRetryDelay   time.Duration // the delay doubles after each failure up to this
 	Settle          time.Duration // after a restart, wait this long for workers to register (a new job does not: no worker can hold a state of it)
 	PauseGrace      time.Duration // after a pause of the coordinator's own process, a member that seems gone is probed before it is evicted
+	FinishGrace     time.Duration // once the job is over, keep serving at most this long for the members to be told
 }
 
 // Validate reports the first bad field.
@@ -158,6 +159,8 @@ func (c MachineConfig) Validate() error {
 		return bad("Settle", c.Settle, ">= 0")
 	case c.PauseGrace < 0:
 		return bad("PauseGrace", c.PauseGrace, ">= 0")
+	case c.FinishGrace < 0:
+		return bad("FinishGrace", c.FinishGrace, ">= 0")
 	}
 	return nil
 }
@@ -286,6 +289,21 @@ type Failed struct{ Err error }
 
 func (o Failed) String() string { return fmt.Sprintf("failed: %v", o.Err) }
 
+// Stop: the job is over (finished, or failed with Err) and the driver may
+// stop serving: every member has been told (Told) and every test evaluation
+// of a finished job has ended (Evaluating), or FinishGrace has passed since
+// the job ended (a finished job still waits for its evaluations). A machine
+// that starts on a finished job serves the whole FinishGrace: the workers
+// started beside it have not registered yet. Emitted once, last.
+type Stop struct{ Err error }
+
+func (o Stop) String() string {
+	if o.Err != nil {
+		return fmt.Sprintf("stop (failed: %v)", o.Err)
+	}
+	return "stop"
+}
+
 // member is the machine's view of a worker.
 type member struct {
 	id          string
@@ -319,16 +337,21 @@ type Machine struct {
 	start     time.Time
 	fresh     Digest
 
-	phase  Phase
-	gen    uint64
-	ring   []string
-	step   int    // steps completed = the step being computed
-	base   Digest // digest of the state after step steps
-	ckpt   *Held
-	issued time.Time
-	retry  time.Time
-	grace  time.Time       // until then, a member that seems gone is probed (after a pause of the process)
-	delay  cluster.Backoff // before re-forming a ring after a failed step
+	phase   Phase
+	gen     uint64
+	ring    []string
+	step    int    // steps completed = the step being computed
+	base    Digest // digest of the state after step steps
+	ckpt    *Held
+	issued  time.Time
+	retry   time.Time
+	grace   time.Time       // until then, a member that seems gone is probed (after a pause of the process)
+	overAt  time.Time       // when the job finished or failed
+	over    bool            // Stop was emitted
+	told    map[string]bool // workers that received their Done instruction
+	evals   int             // test evaluations in flight, which a finished job waits for
+	wasOver bool            // the machine started on a finished job
+	delay   cluster.Backoff // before re-forming a ring after a failed step
 
 	reports map[string]Report
 	members map[string]*member
@@ -367,7 +390,7 @@ func NewMachine(cfg MachineConfig, st Start, now time.Time) (*Machine, error) {
 		}
 		m.ckpt, m.step, m.base = &c, c.Step, c.Digest
 		if c.Step == cfg.TotalSteps {
-			m.phase = PhaseDone
+			m.phase, m.overAt, m.wasOver = PhaseDone, now, true
 			m.emit(Finished{State: c})
 		}
 	}
@@ -376,6 +399,7 @@ func NewMachine(cfg MachineConfig, st Start, now time.Time) (*Machine, error) {
 		m.ledger = append(m.ledger, LedgerRow{Step: s, Restored: true}) // committed before the history was kept
 	}
 	m.setTasks()
+	m.checkStop()
 	return m, nil
 }
 
@@ -602,6 +626,7 @@ func (m *Machine) Leave(now time.Time, id, reason string) {
 	delete(m.reports, id)
 	if m.phase == PhaseDone || m.phase == PhaseFailed {
 		m.setTasks()
+		m.checkStop()
 		return
 	}
 	m.emit(Evict{ID: id, Reason: reason})
@@ -705,6 +730,8 @@ func (m *Machine) Tick(now time.Time) {
 		}
 	case PhaseRecovering:
 		m.maybeStart()
+	case PhaseDone, PhaseFailed:
+		m.checkStop()
 	}
 }
 
@@ -722,13 +749,55 @@ func (m *Machine) CheckpointDone(now time.Time, h Held, err error) {
 		m.ckpt = &c
 	}
 	if m.step == m.cfg.TotalSteps {
-		m.phase = PhaseDone
+		m.phase, m.overAt = PhaseDone, m.now
 		m.ring = nil
 		m.emit(Finished{State: h})
 		m.setTasks()
+		m.checkStop()
 		return
 	}
 	m.next()
+}
+
+// Told reports that worker id received its Done instruction: the job may
+// stop once every member has been told.
+func (m *Machine) Told(now time.Time, id string) {
+	m.advance(now)
+	if m.told == nil {
+		m.told = map[string]bool{}
+	}
+	m.told[id] = true
+	m.checkStop()
+}
+
+// Evaluating reports how many test evaluations are queued or running: a
+// finished job waits for them before it stops (a failed one does not).
+func (m *Machine) Evaluating(now time.Time, n int) {
+	m.advance(now)
+	m.evals = n
+	m.checkStop()
+}
+
+// checkStop emits Stop once the job is over and may stop serving.
+func (m *Machine) checkStop() {
+	if m.over || m.phase != PhaseDone && m.phase != PhaseFailed {
+		return
+	}
+	if m.phase == PhaseDone && m.evals > 0 {
+		return
+	}
+	if m.now.Before(m.overAt.Add(m.cfg.FinishGrace)) {
+		if m.wasOver {
+			return
+		}
+		for id := range m.members {
+			if !m.told[id] {
+				return
+			}
+		}
+	}
+	m.over = true
+	m.emit(Stop{Err: m.err})
 }
 
 // Abort stops the job with err (the checkpoint store failed, the coordinator
@@ -742,9 +811,10 @@ func (m *Machine) Abort(now time.Time, err error) {
 }
 
 func (m *Machine) fail(err error) {
-	m.phase, m.err, m.ring = PhaseFailed, err, nil
+	m.phase, m.err, m.ring, m.overAt = PhaseFailed, err, nil, m.now
 	m.emit(Failed{Err: err})
 	m.setTasks()
+	m.checkStop()
 }
 
 func (m *Machine) inRing(id string) bool { return slices.Contains(m.ring, id) }

@@ -22,7 +22,7 @@ import (
 //
 // Commands:
 //
-//	start total=N spe=N [every=N] [startw=N] [minw=N] [deadline=D] [retry=D] [maxretry=D] [settle=D] [pausegrace=D] [ckpt=S:X] [gen=N] [committed=N]
+//	start total=N spe=N [every=N] [startw=N] [minw=N] [deadline=D] [retry=D] [maxretry=D] [settle=D] [pausegrace=D] [finishgrace=D] [ckpt=S:X] [gen=N] [committed=N]
 //	join ID [ready] [inc=X] [session=S] [held=S:X,S:X] [gen=N] [addr=A]
 //	holds ID S:X,...
 //	report ID [gen=N] [step=N] (ok digest=X [micro=0,1] | fail=aborted|sync|fatal)
@@ -33,6 +33,9 @@ import (
 //	unreachable ID addr=A           (a health probe failed: Unreachable; "ignored" if it says nothing)
 //	pause D                         (the coordinator's process did not run for D: advance the clock, then Paused)
 //	tick D                          (advance the clock by D, then Tick)
+//	told ID                         (the worker received its Done instruction: Told)
+//	evaluating N                    (N test evaluations are in flight: Evaluating)
+//	abort                           (Abort: the coordinator shuts down)
 //	ckpt S:X [err]                  (CheckpointDone)
 //	tasks                           (print every member's instruction)
 //	state                           (print phase, generation, step, ring, counters)
@@ -152,7 +155,7 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 			CheckpointEvery: atoi(args, "every", 0), StartWorkers: atoi(args, "startw", 1), MinWorkers: atoi(args, "minw", 1),
 			StepDeadline: dur(args, "deadline", 10*time.Second), RetryDelay: dur(args, "retry", 100*time.Millisecond),
 			MaxRetryDelay: dur(args, "maxretry", time.Second), Settle: dur(args, "settle", 0),
-			PauseGrace: dur(args, "pausegrace", 10*time.Second)}
+			PauseGrace: dur(args, "pausegrace", 10*time.Second), FinishGrace: dur(args, "finishgrace", 3*time.Second)}
 		st := Start{Fresh: dg("F"), Generation: uint64(atoi(args, "gen", 0)), Committed: atoi(args, "committed", 0)}
 		if c, ok := args["ckpt"]; ok {
 			h, err := parseHeld(c)
@@ -225,6 +228,16 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 		}
 		r.now = r.now.Add(d)
 		r.m.Paused(r.now, d)
+	case "told":
+		r.m.Told(r.now, pos[0])
+	case "evaluating":
+		n, err := strconv.Atoi(pos[0])
+		if err != nil {
+			return nil, err
+		}
+		r.m.Evaluating(r.now, n)
+	case "abort":
+		r.m.Abort(r.now, errors.New("shutting down"))
 	case "disconnect":
 		r.m.Disconnected(r.now, pos[0], args["session"])
 	case "tick":
@@ -365,6 +378,8 @@ func TestMachineConfigValidate(t *testing.T) {
 		{"RetryDelay", func(c *MachineConfig) { c.RetryDelay = 0 }},
 		{"MaxRetryDelay", func(c *MachineConfig) { c.MaxRetryDelay = 0 }},
 		{"Settle", func(c *MachineConfig) { c.Settle = -1 }},
+		{"PauseGrace", func(c *MachineConfig) { c.PauseGrace = -1 }},
+		{"FinishGrace", func(c *MachineConfig) { c.FinishGrace = -1 }},
 	} {
 		c := good
 		tc.mod(&c)

@@ -105,11 +105,15 @@ func (s *coordService) NextTask(ctx context.Context, req *asfpb.NextTaskRequest)
 		if !ok {
 			t = c.pub.stranger // the machine's answer to a non-member
 		}
-		if t.Kind == TaskDone {
-			c.pub.doneSeen[id] = true
+		tell := t.Kind == TaskDone && !c.pub.told[id]
+		if tell {
+			c.pub.told[id] = true
 		}
 		wake, addrs := c.pub.wake, c.pub.addrs
 		c.mu.Unlock()
+		if tell {
+			c.send(evTold{id: id}) // the machine stops serving once every member has been told
+		}
 		if expired || differs(t, req) {
 			return cluster.TaskToPB(c.wireTask(t, addrs)), nil
 		}
