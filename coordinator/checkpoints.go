@@ -20,10 +20,8 @@ func (c *Coordinator) saveCheckpoint(ctx context.Context, o SaveCheckpoint, sum 
 	defer c.bg.Done()
 	ev := evCkpt{held: o.State, eval: o.EpochEnd && !c.cfg.NoTest && c.prep.Test.Len() > 0, epoch: o.State.Step/c.units.PerEpoch - 1}
 	var errs []error
-	for _, id := range o.From {
-		c.mu.Lock()
-		addr := c.pub.addrs[id]
-		c.mu.Unlock()
+	for i, id := range o.From {
+		addr := o.Addrs[i]
 		st, model, err := c.pull(ctx, addr, o.State)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))

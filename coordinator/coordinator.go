@@ -73,7 +73,6 @@ type Coordinator struct {
 
 	// Owned by the event loop.
 	m         *Machine
-	addrs     map[string]string // worker id -> gRPC address
 	epoch     epochAcc
 	hist      unitStats // statistics of every committed unit, for epochAt
 	watch     watchdog  // notes pauses of the process (pause.go)
@@ -133,7 +132,6 @@ type evalJob struct {
 type (
 	evJoin struct {
 		info  JoinInfo
-		addr  string
 		reply chan uint64
 	}
 	evHolds struct {
@@ -178,7 +176,7 @@ func New(ctx context.Context, cfg Config) (_ *Coordinator, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{cfg: cfg, log: log.With("component", "coordinator"), events: make(chan any, 256),
-		quit: make(chan struct{}), addrs: map[string]string{},
+		quit:      make(chan struct{}),
 		pendingEp: map[int]EpochReport{}, hist: unitStats{}, evalQ: make(chan evalJob, 64), metricsQ: make(chan checkpoint.MetricPoint, 4096)}
 	c.pub.wake = make(chan struct{})
 	c.pub.told = map[string]bool{}
@@ -395,7 +393,6 @@ func (c *Coordinator) handle(ev any) {
 	now := time.Now()
 	switch ev := ev.(type) {
 	case evJoin:
-		c.addrs[ev.info.ID] = ev.addr
 		c.m.Join(now, ev.info)
 		ev.reply <- c.m.Generation()
 	case evHolds:

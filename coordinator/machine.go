@@ -213,6 +213,7 @@ func (o Commit) String() string {
 type SaveCheckpoint struct {
 	State    Held
 	From     []string
+	Addrs    []string // the gRPC address of each of From, as registered when the step was committed
 	EpochEnd bool
 	Final    bool
 }
@@ -481,6 +482,7 @@ func (m *Machine) Stranger() Task {
 // MemberInfo describes a member for status reports.
 type MemberInfo struct {
 	ID                      string
+	Addr                    string // its gRPC address
 	State                   string // "ring", "waiting" or "loading"
 	Rank                    int
 	Steps                   int
@@ -494,7 +496,7 @@ func (m *Machine) Members() []MemberInfo {
 	var out []MemberInfo
 	for _, id := range m.sortedIDs() {
 		mb := m.members[id]
-		in := MemberInfo{ID: id, Rank: slices.Index(m.ring, id), Steps: mb.steps, LastStep: mb.lastStep,
+		in := MemberInfo{ID: id, Addr: mb.addr, Rank: slices.Index(m.ring, id), Steps: mb.steps, LastStep: mb.lastStep,
 			LastCompute: mb.lastCompute, LastReduce: mb.lastReduce, LastReduceBytes: mb.lastReduceBy}
 		if mb.steps > 0 {
 			in.MeanStep = mb.totalStep / time.Duration(mb.steps)
@@ -993,7 +995,11 @@ func (m *Machine) commit() {
 	final := m.step == m.cfg.TotalSteps
 	if final || epochEnd || (m.cfg.CheckpointEvery > 0 && m.step%m.cfg.CheckpointEvery == 0) {
 		m.phase = PhaseCheckpoint
-		m.emit(SaveCheckpoint{State: after, From: slices.Clone(m.ring), EpochEnd: epochEnd, Final: final})
+		addrs := make([]string, len(m.ring))
+		for i, id := range m.ring {
+			addrs[i] = m.members[id].addr
+		}
+		m.emit(SaveCheckpoint{State: after, From: slices.Clone(m.ring), Addrs: addrs, EpochEnd: epochEnd, Final: final})
 		m.setTasks()
 		return
 	}

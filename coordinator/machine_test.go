@@ -38,6 +38,7 @@ import (
 //	abort                           (Abort: the coordinator shuts down)
 //	ckpt S:X [err]                  (CheckpointDone)
 //	tasks                           (print every member's instruction)
+//	members                         (print every member's address, state and rank)
 //	state                           (print phase, generation, step, ring, counters)
 //	ledger                          (print the ledger and verify it, 4 micro-batches per step)
 var rewrite = flag.Bool("rewrite", false, "rewrite the machine scripts with the actual decisions (review the diff!)")
@@ -257,6 +258,10 @@ func (r *scriptRun) exec(cmd string) (out []string, err error) {
 			e = errors.New("no holder answered")
 		}
 		r.m.CheckpointDone(r.now, h, e)
+	case "members": // every member's address and state
+		for _, mi := range r.m.Members() {
+			out = append(out, fmt.Sprintf("%s at %q: %s rank %d", mi.ID, mi.Addr, mi.State, mi.Rank))
+		}
 	case "tasks":
 		for _, id := range r.m.sortedIDs() {
 			out = append(out, id+": "+fmtTask(r.m.Task(id)))
@@ -326,6 +331,9 @@ func fmtOutput(o Output) string {
 		return s
 	case SaveCheckpoint:
 		s := fmt.Sprintf("checkpoint %s from [%s]", fmtHeld(o.State), strings.Join(o.From, " "))
+		if strings.Join(o.Addrs, "") != "" {
+			s += " at [" + strings.Join(o.Addrs, " ") + "]"
+		}
 		if o.EpochEnd {
 			s += " epoch-end"
 		}

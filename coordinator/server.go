@@ -63,7 +63,7 @@ func (s *coordService) Join(ctx context.Context, req *asfpb.JoinRequest) (*asfpb
 		}
 	}
 	ev := evJoin{info: JoinInfo{ID: req.GetWorkerId(), Incarnation: req.GetNodeName(), Session: req.GetSession(), Ready: req.GetReady(), Held: held,
-		LastGen: req.GetLastGeneration(), Addr: req.GetGrpcAddr()}, addr: req.GetGrpcAddr(), reply: make(chan uint64, 1)}
+		LastGen: req.GetLastGeneration(), Addr: req.GetGrpcAddr()}, reply: make(chan uint64, 1)}
 	if !c.send(ev) {
 		return nil, unavailable
 	}

@@ -19,16 +19,17 @@ func (c *Coordinator) publish() {
 	c.pub.status = st
 	c.pub.done = c.m.Phase() == PhaseDone
 	c.pub.stranger = c.m.Stranger()
-	if v := c.m.TasksVersion(); v != c.pub.version || c.pub.tasks == nil || !sameAddrs(c.pub.addrs, c.addrs) {
-		tasks := make(map[string]Task)
-		for _, mi := range c.m.Members() {
+	members := c.m.Members()
+	addrs := make(map[string]string, len(members))
+	for _, mi := range members {
+		addrs[mi.ID] = mi.Addr
+	}
+	if v := c.m.TasksVersion(); v != c.pub.version || c.pub.tasks == nil || !sameAddrs(c.pub.addrs, addrs) {
+		tasks := make(map[string]Task, len(members))
+		for _, mi := range members {
 			tasks[mi.ID] = c.m.Task(mi.ID)
 		}
-		c.pub.tasks, c.pub.version = tasks, v
-		c.pub.addrs = make(map[string]string, len(c.addrs))
-		for k, a := range c.addrs {
-			c.pub.addrs[k] = a
-		}
+		c.pub.tasks, c.pub.version, c.pub.addrs = tasks, v, addrs
 		close(c.pub.wake)
 		c.pub.wake = make(chan struct{})
 	}
@@ -109,7 +110,7 @@ func (c *Coordinator) buildStatus() liveStatus {
 		st.err = err.Error()
 	}
 	for _, mi := range m.Members() {
-		st.members = append(st.members, memberStatus{id: mi.ID, addr: c.addrs[mi.ID], state: mi.State, rank: mi.Rank,
+		st.members = append(st.members, memberStatus{id: mi.ID, addr: mi.Addr, state: mi.State, rank: mi.Rank,
 			steps: int64(mi.Steps), lastStep: mi.LastStep, meanStep: mi.MeanStep, lastCompute: mi.LastCompute, lastReduce: mi.LastReduce})
 	}
 	return st
