@@ -4,13 +4,17 @@
 // the checkpoint store.
 //
 // The decisions live in Machine, a pure state machine fed with events (a
-// worker joined, left, failed or disconnected; a report arrived; the clock
-// ticked; a checkpoint was saved) that emits decisions (a new generation, a
-// commit, a checkpoint to save, an eviction, a rollback) and keeps every
-// worker's current instruction. Coordinator is the I/O around it: the gRPC
+// worker joined, left the gossip, failed a health probe or disconnected; a
+// report arrived; the clock ticked; the coordinator's own process paused; a
+// checkpoint was saved; a worker was told the job is over) that emits
+// decisions (a new generation, a commit, a checkpoint to save, an eviction, a
+// rollback, a worker to probe, when to stop serving) and keeps every worker's
+// current instruction and address. Coordinator is the I/O around it: the gRPC
 // services (Coordinator, WorkerState, health), the gossip membership
 // (internal/cluster), the checkpoint store and the test evaluation. It feeds
-// the machine from one event loop and carries out its decisions in order.
+// the machine from one event loop, carries out its decisions in order, and
+// derives the status from it once per turn. The scripts in
+// testdata/machine/*.txt drive the machine through each rule.
 //
 // # The state
 //
