@@ -1,12 +1,14 @@
 package worker
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asfnet/asf/internal/job"
 	"github.com/asfnet/asf/internal/script"
@@ -18,10 +20,19 @@ var rewriteCore = flag.Bool("rewrite-core", false, "rewrite testdata/core/*.txt 
 // event fed to the worker's core (or a base choice), followed by "----" and
 // the decisions expected.
 //
+//	config [joinwait=D] [retry=MIN-MAX]     the core's rules (default: joinwait=0, retry=1s-8s)
+//	gossip begin|joined T                   joining the gossip begins, or succeeds, at time T (e.g. 5s)
+//	gossip fail T PROBLEM...                an attempt through every join address failed at T
+//	welcome [job=J] [mode=M] [local=N] [finished] [gossip=ADDR] [member]
+//	                                        the answer to a registration (mode gradient by default;
+//	                                        member: the coordinator's node is a gossip member already)
+//	loaded [err TEXT...]                    the job was loaded (or not)
+//	ended lost|rejoin|moved|done|failed|canceled|invalid|refused
+//	                                        a registration or the serve loop ended
 //	task compute|wait|rejoin|done [gN sN]   an instruction from the coordinator
-//	finished                               the step in flight finished
-//	lost                                   the coordinator cannot be reached
-//	moved [same]                           the worker's address changed
+//	finished                                the step in flight finished
+//	lost                                    the coordinator cannot be reached
+//	moved [same]                            the worker's address changed
 //	base want=S:D [comm=S:D] [tent=S:D] [fresh=D]   where step S's state D comes from
 func TestCoreScripts(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "core", "*.txt"))
@@ -33,17 +44,96 @@ func TestCoreScripts(t *testing.T) {
 	}
 }
 
+// scriptCore is the core of a script before its config command.
+var scriptCore = coreConfig{RetryMin: time.Second, RetryMax: 8 * time.Second}
+
 func runCoreScript(t *testing.T, path string) {
-	var c core
+	c := newCore(scriptCore)
 	script.Run(t, path, *rewriteCore, func(cmd string) ([]string, error) {
 		out, err := coreExec(&c, cmd)
 		return []string{out}, err
 	})
 }
 
-func coreExec(c *core, cmd string) (string, error) {
+// epoch is time 0s of a script.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func coreExec(cp **core, cmd string) (string, error) {
+	c := *cp
 	f := strings.Fields(cmd)
+	args := map[string]string{}
+	for _, a := range f[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		args[k] = v
+	}
 	switch f[0] {
+	case "config":
+		cfg := scriptCore
+		if v, ok := args["joinwait"]; ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return "", fmt.Errorf("joinwait: %v", err)
+			}
+			cfg.JoinWait = d
+		}
+		if v, ok := args["retry"]; ok {
+			lo, hi, _ := strings.Cut(v, "-")
+			a, err1 := time.ParseDuration(lo)
+			b, err2 := time.ParseDuration(hi)
+			if err1 != nil || err2 != nil {
+				return "", fmt.Errorf("retry=%s: want MIN-MAX durations", v)
+			}
+			cfg.RetryMin, cfg.RetryMax = a, b
+		}
+		*cp = newCore(cfg)
+		return "ok", nil
+	case "gossip":
+		if len(f) < 3 {
+			return "", fmt.Errorf("want gossip begin|joined|fail T")
+		}
+		d, err := time.ParseDuration(f[2])
+		if err != nil {
+			return "", fmt.Errorf("time %q: %v", f[2], err)
+		}
+		now := epoch.Add(d)
+		switch f[1] {
+		case "begin":
+			c.gossipBegin(now)
+			return "ok", nil
+		case "joined":
+			return c.gossipJoined(now).String(), nil
+		case "fail":
+			return c.gossipFailed(now, strings.Join(f[3:], " ")).String(), nil
+		}
+		return "", fmt.Errorf("gossip %q", f[1])
+	case "welcome":
+		a := job.Welcome{JobID: "j", Job: []byte(args["job"]), Mode: job.SyncGradient, GossipAddr: args["gossip"]}
+		_, a.Finished = args["finished"]
+		_, member := args["member"]
+		if m, ok := args["mode"]; ok {
+			a.Mode = job.SyncMode(m)
+		}
+		if v, ok := args["local"]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return "", fmt.Errorf("local=%s: %v", v, err)
+			}
+			a.LocalSteps = n
+		}
+		return c.welcome(a, member).String(), nil
+	case "loaded":
+		var err error
+		if len(f) > 1 && f[1] == "err" {
+			err = errors.New(strings.Join(f[2:], " "))
+		}
+		return c.loaded(err).String(), nil
+	case "ended":
+		for e, name := range endNames {
+			if len(f) == 2 && f[1] == name {
+				return c.ended(end(e)).String(), nil
+			}
+		}
+		return "", fmt.Errorf("ended: want one of %v", endNames)
 	case "task":
 		kinds := map[string]job.TaskKind{"compute": job.TaskCompute, "wait": job.TaskWait, "rejoin": job.TaskRejoin, "done": job.TaskDone}
 		k, ok := kinds[f[1]]
@@ -67,11 +157,6 @@ func coreExec(c *core, cmd string) (string, error) {
 	case "moved":
 		return c.moved(len(f) > 1 && f[1] == "same").String(), nil
 	case "base":
-		args := map[string]string{}
-		for _, a := range f[1:] {
-			k, v, _ := strings.Cut(a, "=")
-			args[k] = v
-		}
 		held := func(s string) (*job.Held, error) {
 			if s == "" {
 				return nil, nil

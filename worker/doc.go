@@ -29,10 +29,16 @@
 //     new member advertising the new address, and register again with the
 //     new gRPC address (to the coordinator, a restart of the same worker).
 //
-// The decisions of steps 2 to 6 (which instruction starts, cancels or ends
-// what; where a step's state comes from) are a pure core (core.go) that the
-// serve loop feeds with events and whose decisions it carries out; the
-// scenarios in testdata/core/*.txt test it without a network.
+// The decisions of all six (when to say that the gossip cannot be joined and
+// when to give up; what the coordinator's answer to a registration asks for:
+// load the job, join its gossip, serve, or end; when to register again and
+// after which pause; which instruction starts, cancels or ends what; where a
+// step's state comes from) are a pure core (core.go) that Run and the serve
+// loop feed with events and whose decisions they carry out; the scenarios in
+// testdata/core/*.txt test it without a network. The messages of the wire
+// become the domain types of package job (Task, Welcome, Report, Held) where
+// they are received and sent (internal/cluster's conversions), so the rest of
+// the worker never sees a proto.
 //
 // Every worker serves WorkerState (the states it holds, for peers that join
 // or re-sync and for the coordinator's checkpoints), AllReducePeer and the

@@ -12,18 +12,12 @@ import (
 // within Config.JoinWait; the message says what was found at each.
 var ErrJoin = errors.New("worker: cannot join the cluster")
 
-// joinReport is how often a worker still waiting to join says so again (the
-// first failure, and every change of what it finds, are said at once).
-const joinReport = 30 * time.Second
-
 // joinGossip joins the cluster's gossip through the configured addresses,
-// retrying until one answers, ctx ends (nil is returned: Run sees ctx) or
-// Config.JoinWait passes (ErrJoin, saying what each address is).
-func (w *Worker) joinGossip(ctx context.Context) error {
-	bo := w.cfg.backoff()
-	start := time.Now()
-	var said string
-	var saidAt time.Time
+// retrying until one answers, ctx ends (nil is returned: Run sees ctx) or the
+// core gives up (after Config.JoinWait: ErrJoin, saying what each address
+// is). When to say what, and how long to wait, the core decides.
+func (w *Worker) joinGossip(ctx context.Context, c *core) error {
+	c.gossipBegin(time.Now())
 	for {
 		if ip := w.takeMove(); ip != "" {
 			w.movedTo = ip // readvertise joins from the new address
@@ -33,31 +27,29 @@ func (w *Worker) joinGossip(ctx context.Context) error {
 		for _, addr := range w.cfg.Join {
 			err := w.ml.Join([]string{addr})
 			if err == nil {
-				if said != "" {
-					w.log.Info("joined the gossip", "via", addr, "after", time.Since(start).Round(time.Millisecond))
+				if d := c.gossipJoined(time.Now()); d.Joined {
+					w.log.Info("joined the gossip", "via", addr, "after", d.Waited.Round(time.Millisecond))
 				}
 				return nil
 			}
 			problems = append(problems, joinProblem(addr, err))
 		}
 		what := strings.Join(problems, "; ")
-		waited := time.Since(start)
-		if w.cfg.JoinWait > 0 && waited >= w.cfg.JoinWait {
-			w.log.Error("giving up joining the cluster", "problem", what, "waited", waited.Round(time.Second))
+		d := c.gossipFailed(time.Now(), what)
+		if d.GiveUp {
+			w.log.Error("giving up joining the cluster", "problem", what, "waited", d.Waited.Round(time.Second))
 			return fmt.Errorf("%w via %s within %v: %s", ErrJoin, strings.Join(w.cfg.Join, ", "), w.cfg.JoinWait, what)
 		}
-		if what != said || time.Since(saidAt) >= joinReport {
+		if d.Warn {
 			left := "for ever"
-			if w.cfg.JoinWait > 0 {
-				left = (w.cfg.JoinWait - waited).Round(time.Second).String() + " more"
+			if d.Left > 0 {
+				left = d.Left.Round(time.Second).String() + " more"
 			}
-			w.log.Warn("cannot join the cluster's gossip; retrying", "problem", what, "waited", waited.Round(time.Second), "retrying", left)
-			said, saidAt = what, time.Now()
+			w.log.Warn("cannot join the cluster's gossip; retrying", "problem", what, "waited", d.Waited.Round(time.Second), "retrying", left)
 		}
-		if !w.pause(ctx, bo.Delay()) {
+		if !w.pause(ctx, d.Delay) {
 			return nil
 		}
-		bo.Failed()
 	}
 }
 

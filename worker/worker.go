@@ -100,11 +100,6 @@ type jobRun struct {
 	f64   []float64 // weights mode: conversion buffer
 }
 
-// key says whether r runs the job js in the given mode.
-func (r *jobRun) key(js string, avg bool, h int) bool {
-	return r.json == js && r.avg == avg && r.units.UnitSteps == h
-}
-
 // position is where in the job the state after u units is.
 func (r *jobRun) position(u int) (epoch, stepInEpoch, steps int) {
 	epoch, stepInEpoch, _ = r.units.Unit(u)
@@ -275,12 +270,12 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 		defer func() { stop(); <-done }()
 	}
 	out := &Outcome{}
+	c := newCore(coreConfig{JoinWait: w.cfg.JoinWait, RetryMin: w.cfg.RetryMin, RetryMax: w.cfg.RetryMax})
 	if len(w.cfg.Join) > 0 {
-		if err := w.joinGossip(ctx); err != nil {
+		if err := w.joinGossip(ctx, c); err != nil {
 			return out, err
 		}
 	}
-	bo := w.cfg.backoff()
 	for {
 		if err := ctx.Err(); err != nil {
 			return out, err
@@ -292,40 +287,71 @@ func (w *Worker) Run(ctx context.Context) (*Outcome, error) {
 		}
 		cl, err := w.connect(ctx)
 		if err == nil {
-			err = w.register(ctx, cl)
+			err = w.register(ctx, cl, c)
 		}
 		if err == nil {
-			bo.Reset()
-			err = w.serve(ctx, cl, out)
+			err = w.serve(ctx, cl, c, out)
 		}
-		switch {
-		case errors.Is(err, errDone):
-			w.mu.Lock()
-			out.Steps, out.Synced = w.steps, w.synced
-			w.mu.Unlock()
-			return out, nil
-		case errors.Is(err, ErrJobFailed):
-			return out, err
-		case errors.Is(err, errRejoin), errors.Is(err, errMoved):
+		why := endOf(ctx, err)
+		d := c.ended(why)
+		if d.Again {
 			continue
-		case ctx.Err() != nil:
-			return out, ctx.Err()
-		case status.Code(err) == codes.InvalidArgument:
-			return out, fmt.Errorf("worker: the coordinator refused us: %w", err)
-		case status.Code(err) == codes.PermissionDenied || status.Code(err) == codes.Unauthenticated:
-			w.log.Error("the coordinator refused this worker; giving up", "reason", status.Convert(err).Message())
-			return out, fmt.Errorf("%w: %s", ErrRefused, status.Convert(err).Message())
 		}
-		w.log.Info("coordinator unreachable; retrying", "err", err, "in", bo.Delay())
+		if d.Return {
+			return w.result(ctx, why, err, out)
+		}
+		w.log.Info("coordinator unreachable; retrying", "err", err, "in", d.Retry)
 		if w.coordConn != nil { // a fresh connection for the next attempt
 			_ = w.coordConn.Close()
 			w.coordConn = nil
 		}
-		if !w.pause(ctx, bo.Delay()) {
+		if !w.pause(ctx, d.Retry) {
 			return out, ctx.Err()
 		}
-		bo.Failed()
 	}
+}
+
+// result is what Run returns when a registration, or the serve loop after
+// it, ended for why with err.
+func (w *Worker) result(ctx context.Context, why end, err error, out *Outcome) (*Outcome, error) {
+	switch why {
+	case endDone:
+		w.mu.Lock()
+		out.Steps, out.Synced = w.steps, w.synced
+		w.mu.Unlock()
+		return out, nil
+	case endCanceled:
+		return out, ctx.Err()
+	case endInvalid:
+		return out, fmt.Errorf("worker: the coordinator refused us: %w", err)
+	case endRefused:
+		w.log.Error("the coordinator refused this worker; giving up", "reason", status.Convert(err).Message())
+		return out, fmt.Errorf("%w: %s", ErrRefused, status.Convert(err).Message())
+	}
+	return out, err
+}
+
+// endOf is why a registration, or the serve loop after it, ended with err.
+func endOf(ctx context.Context, err error) end {
+	switch {
+	case errors.Is(err, errDone):
+		return endDone
+	case errors.Is(err, ErrJobFailed):
+		return endFailed
+	case errors.Is(err, errRejoin):
+		return endRejoin
+	case errors.Is(err, errMoved):
+		return endMoved
+	case ctx.Err() != nil:
+		return endCanceled
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument:
+		return endInvalid
+	case codes.PermissionDenied, codes.Unauthenticated:
+		return endRefused
+	}
+	return endLost
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -373,53 +399,41 @@ func (w *Worker) connect(ctx context.Context) (asfpb.CoordinatorClient, error) {
 	return asfpb.NewCoordinatorClient(w.coordConn), nil
 }
 
-// register joins the coordinator, loading the job's data if it is new to us.
-func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient) error {
+// register joins the coordinator, loading the job's data if it is new to us
+// (the core decides what the coordinator's answer asks for).
+func (w *Worker) register(ctx context.Context, cl asfpb.CoordinatorClient, c *core) error {
 	w.mu.Lock()
 	w.session = cluster.NewNodeName("s")
 	w.mu.Unlock()
-	resp, err := w.joinRPC(ctx, cl)
-	if err != nil {
-		return err
-	}
-	if resp.GetFinished() {
-		w.log.Info("the job is already finished: nothing to do", "job", resp.GetJobId())
-		return errDone
-	}
-	if !w.ml.Has(resp.GetCoordinatorNode()) && resp.GetGossipAddr() != "" {
-		if err := w.ml.Join([]string{resp.GetGossipAddr()}); err != nil {
-			w.log.Warn("joining the coordinator's gossip", "addr", resp.GetGossipAddr(), "err", err)
+	for {
+		a, err := w.joinRPC(ctx, cl)
+		if err != nil {
+			return err
 		}
-	}
-	avg, h := false, 1
-	switch resp.GetSyncMode() {
-	case asfpb.SyncMode_SYNC_MODE_GRADIENT, asfpb.SyncMode_SYNC_MODE_UNSPECIFIED:
-	case asfpb.SyncMode_SYNC_MODE_WEIGHTS:
-		avg, h = true, int(resp.GetLocalSteps())
-		if h < 1 {
-			return fmt.Errorf("%w: weights mode with %d local steps", ErrJobFailed, h)
+		d := c.welcome(a, w.ml.Has(a.CoordinatorNode))
+		if d.Gossip != "" {
+			if err := w.ml.Join([]string{d.Gossip}); err != nil {
+				w.log.Warn("joining the coordinator's gossip", "addr", d.Gossip, "err", err)
+			}
 		}
-	default:
-		return fmt.Errorf("%w: sync mode %v is not supported by this worker", ErrJobFailed, resp.GetSyncMode())
+		if d.Load {
+			d = c.loaded(w.load(ctx, a.Job, d.Key))
+		}
+		switch {
+		case d.Finished:
+			w.log.Info("the job is already finished: nothing to do", "job", a.JobID)
+			return errDone
+		case d.Fail != "":
+			return fmt.Errorf("%w: %s", ErrJobFailed, d.Fail)
+		case d.Serve:
+			return nil
+		}
+		// d.Announce: register again, as ready.
 	}
-	w.mu.Lock()
-	same := w.run != nil && w.run.key(string(resp.GetJob()), avg, h)
-	w.mu.Unlock()
-	if same {
-		return nil
-	}
-	j, err := job.Parse(resp.GetJob(), job.Default())
-	if err != nil {
-		return fmt.Errorf("%w: the coordinator's job: %v", ErrJobFailed, err)
-	}
-	if err := w.prepare(ctx, j, string(resp.GetJob()), avg, h); err != nil {
-		return fmt.Errorf("%w: %v", ErrJobFailed, err)
-	}
-	_, err = w.joinRPC(ctx, cl)
-	return err
 }
 
-func (w *Worker) joinRPC(ctx context.Context, cl asfpb.CoordinatorClient) (*asfpb.JoinResponse, error) {
+// joinRPC registers with the coordinator and returns its answer.
+func (w *Worker) joinRPC(ctx context.Context, cl asfpb.CoordinatorClient) (job.Welcome, error) {
 	w.mu.Lock()
 	req := &asfpb.JoinRequest{WorkerId: w.cfg.ID, NodeName: w.node, GrpcAddr: w.addr, Version: cluster.Version(),
 		Ready: w.run != nil, Held: cluster.HeldToPB(w.heldLocked()), LastGeneration: w.lastGen.Load(), Session: w.session}
@@ -429,12 +443,25 @@ func (w *Worker) joinRPC(ctx context.Context, cl asfpb.CoordinatorClient) (*asfp
 	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.RPCTimeout)
 	defer cancel()
-	return cl.Join(ctx, req)
+	resp, err := cl.Join(ctx, req)
+	if err != nil {
+		return job.Welcome{}, err
+	}
+	return cluster.WelcomeFromPB(resp), nil // the wire ends here
+}
+
+// load parses the coordinator's job js and prepares the run k of it.
+func (w *Worker) load(ctx context.Context, js []byte, k runKey) error {
+	j, err := job.Parse(js, job.Default())
+	if err != nil {
+		return fmt.Errorf("the coordinator's job: %v", err)
+	}
+	return w.prepare(ctx, j, k)
 }
 
 // prepare loads the job's data and builds its network; it drops any state of
 // another job.
-func (w *Worker) prepare(ctx context.Context, j job.Job, js string, avg bool, h int) error {
+func (w *Worker) prepare(ctx context.Context, j job.Job, k runKey) error {
 	w.log.Info("loading the job", "job", j.ID, "dataset", j.Dataset, "spec", j.Spec)
 	load := job.LoadFunc(w.cfg.Data)
 	if load == nil {
@@ -445,7 +472,7 @@ func (w *Worker) prepare(ctx context.Context, j job.Job, js string, avg bool, h 
 		return err
 	}
 	n := p.Net
-	r := &jobRun{prep: p, job: j, json: js, units: p.Units(h), avg: avg,
+	r := &jobRun{prep: p, job: j, json: k.json, units: p.Units(k.h), avg: k.avg,
 		wss: job.Workspaces(n, w.cfg.Threads), fresh: engine.NewModel(n, j.Seed).Digest(),
 		acc: make([]int64, n.ResultLen()), perms: map[int][]int{}}
 	w.mu.Lock()
@@ -479,17 +506,14 @@ type inflight struct {
 
 // serve follows the coordinator's instructions until it says the job is done,
 // tells us to join again, or cannot be reached.
-func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, out *Outcome) error {
+func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, c *core, out *Outcome) error {
 	pctx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	tasks := make(chan order, 1) // a mailbox: a newer instruction replaces one not yet taken
 	lost := make(chan error, 1)
 	go w.poll(pctx, cl, tasks, lost)
 
-	var (
-		cur *inflight
-		c   core // the decisions (core.go); this loop carries them out
-	)
+	var cur *inflight // the step in flight; c decides (core.go), this loop carries it out
 	stop := func() {
 		if cur != nil {
 			cur.cancel()
