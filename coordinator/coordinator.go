@@ -284,14 +284,6 @@ func (c *Coordinator) GossipAddr() string { return c.ml.Addr() }
 // Job is the job the coordinator runs (from the store when resumed).
 func (c *Coordinator) Job() job.Job { return c.job }
 
-// Status returns the coordinator's current status.
-func (c *Coordinator) Status() *asfpb.ClusterStatus {
-	c.mu.Lock()
-	st := c.pub.status
-	c.mu.Unlock()
-	return c.statusPB(st)
-}
-
 func (c *Coordinator) onMember(ev cluster.Event) {
 	if ev.Kind != cluster.EventLeave || ev.Member.Meta.Role != cluster.RoleWorker {
 		return

@@ -204,9 +204,14 @@ func (s *coordService) Report(ctx context.Context, req *asfpb.StepReport) (*asfp
 	return &asfpb.ReportAck{Accepted: true}, nil
 }
 
-// Status implements asfpb.CoordinatorServer.
+// Status implements asfpb.CoordinatorServer: the published status (the
+// one Observe reads), converted to its proto here only.
 func (s *coordService) Status(context.Context, *asfpb.StatusRequest) (*asfpb.ClusterStatus, error) {
-	return s.c().Status(), nil
+	c := s.c()
+	c.mu.Lock()
+	st := c.pub.status
+	c.mu.Unlock()
+	return c.statusPB(st), nil
 }
 
 // stateService implements asfpb.WorkerStateServer from the checkpoint store.
