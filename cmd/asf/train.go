@@ -146,13 +146,13 @@ func writeSafetensors(path string, st *checkpoint.State) error {
 }
 
 // trainGCPercent is the GOGC of asf train unless the environment sets one.
-// The data set is a large, long-lived, pointer-free allocation (MNIST: 220
-// MB), and the default GOGC=100 lets the heap grow by as much again in
-// garbage (gRPC buffers, states, batches) before a collection. The default
-// run (full MNIST, one epoch, two workers) peaked at 665 MB with GOGC=100,
-// 469 MB with 25 and 405 MB with 10, at the same user CPU time (139.6, 136.3
-// and 137.7 s): marking skips pointer-free memory, so the extra collections
-// cost next to nothing.
+// The heap is dominated by long-lived, pointer-free memory (the data set, the
+// replicas' weights and Adam state), and the default GOGC=100 lets it grow by
+// as much again in garbage (gRPC buffers, batches) before a collection.
+// Marking skips pointer-free memory, so the extra collections cost next to
+// nothing: with the data set decoded to float32 the default run peaked at
+// 665 MB with GOGC=100 and 405 MB with 10 at the same user CPU time; with the
+// data kept as bytes it peaks at 207 MB (docs/scaling.md).
 const trainGCPercent = 10
 
 // trainGC applies trainGCPercent unless GOGC is set.
