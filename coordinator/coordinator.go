@@ -449,7 +449,7 @@ func (c *Coordinator) epochDone(rep EpochReport) {
 		"test_acc", rep.TestAcc, "samples_per_s", int(rep.SamplesPerSec))
 	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "epoch", Epoch: rep.Epoch, Step: (rep.Epoch + 1) * c.units.StepsPerEpoch, Time: time.Now().UTC(),
 		Loss: rep.TrainLoss, Acc: rep.TrainAcc, TestAcc: rep.TestAcc, HasTest: rep.HasTest, SamplesPerSec: rep.SamplesPerSec,
-		LR: c.job.Optim.LRAt(rep.Epoch), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
+		LR: c.job.LR(rep.Epoch, (rep.Epoch+1)*c.units.StepsPerEpoch-1), Workers: len(c.m.Ring()), Generation: c.m.Generation()}
 	c.record(p)
 	c.obs.epoch(rep)
 	if c.cfg.OnEpoch != nil {
@@ -534,7 +534,7 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 	c.flushMetrics()
 	p := checkpoint.MetricPoint{Job: c.job.ID, Kind: "step", Epoch: e, Step: c.units.Steps(o.Step + 1), Time: now.UTC(),
 		Loss: st.MSE / float64(max(1, st.Samples)), Acc: float64(st.Correct) / float64(max(1, st.Samples)),
-		SamplesPerSec: info.SamplesPerSec, LR: c.job.Optim.LRAt(e), Workers: len(o.Ring), Generation: o.Generation,
+		SamplesPerSec: info.SamplesPerSec, LR: c.job.LR(e, c.units.Steps(o.Step+1)-1), Workers: len(o.Ring), Generation: o.Generation,
 		MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}
 	c.record(p)
 	c.obs.step(StepSnapshot{Step: p.Step, Epoch: e, Time: now, Loss: p.Loss, Accuracy: p.Acc, SamplesPerSec: p.SamplesPerSec,

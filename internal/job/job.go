@@ -137,6 +137,13 @@ func (j Job) TrainConfig() engine.TrainConfig {
 	return c
 }
 
+// LR returns the learning rate of training step step (0-based, counted from
+// the start of the job) in epoch: the milestone schedule times the linear
+// scaling rule's factor during its warm-up, as the optimizer applies it.
+func (j Job) LR(epoch, step int) float64 {
+	return j.TrainConfig().LRAtStep(epoch, int64(step))
+}
+
 // Net builds the job's network for inputs of the given shape.
 func (j Job) Net(in engine.Shape) (*engine.Net, error) {
 	return engine.BuildNet(j.Spec, in, j.Neuron)

@@ -2,6 +2,7 @@ package job
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -127,6 +128,30 @@ func TestTrainConfigScaleUpdates(t *testing.T) {
 		}
 		if j.Optim.ScaleEvery != tc.every {
 			t.Errorf("TrainConfig changed the job's own Optim")
+		}
+	}
+}
+
+// Job.LR is the rate the optimizer applies at a step: the warm-up of the
+// linear scaling rule, then the milestone schedule.
+func TestJobLR(t *testing.T) {
+	j := Default()
+	j.Epochs = 4
+	j.Optim.LR, j.Optim.Milestones, j.Optim.Gamma = 0.01, []int{2}, 0.5
+	j.Optim.LRScale, j.Optim.WarmupSteps = 4, 10
+	cases := []struct {
+		epoch, step int
+		want        float64
+	}{
+		{0, 0, 0.01},       // warm-up starts at the unscaled rate
+		{0, 5, 0.01 * 2.5}, // halfway: 1 + 3*5/10
+		{0, 10, 0.04},      // warm-up done: LR x LRScale
+		{1, 500, 0.04},
+		{2, 1000, 0.04 * 0.5}, // the milestone
+	}
+	for _, c := range cases {
+		if got := j.LR(c.epoch, c.step); math.Abs(got-c.want) > 1e-15 {
+			t.Errorf("LR(epoch %d, step %d) = %v, want %v", c.epoch, c.step, got, c.want)
 		}
 	}
 }

@@ -44,7 +44,7 @@ func Capture(j job.Job, m *engine.Model, opt *engine.Optimizer, pos Position, su
 		st.Metrics.Time = time.Now().UTC()
 	}
 	if opt != nil {
-		st.Optimizer = checkpoint.Optimizer{Name: opt.Config.Optimizer, Step: opt.Step, LR: opt.Config.LRAt(pos.Epoch)}
+		st.Optimizer = checkpoint.Optimizer{Name: opt.Config.Optimizer, Step: opt.Step, LR: opt.Config.LRAtStep(pos.Epoch, opt.Step)}
 		if opt.Config.Optimizer == "adam" {
 			st.Optimizer.Slots = append(convert(n.ToStandard(opt.M, "m")), convert(n.ToStandard(opt.V, "v"))...)
 		} else {
