@@ -35,11 +35,12 @@
 // Every call into bbolt runs with debug.SetPanicOnFault and a recover: bbolt's
 // panics on inconsistent pages and memory faults on its map become ErrDamaged
 // naming the file. Inspect checks a file page by page without bbolt (it never
-// panics); Repair sets a damaged file aside (renamed, never deleted) and
-// replaces it with a store holding every record that verifies, taken from the
-// tree of the meta page in use and of the previous one; Salvage writes that
-// store elsewhere. Options.Recover makes Open run Repair first: the coordinator
-// opens its store so. docs/reliability.md has the corruption sweep.
+// panics); Repair sets a damaged file aside (a hard link, never deleted) and
+// replaces it, in one rename, with a store holding every record that
+// verifies, taken from the tree of the meta page in use and of the previous
+// one; Salvage writes that store elsewhere. Options.Recover makes Open run
+// Repair first: the coordinator opens its store so. docs/reliability.md has
+// the corruption sweep.
 //
 // Layout of an encoded state: see EncodeState. Large states are split into
 // values of at most 1 MiB, written in the same transaction as the index record

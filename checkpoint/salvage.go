@@ -9,10 +9,10 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/asfnet/asf/internal/atomicfile"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -569,7 +569,8 @@ func salvageInto(img *image, dst string, o Options) (*SalvageReport, error) {
 
 // Salvage reads the (damaged) store at src without trusting it and writes every
 // job record, checkpoint and metric point whose checksum holds into a new store
-// at dst, which must not exist; src is left as it is (it is only read, under a
+// at dst, which must not exist (it appears whole, through a temporary file,
+// or not at all); src is left as it is (it is only read, under a
 // shared lock). Records are taken from the tree of the meta page bbolt would
 // use, and, where that tree is damaged, from the tree of the other meta page
 // (the previous transaction), so that a page broken by the last write loses
@@ -591,12 +592,23 @@ func Salvage(src, dst string, opts *Options) (*SalvageReport, error) {
 		if !img.rep.Bolt {
 			return fmt.Errorf("%w: %s is not a bbolt file (%s)", ErrNotStore, src, sniff(src))
 		}
-		var err error
-		rep, err = salvageInto(img, dst, o)
-		if rep != nil {
-			rep.Damaged = src
+		// Through atomicfile, so that an interrupted salvage leaves no
+		// half-written store at dst.
+		var salvageErr error
+		err := atomicfile.Replace(dst, atomicfile.Options{Perm: 0o600}, func(f *os.File) error {
+			rep, salvageErr = salvageInto(img, f.Name(), o)
+			return salvageErr
+		})
+		switch {
+		case err != nil && err == salvageErr:
+			rep = nil
+			return err
+		case err != nil:
+			rep = nil
+			return fmt.Errorf("checkpoint: salvage into %s: %w", dst, err)
 		}
-		return err
+		rep.Damaged, rep.Store = src, dst
+		return nil
 	})
 	return rep, err
 }
@@ -626,30 +638,25 @@ func Repair(path string, opts *Options) (*SalvageReport, error) {
 		if !img.rep.Damaged() || !img.rep.Bolt || img.rep.MetaPage >= 0 && !img.rep.Store {
 			return nil
 		}
-		tmp := fmt.Sprintf("%s.salvage-%d", path, os.Getpid())
-		_ = os.Remove(tmp) // a leftover of an interrupted salvage by a process of the same pid
-		var err error
-		if rep, err = salvageInto(img, tmp, o); err != nil {
-			return err
-		}
+		// The salvaged store replaces the damaged file in one rename, the
+		// damaged file kept aside by a hard link made just before: path is
+		// never missing, and a failure leaves it as it was.
 		aside := path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-		if err := os.Rename(path, aside); err != nil {
-			_ = os.Remove(tmp)
-			return fmt.Errorf("checkpoint: repair %s: set the damaged file aside: %w", path, err)
+		var salvageErr error
+		err := atomicfile.Replace(path, atomicfile.Options{Perm: 0o600, Aside: aside}, func(f *os.File) error {
+			rep, salvageErr = salvageInto(img, f.Name(), o)
+			return salvageErr
+		})
+		switch {
+		case err != nil && err == salvageErr:
+			rep = nil
+			return err // names the store already
+		case err != nil:
+			rep = nil
+			return fmt.Errorf("checkpoint: repair %s: %w", path, err)
 		}
-		if err := os.Rename(tmp, path); err != nil {
-			return fmt.Errorf("checkpoint: repair %s: the damaged file is at %s, the salvaged store at %s: %w", path, aside, tmp, err)
-		}
-		syncDir(filepath.Dir(path))
 		rep.Damaged, rep.Store = aside, path
 		return nil
 	})
 	return rep, err
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 }

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -358,6 +359,14 @@ func TestSalvageFromThePreviousTransaction(t *testing.T) {
 	if rep.Jobs != 1 || rep.Checkpoints != 3 || rep.Metrics < 290 || rep.FromOlderMeta == 0 {
 		t.Fatalf("salvaged %d jobs, %d checkpoints, %d metric points (%d from the previous transaction); want 1, 3, >= 290 from it",
 			rep.Jobs, rep.Checkpoints, rep.Metrics, rep.FromOlderMeta)
+	}
+	// The damaged bytes are kept aside as they were, the salvaged store is in
+	// place, and nothing else is left in the directory.
+	if aside, err := os.ReadFile(rep.Damaged); err != nil || !bytes.Equal(aside, data) {
+		t.Fatalf("the damaged file set aside at %s: %v, same bytes %v", rep.Damaged, err, bytes.Equal(aside, data))
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 || rep.Store != path {
+		t.Fatalf("after Repair: %v, store %s; want %s and the damaged file only", ents, rep.Store, path)
 	}
 	s := openT(t, path, nil)
 	if _, in, err := s.Latest("sweep"); err != nil || in.Step != 50 {

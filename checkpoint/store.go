@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -20,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asfnet/asf/internal/atomicfile"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -514,43 +514,19 @@ func (s *Store) BackupStream(start func(size int64) error, w io.Writer) (n int64
 	return n, err
 }
 
-// BackupTo writes a consistent copy of the store to path: into a temporary file
-// beside it, synced, then renamed over path, so that path is either the old file
-// or a complete copy. path must not be the store itself.
+// BackupTo writes a consistent copy of the store to path with atomicfile (a
+// temporary file beside it, synced, renamed over path, the directory synced),
+// so that path is either the old file or a complete copy. path must not be the
+// store itself.
 func (s *Store) BackupTo(path string) error {
 	if fi, err := os.Stat(path); err == nil {
 		if own, err2 := os.Stat(s.path); err2 == nil && os.SameFile(fi, own) {
 			return fmt.Errorf("checkpoint: backup to %s: that is the store itself", path)
 		}
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("checkpoint: backup to %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("checkpoint: backup to %s: %w", path, err)
-	}
-	if _, err := s.Backup(f); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("checkpoint: backup to %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("checkpoint: backup to %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	// 0o600 as the store itself: a backup holds the same data.
+	if _, err := atomicfile.Write(path, 0o600, func(w io.Writer) error { _, err := s.Backup(w); return err }); err != nil {
+		return fmt.Errorf("checkpoint: backup: %w", err)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/asfnet/asf/internal/atomicfile"
 )
 
 // MNISTModule is the Go module that ships the four original MNIST .gz files under
@@ -313,50 +315,44 @@ func verifyKnown(path string, k KnownFile) (sum, how string, err error) {
 		Expected: fmt.Sprintf("%s (%s %s)", k.ContentSHA256, k.Dataset, k.Base), Found: content, Err: ErrChecksum}
 }
 
-// copyVerified copies from into dir/<name of from> through a temporary file, verifies
-// it against k, and renames it into place only when it verifies.
+// copyVerified copies from into dir/<name of from> with atomicfile (a temporary
+// file beside it, synced, renamed into place, the directory synced), verifies
+// the copy against k, and puts it in place only when it verifies.
 func copyVerified(from, dir string, k KnownFile) (FetchedFile, error) {
 	in, err := os.Open(from)
 	if err != nil {
 		return FetchedFile{}, fmt.Errorf("dataset: %w", err)
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(from)+".tmp-*")
-	if err != nil {
-		return FetchedFile{}, fmt.Errorf("dataset: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	_, err = io.Copy(tmp, in)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return FetchedFile{}, fmt.Errorf("dataset: copying %s: %w", from, err)
-	}
-	sum, how, err := verifyKnown(tmp.Name(), k)
-	if err != nil {
-		var fe *FileError
-		if errors.As(err, &fe) {
-			fe.File = from // name the source, not the temporary copy
-		}
-		return FetchedFile{}, err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return FetchedFile{}, fmt.Errorf("dataset: %w", err)
-	}
 	dst := filepath.Join(dir, filepath.Base(from))
-	// Remove a stale file under the other name (raw vs .gz) so only one copy is in place.
-	other := filepath.Join(dir, k.Base)
-	if other == dst {
-		other += ".gz"
-	}
-	if err := os.Remove(other); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return FetchedFile{}, fmt.Errorf("dataset: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	var sum, how string
+	var copyErr error // an error of the copy or the check, returned as it is
+	err = atomicfile.Replace(dst, atomicfile.Options{Perm: 0o644}, func(tmp *os.File) error {
+		if _, err := io.Copy(tmp, in); err != nil {
+			copyErr = fmt.Errorf("dataset: copying %s: %w", from, err)
+			return copyErr
+		}
+		if sum, how, copyErr = verifyKnown(tmp.Name(), k); copyErr != nil {
+			var fe *FileError
+			if errors.As(copyErr, &fe) {
+				fe.File = from // name the source, not the temporary copy
+			}
+			return copyErr
+		}
+		// Remove a stale file under the other name (raw vs .gz) so only one copy is in place.
+		other := filepath.Join(dir, k.Base)
+		if other == dst {
+			other += ".gz"
+		}
+		if err := os.Remove(other); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			copyErr = fmt.Errorf("dataset: %w", err)
+		}
+		return copyErr
+	})
+	switch {
+	case err != nil && err == copyErr:
+		return FetchedFile{}, err
+	case err != nil:
 		return FetchedFile{}, fmt.Errorf("dataset: %w", err)
 	}
 	return FetchedFile{Path: dst, Source: from, SHA256: sum, Verified: how}, nil

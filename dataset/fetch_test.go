@@ -110,7 +110,7 @@ func TestFetchErrors(t *testing.T) {
 		}
 		entries, _ := os.ReadDir(filepath.Join(dir, "fashion-mnist"))
 		for _, e := range entries {
-			if strings.Contains(e.Name(), ".tmp-") {
+			if strings.HasSuffix(e.Name(), ".tmp") {
 				t.Errorf("temporary file %s left behind", e.Name())
 			}
 		}
