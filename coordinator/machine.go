@@ -692,8 +692,8 @@ func (m *Machine) Report(now time.Time, r Report) {
 }
 
 // Paused tells the machine that its own process did not run for d (stopped,
-// suspended): that time is not held against the workers, so the step in
-// progress gets its whole deadline again from now, and for PauseGrace a
+// suspended): that time is not held against the workers, so the pause does
+// not count against the deadline of the step in progress, and for PauseGrace a
 // member whose poll broke off or who left the gossip is probed before it is
 // evicted (the workers' broken polls and the gossip's suspicions of the pause
 // settle within it).
@@ -705,8 +705,9 @@ func (m *Machine) Paused(now time.Time, d time.Duration) {
 	m.grace = m.now.Add(m.cfg.PauseGrace)
 }
 
-// Tick advances the clock: it enforces the step deadline, ends a backoff, and
-// starts the first generation once the settle time has passed.
+// Tick advances the clock: it enforces the step deadline, ends a backoff,
+// starts the first generation once the settle time has passed, and, once the
+// job is over, stops at the end of FinishGrace.
 func (m *Machine) Tick(now time.Time) {
 	m.advance(now)
 	switch m.phase {
