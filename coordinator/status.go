@@ -13,13 +13,13 @@ import (
 // publish makes the machine's instructions and the status visible to the
 // gRPC handlers, and wakes the long polls when an instruction changed.
 func (c *Coordinator) publish() {
-	st := c.buildStatus()
+	members := c.m.Members()
+	st := c.buildStatus(members)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pub.status = st
 	c.pub.done = c.m.Phase() == PhaseDone
 	c.pub.stranger = c.m.Stranger()
-	members := c.m.Members()
 	addrs := make(map[string]string, len(members))
 	for _, mi := range members {
 		addrs[mi.ID] = mi.Addr
@@ -72,21 +72,22 @@ type memberStatus struct {
 	lastStep, meanStep, lastCompute, lastReduce time.Duration
 }
 
-// buildStatus derives the status from the machine and the event loop's
-// accumulators.
-func (c *Coordinator) buildStatus() liveStatus {
+// buildStatus derives the status from the machine (its members as Members
+// returned them this turn) and the event loop's accumulators.
+func (c *Coordinator) buildStatus(members []MemberInfo) liveStatus {
 	m := c.m
 	s := m.State()
-	st := liveStatus{phase: m.Phase().String(), generation: m.Generation(), ring: m.Ring(), step: int64(c.units.Steps(s.Step)),
+	ring := m.Ring()
+	st := liveStatus{phase: m.Phase().String(), generation: m.Generation(), ring: ring, step: int64(c.units.Steps(s.Step)),
 		totalSteps: int64(c.job.Epochs * c.units.StepsPerEpoch), epoch: int64(min(s.Step/c.units.PerEpoch, c.job.Epochs)),
 		epochs: int64(c.job.Epochs), stepsPerEpoch: int64(c.units.StepsPerEpoch),
 		recomputed: int64(m.Recomputed()), retries: int64(m.Retries()), digest: s.Digest}
-	if w := int64(len(m.Ring())); w > 1 {
+	if w := int64(len(ring)); w > 1 {
 		// What the members reported sending (the gradient codec packs the
 		// elements into the bytes they need); the int64 size before any report.
 		st.reduceBytesPerStep = 2 * (w - 1) * c.reduceB / w
 		var reported int64
-		for _, mi := range m.Members() {
+		for _, mi := range members {
 			if mi.Rank >= 0 {
 				reported = max(reported, mi.LastReduceBytes)
 			}
@@ -109,7 +110,7 @@ func (c *Coordinator) buildStatus() liveStatus {
 	if err := m.Err(); err != nil {
 		st.err = err.Error()
 	}
-	for _, mi := range m.Members() {
+	for _, mi := range members {
 		st.members = append(st.members, memberStatus{id: mi.ID, addr: mi.Addr, state: mi.State, rank: mi.Rank,
 			steps: int64(mi.Steps), lastStep: mi.LastStep, meanStep: mi.MeanStep, lastCompute: mi.LastCompute, lastReduce: mi.LastReduce})
 	}
