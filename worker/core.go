@@ -16,9 +16,9 @@ import (
 //   - joining the gossip: an attempt through every join address failed, or
 //     one answered (when to say so, when to give up, how long to wait);
 //   - registering: the coordinator's answer to a registration, the job
-//     loaded, a registration or the serve loop ended (prepare the job, join
-//     the coordinator's gossip, serve, register again now or after a backoff,
-//     or return);
+//     loaded, a registration or the serve loop ended (load the job, join the
+//     coordinator's gossip, serve, register again now or after a backoff, or
+//     return);
 //   - serving: an instruction from the coordinator, the step in flight
 //     finishing, the coordinator lost, its own address moved;
 //
@@ -34,7 +34,7 @@ type stepKey struct {
 
 func (k stepKey) String() string { return fmt.Sprintf("g%d s%d", k.gen, k.step) }
 
-// decision is what the driver does after an event, in this order: cancel
+// decision is what the serve loop does after an event, in this order: cancel
 // the step in flight (and wait for it, dropping its report), or wait for it
 // to finish keeping its result; send the finished step's report; start a
 // step; leave the serve loop with a reason.
@@ -42,7 +42,7 @@ type decision struct {
 	Cancel bool    // cancel the step in flight and wait for it; its report is dropped
 	Await  bool    // let the step in flight finish (its state is kept), report nothing
 	Report bool    // send the report of the step that finished
-	Start  bool    // start computing StartKey
+	Start  bool    // start computing Key
 	Key    stepKey // the step to start
 	Leave  leave   // leave the serve loop
 }

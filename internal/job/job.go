@@ -1,6 +1,14 @@
 // Package job defines a training job: the data set, the network, the neuron
 // settings, the optimisation recipe and the data-parallel layout, as one value that
 // a JSON job file, flags and the checkpoint store all describe the same way.
+//
+// It also holds what the single-process trainer, the coordinator and the workers
+// share about running a job: its preparation (Prepare, with every check between
+// the data and the network), the unit/step/epoch arithmetic (Units), the one
+// function that computes a step's micro-batches (Prepared.Compute), and the
+// vocabulary of a distributed run (Task, Welcome, Report, Held, Digest, SyncMode).
+// These types know nothing of protos: package cluster converts them where a
+// message is sent or received.
 package job
 
 import (
