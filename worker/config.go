@@ -144,6 +144,9 @@ func sanitize(s string) string {
 // the gossip or to deliver a report: RetryMin doubling up to RetryMax.
 func (c Config) backoff() cluster.Backoff { return cluster.NewBackoff(c.RetryMin, c.RetryMax) }
 
+// retries is the retry rule of a call allowed n consecutive failures.
+func (c Config) retries(n int) *retries { return &retries{max: n, bo: c.backoff()} }
+
 // Validate reports the first bad field.
 func (c Config) Validate() error {
 	bad := func(field string, v any, want string) error {

@@ -418,3 +418,30 @@ func (c *core) ended(e end) regDecision {
 	}
 	return regDecision{Return: true}
 }
+
+// retries is the rule of a call that is tried again after a failure (the
+// task poll, the step report, the gossip restart on a new address): after
+// each failure, the pause before the next attempt (a backoff doubling from
+// Config.RetryMin to RetryMax), and whether it was the last failure allowed
+// (max consecutive failures; a success starts the count again). Config.retries
+// makes one.
+type retries struct {
+	max   int
+	fails int
+	bo    cluster.Backoff
+}
+
+// failed is a failure of the call: the pause before the next attempt, and
+// whether the call should be given up.
+func (r *retries) failed() (pause time.Duration, last bool) {
+	r.fails++
+	pause = r.bo.Delay()
+	r.bo.Failed()
+	return pause, r.fails >= r.max
+}
+
+// ok is a success of the call.
+func (r *retries) ok() {
+	r.fails = 0
+	r.bo.Reset()
+}

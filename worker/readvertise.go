@@ -201,19 +201,19 @@ func (w *Worker) readvertise(ctx context.Context, ip string) error {
 		node, addr string
 		err        error
 	)
-	bo := w.cfg.backoff()
-	for try := 1; ; try++ {
+	tries := w.cfg.retries(gossipRestartTries)
+	for {
 		if nml, node, addr, err = w.startGossip(ip); err == nil {
 			break
 		}
-		if try == gossipRestartTries {
+		pause, last := tries.failed()
+		if last {
 			return fmt.Errorf("%w: %s: %v", ErrGossip, ip, err)
 		}
-		w.log.Warn("starting the gossip on the new address", "addr", ip, "err", err, "retry_in", bo.Delay())
-		if !sleep(ctx, bo.Delay()) {
+		w.log.Warn("starting the gossip on the new address", "addr", ip, "err", err, "retry_in", pause)
+		if !sleep(ctx, pause) {
 			return ctx.Err()
 		}
-		bo.Failed()
 	}
 	w.gmu.Lock()
 	if w.crashed {

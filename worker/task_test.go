@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/asfnet/asf/internal/job"
 	"google.golang.org/grpc/codes"
@@ -103,5 +104,31 @@ func TestEndOf(t *testing.T) {
 				t.Errorf("endOf(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRetries checks the rule of the poll, the report and the gossip
+// restart: the pause doubles up to RetryMax, the n-th consecutive failure is
+// the last, and a success starts over.
+func TestRetries(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RetryMin, cfg.RetryMax = time.Second, 4*time.Second
+	r := cfg.retries(4)
+	type try struct {
+		ok    bool
+		pause time.Duration
+		last  bool
+	}
+	for i, s := range []try{
+		{pause: time.Second}, {pause: 2 * time.Second}, {ok: true},
+		{pause: time.Second}, {pause: 2 * time.Second}, {pause: 4 * time.Second}, {pause: 4 * time.Second, last: true},
+	} {
+		if s.ok {
+			r.ok()
+			continue
+		}
+		if pause, last := r.failed(); pause != s.pause || last != s.last {
+			t.Fatalf("failure %d: pause %v, last %v; want %v, %v", i, pause, last, s.pause, s.last)
+		}
 	}
 }

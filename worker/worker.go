@@ -586,8 +586,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, c *core,
 // once. After LostAfter consecutive failures it reports on lost and stops.
 func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks chan order, lost chan<- error) {
 	var have haveKey
-	fails := 0
-	bo := w.cfg.backoff()
+	tries := w.cfg.retries(w.cfg.LostAfter)
 	for {
 		w.mu.Lock()
 		req := &asfpb.NextTaskRequest{WorkerId: w.cfg.ID, HaveKind: asfpb.TaskKind(have.kind), HaveGeneration: have.gen, HaveStep: int64(have.step),
@@ -603,19 +602,17 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 			return
 		}
 		if err != nil {
-			fails++
-			if fails >= w.cfg.LostAfter {
+			pause, last := tries.failed()
+			if last {
 				lost <- err
 				return
 			}
-			if !sleep(ctx, bo.Delay()) {
+			if !sleep(ctx, pause) {
 				return
 			}
-			bo.Failed()
 			continue
 		}
-		fails = 0
-		bo.Reset()
+		tries.ok()
 		task, berr := cluster.TaskFromPB(pt) // the wire ends here
 		t := order{Task: task, BaseErr: berr}
 		if keyOf(t.Task) == have && t.Kind != job.TaskDone {
@@ -637,24 +634,26 @@ func (w *Worker) poll(ctx context.Context, cl asfpb.CoordinatorClient, tasks cha
 	}
 }
 
-// report delivers a step report, retrying a few times.
+// report delivers a step report, trying LostAfter times (and pausing after
+// the last failure too, before the coordinator counts as lost).
 func (w *Worker) report(ctx context.Context, cl asfpb.CoordinatorClient, r *job.Report) error {
 	rep := cluster.ReportToPB(*r, w.held()) // the wire form, made here only
-	var err error
-	bo := w.cfg.backoff()
-	for range w.cfg.LostAfter {
+	tries := w.cfg.retries(w.cfg.LostAfter)
+	for {
 		cctx, cancel := context.WithTimeout(ctx, w.cfg.RPCTimeout)
-		_, err = cl.Report(cctx, rep)
+		_, err := cl.Report(cctx, rep)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if !sleep(ctx, bo.Delay()) {
+		pause, last := tries.failed()
+		if !sleep(ctx, pause) {
 			return ctx.Err()
 		}
-		bo.Failed()
+		if last {
+			return err
+		}
 	}
-	return err
 }
 
 // finish handles the end of the job: it keeps the final state.
