@@ -10,8 +10,8 @@ import (
 )
 
 // The worker's decisions, as a pure machine in the coordinator's style. Run
-// and the serve loop (worker.go, join.go) feed it the events they see and
-// carry out the decisions it returns:
+// (worker.go, join.go, register.go) and the serve loop (serve.go) feed it the
+// events they see and carry out the decisions it returns:
 //
 //   - joining the gossip: an attempt through every join address failed, or
 //     one answered (when to say so, when to give up, how long to wait);
