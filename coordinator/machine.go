@@ -295,7 +295,8 @@ func (o Failed) String() string { return fmt.Sprintf("failed: %v", o.Err) }
 // of a finished job has ended (Evaluating), or FinishGrace has passed since
 // the job ended (a finished job still waits for its evaluations). A machine
 // that starts on a finished job serves the whole FinishGrace: the workers
-// started beside it have not registered yet. Emitted once, last.
+// started beside it have not registered yet. Emitted once; the driver feeds
+// the machine nothing after it.
 type Stop struct{ Err error }
 
 func (o Stop) String() string {
