@@ -31,9 +31,8 @@ type Config struct {
 	Rank int
 	// Size is the number of peers in the ring (W).
 	Size int
-	// ChunkBytes is the largest payload of one message, MinChunkBytes..MaxChunkBytes,
-	// rounded down to whole elements. A segment is cut into at least eight chunks
-	// unless that makes them smaller than 32 KiB (or than ChunkBytes).
+	// ChunkBytes is the payload size of one message, MinChunkBytes..MaxChunkBytes;
+	// it is rounded down to whole elements.
 	ChunkBytes int
 	// StallTimeout bounds the time without any message sent or received; after it
 	// the reduction fails with ErrStalled (and ErrAborted).

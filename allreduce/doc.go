@@ -8,9 +8,8 @@
 // receives from its left neighbour to its own copy and passes the partial sum on,
 // so that after them each peer holds one fully summed segment; in W-1 all-gather
 // rounds the summed segments travel once more round the ring. Each peer sends and
-// receives 2(W-1)/W of the buffer in all. Segments are cut into chunks (at
-// most Config.ChunkBytes, 1 MiB by default, below gRPC's 4 MiB message limit;
-// at least eight per segment down to 32 KiB, so that every round streams), and a
+// receives 2(W-1)/W of the buffer in all. Segments are cut into chunks
+// (Config.ChunkBytes, 1 MiB by default, below gRPC's 4 MiB message limit), and a
 // chunk is forwarded as soon as it has been added or copied, so that sending,
 // receiving and summing overlap. Buffers of any length work: empty, shorter than
 // W, not a multiple of W. A ring of one returns at once.

@@ -29,9 +29,7 @@ func AllReduceFloat32(ctx context.Context, t Transport, cfg Config, buf []float3
 // Step, Size, ChunkBytes, codec and len(buf), and its own Rank.
 //
 // The buffer is cut into Size segments of n/Size elements (the first n mod Size
-// get one more), and each segment into chunks of at most cfg.ChunkBytes: at
-// least eight per segment unless that makes them smaller than 32 KiB, so
-// that a round streams (pipelineChunk). In round t a peer
+// get one more), and each segment into chunks of cfg.ChunkBytes. In round t a peer
 // sends segment (Rank-t) mod Size to its right neighbour and receives segment
 // (Rank-t-1) mod Size from its left one; it forwards each received chunk as soon as
 // it has added it (reduce-scatter) or copied it (all-gather), so that sending,
@@ -65,7 +63,7 @@ func AllReduceSent[T any](ctx context.Context, t Transport, cfg Config, codec Co
 		cfg:   cfg,
 		codec: codec,
 		buf:   buf,
-		plan:  newPlan(len(buf), cfg.Size, cfg.Rank, pipelineChunk(len(buf), cfg.Size, cfg.ChunkBytes, codec.Size())),
+		plan:  newPlan(len(buf), cfg.Size, cfg.Rank, cfg.ChunkBytes/codec.Size()),
 		sess:  Session{Job: cfg.Job, Generation: cfg.Generation, Step: cfg.Step, Rank: cfg.Rank, Size: cfg.Size},
 		queue: newMsgQueue(),
 	}
@@ -73,26 +71,6 @@ func AllReduceSent[T any](ctx context.Context, t Transport, cfg Config, codec Co
 		return r.sent.Load(), fmt.Errorf("allreduce %v: %w", r.sess, err)
 	}
 	return r.sent.Load(), nil
-}
-
-// A segment is cut into at least pipelineChunks chunks, none smaller than
-// pipelineMinBytes, so that a round's data streams through the ring: a peer
-// forwards a chunk while the next one arrives. With whole-segment chunks (the
-// LeNet gradient at W = 4 is one 1 MiB chunk per segment) each of the 2(W-1)
-// rounds waits for its whole segment before passing it on.
-const (
-	pipelineChunks   = 8
-	pipelineMinBytes = 32 << 10
-)
-
-// pipelineChunk returns the elements per chunk of a reduction of n elements
-// of elemSize bytes over size peers with at most maxBytes per chunk: a
-// function of values every peer shares, so all cut the same chunks.
-func pipelineChunk(n, size, maxBytes, elemSize int) int {
-	most := maxBytes / elemSize
-	seg := (n + size - 1) / size
-	want := max((seg+pipelineChunks-1)/pipelineChunks, pipelineMinBytes/elemSize)
-	return max(min(most, want), 1)
 }
 
 // plan is the geometry of a reduction: segments and chunks.

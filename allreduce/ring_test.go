@@ -358,30 +358,3 @@ func containsWord(s, w string) bool {
 	}
 	return false
 }
-
-// Chunks are small enough for a round to stream: at least eight per segment
-// unless that goes below 32 KiB, never above the configured size.
-func TestPipelineChunk(t *testing.T) {
-	cases := []struct {
-		name                    string
-		n, size, maxBytes, elem int
-		want                    int
-	}{
-		{"LeNet gradient W=4", 517522, 4, 1 << 20, 8, 16173},     // 129381 per segment / 8
-		{"LeNet gradient W=2", 517522, 2, 1 << 20, 8, 32346},     // 258761 / 8
-		{"64 MiB of int64, W=2", 8 << 20, 2, 1 << 20, 8, 131072}, // the configured 1 MiB
-		{"small buffer: the 32 KiB floor", 10000, 4, 1 << 20, 8, 4096},
-		{"tiny configured chunk", 1000, 2, 16, 8, 2},
-		{"float32", 517522, 4, 1 << 20, 4, 16173},
-	}
-	for _, c := range cases {
-		got := pipelineChunk(c.n, c.size, c.maxBytes, c.elem)
-		if got != c.want {
-			t.Errorf("%s: %d elements per chunk, want %d", c.name, got, c.want)
-		}
-		p := newPlan(c.n, c.size, 0, got)
-		if c.want*c.elem > pipelineMinBytes && c.want < c.maxBytes/c.elem && p.chunks(0) < pipelineChunks {
-			t.Errorf("%s: %d chunks in segment 0, want >= %d", c.name, p.chunks(0), pipelineChunks)
-		}
-	}
-}
