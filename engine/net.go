@@ -385,25 +385,18 @@ func (m *Model) Bias(l int) []float32 {
 // bitwise equal models.
 func (m *Model) Digest() [32]byte {
 	h := sha256.New()
+	buf := make([]byte, 0, 4096)
 	if nativeLittleEndian && len(m.Params) > 0 {
 		// The little-endian bytes of the weights are their memory: hash it
 		// in place (sha256 runs at its full rate on one large write).
 		h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&m.Params[0])), 4*len(m.Params)))
-		buf := make([]byte, 0, 8*len(m.Scales))
-		for _, s := range m.Scales {
-			buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(s))
-		}
-		h.Write(buf)
-		var d [32]byte
-		h.Sum(d[:0])
-		return d
-	}
-	buf := make([]byte, 0, 4096)
-	for _, w := range m.Params {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(w))
-		if len(buf) == cap(buf) {
-			h.Write(buf)
-			buf = buf[:0]
+	} else {
+		for _, w := range m.Params {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(w))
+			if len(buf) == cap(buf) {
+				h.Write(buf)
+				buf = buf[:0]
+			}
 		}
 	}
 	for _, s := range m.Scales {
