@@ -86,6 +86,7 @@ type Coordinator struct {
 	written int
 	evals   int // evaluations queued or running
 	reports []EpochReport
+	earlier []EpochTest // epochs finished before a resume (restore.go)
 	final   *checkpoint.State
 	stop    *Stop // the machine's decision to stop serving
 	reduceB int64

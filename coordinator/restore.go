@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/asfnet/asf/checkpoint"
@@ -78,10 +79,14 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 		switch p.Kind {
 		case "reset":
 			st.Ledger, st.Committed = nil, 0
+			c.earlier = nil
 		case "rollback":
 			if u, ok := c.units.UnitOf(p.Step); ok {
 				st.Ledger = st.Ledger[:min(len(st.Ledger), u)]
 			}
+			c.earlier = epochsUpTo(c.earlier, p.Step)
+		case "epoch":
+			c.earlier = append(epochsUpTo(c.earlier, p.Step-1), EpochTest{Epoch: p.Epoch, Step: p.Step, TestAcc: p.TestAcc, HasTest: p.HasTest})
 		case "step":
 			u, ok := c.units.UnitOf(p.Step)
 			if ok && u >= 1 && u-1 <= len(st.Ledger) {
@@ -107,6 +112,7 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 		return Start{}, fmt.Errorf("%w: checkpoint %d of %q is at step %d, the job has %d", ErrCheckpoint, info.ID, j.ID, h.Step, c.units.Total)
 	}
 	st.Checkpoint = &h
+	c.earlier = epochsUpTo(c.earlier, h.Step)
 	c.pub.ckpt = &ckptRef{held: h, id: info.ID}
 	if h.Step == c.units.Total {
 		c.final = state
@@ -135,3 +141,26 @@ func (c *Coordinator) verifyState(st *checkpoint.State) (Held, *engine.Model, er
 	}
 	return Held{Step: u, Digest: model.Digest()}, model, nil
 }
+
+// EpochTest is an epoch of the job's history that an earlier run of the
+// coordinator finished: its test accuracy, if it was measured.
+type EpochTest struct {
+	Epoch   int // 0-based
+	Step    int // the step count at its end
+	TestAcc float64
+	HasTest bool
+}
+
+// epochsUpTo keeps the epochs of es that end at or before step.
+func epochsUpTo(es []EpochTest, step int) []EpochTest {
+	for len(es) > 0 && es[len(es)-1].Step > step {
+		es = es[:len(es)-1]
+	}
+	return es
+}
+
+// Earlier returns the epochs a resumed job finished before this coordinator
+// started (from the store's metrics history, up to the checkpoint it continues
+// from), oldest first; nil for a new job. A resumed run reports the best test
+// accuracy over these and its own epochs.
+func (c *Coordinator) Earlier() []EpochTest { return slices.Clone(c.earlier) }

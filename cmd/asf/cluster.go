@@ -119,6 +119,11 @@ func runClusterTrain(cmd *cobra.Command, j job.Job, cf clusterFlags, o trainOpti
 	}
 	j = cl.Coordinator().Job()
 	epochs = j.Epochs
+	for _, e := range cl.Coordinator().Earlier() {
+		if e.HasTest {
+			rec.add(e.Epoch+1, e.TestAcc)
+		}
+	}
 	fmt.Fprintf(out, "job %s: %s on %s, T=%d, %d epoch(s), batch %d (micro-batch %d), seed %d, %d worker(s)\n",
 		j.ID, j.Spec, j.Dataset, j.Neuron.T, j.Epochs, j.Batch, j.Micro, j.Seed, cf.workers)
 	fmt.Fprintf(out, "coordinator %s (gossip %s); asf status --coordinator %s\n",
