@@ -68,6 +68,11 @@ type Config struct {
 	DataDir string
 	// Threads computes micro-batches (0 = GOMAXPROCS).
 	Threads int
+	// ComputeAhead starts computing the next step's micro-batches in gradient
+	// mode as soon as a step is reported, before its instruction comes
+	// (ahead.go): the coordinator's round trip is then hidden behind compute.
+	// The result is bitwise the same either way.
+	ComputeAhead bool
 	// PollWait is how long a task poll may be held by the coordinator.
 	PollWait time.Duration
 	// RPCTimeout bounds Join and Report calls.
@@ -105,6 +110,7 @@ func DefaultConfig() Config {
 		RetryMin:       100 * time.Millisecond,                           // a restarted coordinator is found quickly
 		RetryMax:       2 * time.Second,                                  // and a long outage costs little
 		LostAfter:      3,                                                // one broken connection is retried before giving up on it
+		ComputeAhead:   true,                                             // the coordinator's round trip overlaps compute
 	}
 }
 

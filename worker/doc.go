@@ -17,7 +17,12 @@
 //     copy fetched from the task's sync source and checked against the
 //     digest), compute the micro-batches j = rank, rank+W, ..., all-reduce in
 //     fixed point, apply the step to a copy, keep it as the tentative state,
-//     and report.
+//     and report. In gradient mode (Config.ComputeAhead, the default) the
+//     worker then starts computing the next step's micro-batches on the
+//     tentative state while the coordinator gathers the reports; the next
+//     task takes that result when it asks for the same computation (base
+//     state, place in the job, ring size and rank) and drops it otherwise
+//     (ahead.go). The result is bitwise the same either way.
 //  4. On wait: cancel the step in flight (the coordinator abandoned it). On
 //     rejoin: register again, keeping the states. On done: keep the final
 //     state and return.

@@ -26,6 +26,13 @@ type Stats struct {
 	// computation, the all-reduce (of the steps that reduced), and fetching
 	// states from peers.
 	StepSeconds, ComputeSeconds, ReduceSeconds, SyncSeconds float64
+	// UpdateSeconds is the cumulative time of the optimizer steps, weights
+	// digests and state copies after the all-reduces.
+	UpdateSeconds float64
+	// AheadTaken and AheadDropped count the steps whose micro-batches were
+	// computed ahead, before their instruction came, and taken, or dropped
+	// because the instruction asked for something else (ahead.go).
+	AheadTaken, AheadDropped int64
 	// Last successful step.
 	LastStep, LastCompute, LastReduce time.Duration
 	// ReduceBytes is what this worker sent in all-reduces; Reduces counts the
@@ -68,6 +75,7 @@ func (w *Worker) observeReport(rep *job.Report) {
 	o.s.StepSeconds += o.s.LastStep.Seconds()
 	o.s.ComputeSeconds += o.s.LastCompute.Seconds()
 	o.s.SyncSeconds += us(rep.SyncTime).Seconds()
+	o.s.UpdateSeconds += us(rep.UpdateTime).Seconds()
 	if b := rep.ReduceBytes; b > 0 {
 		o.s.ReduceBytes += b
 		o.s.Reduces++
@@ -76,6 +84,17 @@ func (w *Worker) observeReport(rep *job.Report) {
 	o.s.Samples += int64(rep.Stats.Samples)
 	if n := rep.Stats.Samples; n > 0 {
 		o.s.Loss, o.s.Accuracy = rep.Stats.MSE/float64(n), float64(rep.Stats.Correct)/float64(n)
+	}
+}
+
+// ahead counts a compute done ahead, taken or dropped.
+func (o *observed) ahead(taken bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if taken {
+		o.s.AheadTaken++
+	} else {
+		o.s.AheadDropped++
 	}
 }
 

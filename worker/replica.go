@@ -42,8 +42,8 @@ func (r *replica) held() job.Held { return job.Held{Step: r.step, Digest: r.dige
 // becomes the spare.
 func (w *Worker) setLocked(comm, tent *replica) {
 	for _, old := range []*replica{w.comm, w.tent} {
-		if old != nil && old != comm && old != tent {
-			w.spare = old
+		if old != nil && old != comm && old != tent && (w.ahead == nil || old != w.ahead.from) {
+			w.spare = old // (a state a compute ahead reads is left to the collector)
 		}
 	}
 	w.comm, w.tent = comm, tent

@@ -15,6 +15,7 @@ import (
 
 // inflight is a step being computed.
 type inflight struct {
+	task   order
 	cancel context.CancelFunc
 	done   chan *job.Report
 }
@@ -37,6 +38,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, c *core,
 		}
 	}
 	defer stop()
+	defer w.endAhead() // (runs after stop: a step in flight may be taking it)
 	// do carries out d; t is the instruction that led to it (for a start).
 	do := func(d decision, t order) {
 		if d.Cancel {
@@ -50,7 +52,7 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, c *core,
 		}
 		if d.Start {
 			sctx, cancel := context.WithCancel(ctx)
-			cur = &inflight{cancel: cancel, done: make(chan *job.Report, 1)}
+			cur = &inflight{task: t, cancel: cancel, done: make(chan *job.Report, 1)}
 			go func(f *inflight) { f.done <- w.step(sctx, t) }(cur)
 		}
 	}
@@ -75,12 +77,14 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, c *core,
 			do(c.lost(), order{})
 			return fmt.Errorf("%w: %v", errLost, err)
 		case rep := <-curDone:
+			t := cur.task
 			cur = nil
 			c.stepDone()
 			w.observeReport(rep)
 			if err := w.report(ctx, cl, rep); err != nil {
 				return fmt.Errorf("%w: %v", errLost, err)
 			}
+			w.startAhead(t, rep)
 		case t := <-tasks:
 			d := c.instruction(t.Kind, stepKey{gen: t.Generation, step: t.Step})
 			do(d, t)

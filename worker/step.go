@@ -70,8 +70,10 @@ func (w *Worker) step(ctx context.Context, t order) *job.Report {
 
 	// The micro-batches of this ring position: j = rank, rank+W, ...
 	acc := r.acc
-	mine, took, err := r.prep.Compute(base.model, r.perm(epoch), epoch, sie,
-		func(n int) []int { return dataset.Assign(n, size, rank) }, r.wss, acc)
+	mine, took, pre, err := w.computeStep(r, base, epoch, sie, size, rank)
+	if pre != nil {
+		start = pre.start // the step began with the compute done ahead
+	}
 	if err != nil {
 		return fail(job.FailureFatal, fmt.Errorf("micro-batches of step %d: %w", step, err))
 	}
@@ -112,6 +114,7 @@ func (w *Worker) step(ctx context.Context, t order) *job.Report {
 	}
 	rep.ReduceTime = time.Since(t1)
 
+	t2 := time.Now()
 	next := w.copyOf(base)
 	next.step = step + 1
 	st, err := next.opt.Apply(next.model, acc, epoch)
@@ -119,7 +122,9 @@ func (w *Worker) step(ctx context.Context, t order) *job.Report {
 		return fail(job.FailureFatal, fmt.Errorf("applying step %d: %w", step, err))
 	}
 	w.observeSpikes(r.prep.Net, st)
-	return w.keep(base, next, rep, job.StepStats{MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}, start)
+	rep = w.keep(base, next, rep, job.StepStats{MSE: st.MSE, CE: st.CE, Correct: st.Correct, Samples: st.Samples}, start)
+	rep.UpdateTime = time.Since(t2)
+	return rep
 }
 
 // check reports a compute task for worker self that does not fit the job

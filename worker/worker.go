@@ -66,6 +66,7 @@ type Worker struct {
 	comm  *replica // the committed state
 	tent  *replica // the tentative state (after the step last computed)
 	spare *replica // a state no longer held, whose buffers the next step reuses
+	ahead *ahead   // the next step's compute, started before its instruction (ahead.go)
 
 	lastGen atomic.Uint64
 	steps   int

@@ -30,6 +30,7 @@ type benchScalingFlags struct {
 	binDir, plot, jsonOut     string
 	logDir, fromJSON          string
 	checkEngine, predict      bool
+	computeAhead              bool
 }
 
 func newBenchScalingCmd() *cobra.Command {
@@ -89,6 +90,7 @@ workers below them.`,
 	fl.IntVar(&f.warmup, "warmup", def.WarmSteps, "steps before the measurement (loading, first connections)")
 	fl.IntVar(&f.repeat, "repeat", 1, "measure every configuration this many times, in interleaved rounds, and keep the median (on a busy host)")
 	fl.IntVar(&f.threads, "threads", def.Threads, "compute goroutines per worker")
+	fl.BoolVar(&f.computeAhead, "compute-ahead", true, "workers compute the next step's micro-batches before its instruction comes (asf-worker --compute-ahead)")
 	fl.IntVar(&f.micro, "micro-batch", def.Job.Micro, "micro-batch size")
 	fl.IntVarP(&f.T, "time-steps", "T", def.Job.Neuron.T, "time steps per sample")
 	fl.StringVar(&f.dataset, "dataset", def.Job.Dataset, "data set (mnist and fashion-mnist are fetched when absent)")
@@ -124,6 +126,7 @@ func (f benchScalingFlags) configs(binDir, dataDir string) ([]scaling.RunConfig,
 						c.Job.Dataset, c.Job.Neuron.Gain = f.dataset, job.GainFor(f.dataset)
 					}
 					c.LogDir = f.logDir
+					c.NoComputeAhead = !f.computeAhead
 					if err := c.Validate(); err != nil {
 						return nil, fmt.Errorf("W=%d batch %d %s %s: %w", w, b, mode, ls, err)
 					}

@@ -31,6 +31,7 @@ func Worker() *cobra.Command {
 	fs.DurationVar(&c.ReresolveEvery, "reresolve-every", c.ReresolveEvery, "how often an auto-detected address (no --gossip-advertise) is looked up again; when it changed (docker reconnect, DHCP), the worker rejoins at the new one (0 = never)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the data sets")
 	fs.IntVar(&c.Threads, "threads", c.Threads, "goroutines computing micro-batches (0 = all cores)")
+	fs.BoolVar(&c.ComputeAhead, "compute-ahead", c.ComputeAhead, "in gradient mode, start computing the next step's micro-batches as soon as a step is reported, before the coordinator's instruction (same result; hides the coordinator's round trip)")
 	nf.register(fs, c.Gossip.BindPort, "gossip address other nodes use (default: the bound one; on all interfaces, a private IP of this host, looked up again every --reresolve-every); an explicit address is never looked up again",
 		DefaultWorkerHTTP, "/metrics and /healthz")
 

@@ -24,6 +24,8 @@ type InProc struct {
 	Logger       *slog.Logger
 	// Tweak, if set, adjusts the coordinator's configuration.
 	Tweak func(*coordinator.Config)
+	// NoComputeAhead turns off the workers' compute ahead (worker.Config.ComputeAhead).
+	NoComputeAhead bool
 }
 
 // Report is what a scheduled run observed.
@@ -31,6 +33,8 @@ type Report struct {
 	Result   *coordinator.Result
 	Applied  []Fault
 	Outcomes map[string]*worker.Outcome
+	// Stats are the workers' measurements at the end, by id.
+	Stats map[string]worker.Stats
 	// DeathToCommit is, for each killed worker, the time from its death to the
 	// next committed step.
 	DeathToCommit []time.Duration
@@ -89,7 +93,7 @@ func RunInProc(ctx context.Context, o InProc) (*Report, error) {
 		mu       sync.Mutex
 		cl       *inproc.Cluster
 		gates    = map[string]*gate{}
-		rep      = &Report{Outcomes: map[string]*worker.Outcome{}}
+		rep      = &Report{Outcomes: map[string]*worker.Outcome{}, Stats: map[string]worker.Stats{}}
 		fired    = map[int]bool{}
 		deaths   []time.Time
 		asyncErr error
@@ -165,6 +169,7 @@ func RunInProc(ctx context.Context, o InProc) (*Report, error) {
 			next++
 			mu.Unlock()
 			wc.Threads = 1
+			wc.ComputeAhead = !o.NoComputeAhead
 			wc.RetryMax = 500 * time.Millisecond
 			wc.Hooks.BeforeReduce = gateOf(wc.ID).wait
 			return wc
@@ -184,8 +189,11 @@ func RunInProc(ctx context.Context, o InProc) (*Report, error) {
 	rep.Result = res
 	for i := range next {
 		id := fmt.Sprintf("w%d", i)
-		if n := cl.Worker(id); n != nil && n.Outcome != nil {
-			rep.Outcomes[id] = n.Outcome
+		if n := cl.Worker(id); n != nil {
+			if n.Outcome != nil {
+				rep.Outcomes[id] = n.Outcome
+			}
+			rep.Stats[id] = n.W.Stats()
 		}
 	}
 	if err == nil {

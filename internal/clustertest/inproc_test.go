@@ -178,8 +178,12 @@ func TestInProcFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := rep.Result
-			t.Logf("%v: %v, %d generations, %d retries, %d recomputed", tc.schedule, time.Since(start).Round(time.Millisecond),
-				res.Generation, res.Retries, res.Recomputed)
+			var taken, dropped int64
+			for _, s := range rep.Stats {
+				taken, dropped = taken+s.AheadTaken, dropped+s.AheadDropped
+			}
+			t.Logf("%v: %v, %d generations, %d retries, %d recomputed; computed ahead: %d taken, %d dropped", tc.schedule,
+				time.Since(start).Round(time.Millisecond), res.Generation, res.Retries, res.Recomputed, taken, dropped)
 			if len(rep.Applied) != len(sched) {
 				t.Fatalf("applied %v of %v", rep.Applied, sched)
 			}

@@ -58,4 +58,7 @@ type Report struct {
 	ReduceTime  time.Duration
 	StepTime    time.Duration
 	ReduceBytes int64
+	// UpdateTime is the worker's optimizer step, weights digest and state
+	// copy after the all-reduce. The worker's metrics show it; it is not sent.
+	UpdateTime time.Duration
 }

@@ -180,6 +180,8 @@ var (
 	wStepSecs = summary("asf_worker_step_seconds", "Time of the successful steps, from task to report.", "worker")
 	wCompSecs = summary("asf_worker_compute_seconds", "Computation time of the successful steps (forward and ASF-BP backward).", "worker")
 	wRedSecs  = summary("asf_worker_allreduce_seconds", "All-reduce time of the steps that reduced with ring neighbours.", "worker")
+	wUpdSecs  = summary("asf_worker_update_seconds", "Time of the successful steps' updates after the all-reduce (optimizer step, weights digest, state copy).", "worker")
+	wAhead    = counter("asf_worker_ahead_steps_total", "Steps whose micro-batches were computed ahead, before their instruction came, by outcome (taken, or dropped because the instruction asked for another computation).", "worker", "outcome")
 	wSyncSecs = counter("asf_worker_sync_seconds_total", "Time spent fetching states from peers or the coordinator.", "worker")
 	wRedBytes = counter("asf_worker_allreduce_bytes_total", "Bytes this worker sent in all-reduces.", "worker")
 	wLastStep = gauge("asf_worker_last_step_seconds", "Time of the last successful step.", "worker")
@@ -193,7 +195,7 @@ var (
 	wRate     = gauge("asf_worker_firing_rate", "Mean spikes per neuron per time step of each layer in the last step.", "worker", "layer", "name")
 )
 
-var workerDescs = []*prometheus.Desc{wSteps.Desc, wFailed.Desc, wStepSecs, wCompSecs, wRedSecs, wSyncSecs.Desc, wRedBytes.Desc,
+var workerDescs = []*prometheus.Desc{wSteps.Desc, wFailed.Desc, wStepSecs, wCompSecs, wRedSecs, wUpdSecs, wAhead.Desc, wSyncSecs.Desc, wRedBytes.Desc,
 	wLastStep.Desc, wLastRed.Desc, wSamples.Desc, wLoss.Desc, wAcc.Desc, wGen.Desc, wStep.Desc, wSynced.Desc, wRate.Desc}
 
 // workersCollector collects the metrics of the workers of a process (one in
@@ -219,6 +221,9 @@ func (c *workersCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstSummary(wStepSecs, uint64(s.Steps), s.StepSeconds, nil, id)
 		ch <- prometheus.MustNewConstSummary(wCompSecs, uint64(s.Steps), s.ComputeSeconds, nil, id)
 		ch <- prometheus.MustNewConstSummary(wRedSecs, uint64(s.Reduces), s.ReduceSeconds, nil, id)
+		ch <- prometheus.MustNewConstSummary(wUpdSecs, uint64(s.Steps), s.UpdateSeconds, nil, id)
+		ch <- wAhead.metric(float64(s.AheadTaken), id, "taken")
+		ch <- wAhead.metric(float64(s.AheadDropped), id, "dropped")
 		ch <- wSyncSecs.metric(s.SyncSeconds, id)
 		ch <- wRedBytes.metric(float64(s.ReduceBytes), id)
 		ch <- wLastStep.metric(seconds(s.LastStep), id)

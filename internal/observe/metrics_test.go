@@ -98,7 +98,7 @@ func TestCoordinator(t *testing.T) {
 
 func TestWorkers(t *testing.T) {
 	stats := []worker.Stats{
-		{ID: "w0", Steps: 4, StepSeconds: 2, ComputeSeconds: 1.5, ReduceSeconds: 0.4, Reduces: 4, ReduceBytes: 800,
+		{ID: "w0", Steps: 4, StepSeconds: 2, ComputeSeconds: 1.5, ReduceSeconds: 0.4, Reduces: 4, ReduceBytes: 800, UpdateSeconds: 0.08, AheadTaken: 3, AheadDropped: 1,
 			Samples: 128, Loss: 0.2, LastStep: 500 * time.Millisecond, Layers: []string{"8C3", "P2", "10FC"},
 			FiringRates: []float64{0.1, 0.05, 0}},
 		{ID: "w1", Steps: 3, FailedSteps: 1},
@@ -107,17 +107,20 @@ func TestWorkers(t *testing.T) {
 	reg.MustRegister(&workersCollector{stats: func() []worker.Stats { return stats }})
 	got := gather(t, reg)
 	want := map[string]float64{
-		"asf_worker_steps_total,w0":             4,
-		"asf_worker_failed_steps_total,w1":      1,
-		"asf_worker_step_seconds_sum,w0":        2,
-		"asf_worker_step_seconds_count,w0":      4,
-		"asf_worker_allreduce_seconds_sum,w0":   0.4,
-		"asf_worker_allreduce_seconds_count,w0": 4,
-		"asf_worker_allreduce_bytes_total,w0":   800,
-		"asf_worker_samples_total,w0":           128,
-		"asf_worker_last_step_seconds,w0":       0.5,
-		"asf_worker_firing_rate,0,8C3,w0":       0.1,
-		"asf_worker_firing_rate,1,P2,w0":        0.05,
+		"asf_worker_steps_total,w0":               4,
+		"asf_worker_failed_steps_total,w1":        1,
+		"asf_worker_step_seconds_sum,w0":          2,
+		"asf_worker_step_seconds_count,w0":        4,
+		"asf_worker_allreduce_seconds_sum,w0":     0.4,
+		"asf_worker_allreduce_seconds_count,w0":   4,
+		"asf_worker_allreduce_bytes_total,w0":     800,
+		"asf_worker_update_seconds_sum,w0":        0.08,
+		"asf_worker_ahead_steps_total,taken,w0":   3,
+		"asf_worker_ahead_steps_total,dropped,w0": 1,
+		"asf_worker_samples_total,w0":             128,
+		"asf_worker_last_step_seconds,w0":         0.5,
+		"asf_worker_firing_rate,0,8C3,w0":         0.1,
+		"asf_worker_firing_rate,1,P2,w0":          0.05,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || math.Abs(g-v) > 1e-9 {

@@ -76,6 +76,9 @@ type RunConfig struct {
 	WarmSteps, Steps int
 	// Threads is each worker's number of compute goroutines.
 	Threads int
+	// NoComputeAhead runs the workers with --compute-ahead=false: each step's
+	// compute waits for its instruction.
+	NoComputeAhead bool `json:",omitempty"`
 	// BinDir holds asf-coordinator and asf-worker.
 	BinDir string
 	// DataDir holds the data sets (read by every node).
@@ -147,9 +150,11 @@ func (c RunConfig) Validate() error {
 // WorkerTimes are one worker's means over the measured steps.
 type WorkerTimes struct {
 	ID string
-	// Step, Compute and Reduce are the worker's own step, computation and
-	// all-reduce times per step (its metrics).
-	Step, Compute, Reduce time.Duration
+	// Step, Compute, Reduce and Update are the worker's own step,
+	// computation, all-reduce and update times per step (its metrics; a
+	// worker that computes ahead starts a step's time with that compute,
+	// before the step's instruction came).
+	Step, Compute, Reduce, Update time.Duration
 	// PayloadBytes is what the worker's all-reduce sent per step (the
 	// elements' encoding); WireBytes is what its link carried per step in each
 	// direction's larger one (Ethernet frames: gRPC, HTTP/2, TCP/IP headers,
@@ -313,7 +318,7 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		wc, err := start(w.Name, nil, "asf-worker", "--worker-id", w.Name, "--join", ca(coordGossip),
 			"--coordinator", ca(coordGRPC), "--listen", wa(workerGRPC), "--gossip-bind", wa(workerGoss),
 			"--http", wa(workerHTTP), "--data-dir", dataDir, "--threads", strconv.Itoa(cfg.Threads),
-			"--linger", "--log-level", "warn")
+			"--compute-ahead="+strconv.FormatBool(!cfg.NoComputeAhead), "--linger", "--log-level", "warn")
 		if err != nil {
 			return p, err
 		}
@@ -422,6 +427,7 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		wt := WorkerTimes{ID: w.Name,
 			Step: sec(d("asf_worker_step_seconds_sum")), Compute: sec(d("asf_worker_compute_seconds_sum")),
 			Reduce:       sec(d("asf_worker_allreduce_seconds_sum")),
+			Update:       sec(d("asf_worker_update_seconds_sum")),
 			PayloadBytes: d("asf_worker_allreduce_bytes_total") / steps,
 			WireBytes:    float64(max(ub.TxBytes-ua.TxBytes, ub.RxBytes-ua.RxBytes)) / steps,
 			CPU:          sec((ub.CPU - ua.CPU).Seconds()),
@@ -449,12 +455,18 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		p.ReduceMin = min(p.ReduceMin, w.Reduce)
 	}
 	p.Wait = max(p.StepTime-p.Compute-p.Reduce, 0)
-	var step time.Duration
+	var step, update time.Duration
 	for _, w := range p.Workers {
 		step += w.Step / n
+		update += w.Update / n
 	}
-	p.Update = max(step-p.Compute-p.Reduce, 0)
-	p.Coord = max(p.StepTime-step, 0)
+	if update == 0 { // a worker without the update metric: its step time's rest
+		update = max(step-p.Compute-p.Reduce, 0)
+	}
+	p.Update = update
+	// What compute, all-reduce and update leave of the wall time: the
+	// coordinator's round trip, unless the workers compute ahead through it.
+	p.Coord = max(p.StepTime-p.Compute-p.Reduce-p.Update, 0)
 	log.Info("measured", "job", j.ID, "samples/s", p.SamplesPerSec, "step", p.StepTime, "compute", p.Compute, "reduce", p.Reduce)
 	return p, nil
 }
