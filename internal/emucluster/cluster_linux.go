@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,6 +163,11 @@ func (c *Cluster) addNode(ctx context.Context, n *Node) error {
 		{"-n", n.NetNS, "link", "set", "eth0", "up"},
 	} {
 		if err := c.ip(ctx, args...); err != nil {
+			return err
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.cfg.Sysctls)) {
+		if err := c.ip(ctx, "netns", "exec", n.NetNS, "sysctl", "-q", "-w", k+"="+c.cfg.Sysctls[k]); err != nil {
 			return err
 		}
 	}

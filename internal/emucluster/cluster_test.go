@@ -46,6 +46,9 @@ func TestConfigValidate(t *testing.T) {
 		{"outside the benchmark range", func(c *Config) { c.Subnet = netip.MustParsePrefix("10.0.0.0/24") }, "Subnet"},
 		{"wider than the range", func(c *Config) { c.Subnet = netip.MustParsePrefix("198.16.0.0/14") }, "Subnet"},
 		{"too small", func(c *Config) { c.Subnet = netip.MustParsePrefix("198.18.0.0/30"); c.Workers = 2 }, "Subnet"},
+		{"host sysctl", func(c *Config) { c.Sysctls = map[string]string{"kernel.panic": "1"} }, "Sysctls"},
+		{"sysctl path", func(c *Config) { c.Sysctls = map[string]string{"net/../kernel/panic": "1"} }, "Sysctls"},
+		{"net sysctl", func(c *Config) { c.Sysctls = map[string]string{"net.ipv4.tcp_slow_start_after_idle": "0"} }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
@@ -93,6 +96,7 @@ func TestParseRate(t *testing.T) {
 func TestClusterSmoke(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Workers, cfg.WorkerCPUs, cfg.LinkBits = 2, 0.45, 100e6
+	cfg.Sysctls = map[string]string{"net.ipv4.tcp_slow_start_after_idle": "0"}
 	needHost(t, cfg)
 	ctx := context.Background()
 	c, err := Create(ctx, cfg)
@@ -135,8 +139,9 @@ func TestClusterSmoke(t *testing.T) {
 		t.Errorf("the coordinator has a cgroup %s without a quota", nodes[0].CPUCgroup)
 	}
 
-	// A process started in w0 is in w0's cgroup and namespace from the start.
-	cmd, err := c.Command(ctx, "w0", "/bin/sh", "-c", "cat /proc/self/cgroup; readlink /proc/self/ns/net")
+	// A process started in w0 is in w0's cgroup and namespace from the start,
+	// with the namespace's settings.
+	cmd, err := c.Command(ctx, "w0", "/bin/sh", "-c", "cat /proc/self/cgroup; readlink /proc/self/ns/net; echo idle=$(cat /proc/sys/net/ipv4/tcp_slow_start_after_idle)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +163,9 @@ func TestClusterSmoke(t *testing.T) {
 	}
 	if want := "net:[" + strconv.FormatUint(inode(ino), 10) + "]"; !strings.Contains(out.String(), want) {
 		t.Errorf("the process's namespace is\n%s\nwant %s", out.String(), want)
+	}
+	if !strings.Contains(out.String(), "idle=0") {
+		t.Errorf("the namespace's tcp_slow_start_after_idle:\n%s\nwant idle=0 (Config.Sysctls)", out.String())
 	}
 
 	// TCP from w1 to w0 crosses the switch and both ports count it.

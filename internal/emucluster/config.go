@@ -38,6 +38,10 @@ type Config struct {
 	// LinkBits is each node's link rate in bit/s, in each direction; 0 leaves
 	// the links unshaped.
 	LinkBits int64
+	// Sysctls are set in every node's network namespace (name = value, as
+	// for sysctl -w; only net.* keys, which are per namespace), e.g.
+	// net.ipv4.tcp_slow_start_after_idle = 0.
+	Sysctls map[string]string
 	// Subnet holds the node addresses: the coordinator gets the first host
 	// address, worker i the (i+2)th. It must lie inside Benchmark.
 	Subnet netip.Prefix
@@ -61,6 +65,11 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	}
+	for k := range c.Sysctls {
+		if !strings.HasPrefix(k, "net.") || strings.ContainsAny(k, "/ =") || strings.Contains(k, "..") {
+			return bad("Sysctls", "want keys of the namespace's network settings (net.ipv4.tcp_slow_start_after_idle), got %q", k)
+		}
 	}
 	switch {
 	case c.Workers < 1:

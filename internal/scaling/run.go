@@ -79,6 +79,9 @@ type RunConfig struct {
 	// NoComputeAhead runs the workers with --compute-ahead=false: each step's
 	// compute waits for its instruction.
 	NoComputeAhead bool `json:",omitempty"`
+	// Sysctls are set in every node's network namespace
+	// (emucluster.Config.Sysctls).
+	Sysctls map[string]string `json:",omitempty"`
 	// BinDir holds asf-coordinator and asf-worker.
 	BinDir string
 	// DataDir holds the data sets (read by every node).
@@ -236,6 +239,7 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 
 	ec := emucluster.DefaultConfig()
 	ec.Workers, ec.WorkerCPUs, ec.LinkBits, ec.Logger = cfg.Workers, cfg.CPUs, cfg.LinkBits, log
+	ec.Sysctls = cfg.Sysctls
 	cl, err := emucluster.Create(ctx, ec)
 	if err != nil {
 		return p, err
