@@ -30,7 +30,7 @@ type benchScalingFlags struct {
 	binDir, plot, jsonOut     string
 	logDir, fromJSON          string
 	checkEngine, predict      bool
-	computeAhead              bool
+	computeAhead, pprof       bool
 	sysctls                   map[string]string
 }
 
@@ -92,6 +92,7 @@ workers below them.`,
 	fl.IntVar(&f.repeat, "repeat", 1, "measure every configuration this many times, in interleaved rounds, and keep the median (on a busy host)")
 	fl.IntVar(&f.threads, "threads", def.Threads, "compute goroutines per worker")
 	fl.StringToStringVar(&f.sysctls, "sysctl", nil, "network settings for every node's namespace, e.g. net.ipv4.tcp_slow_start_after_idle=0 (repeatable)")
+	fl.BoolVar(&f.pprof, "pprof", false, "start the workers with --pprof (profile one with: ip netns exec NS curl http://ADDR:8081/debug/pprof/profile?seconds=5)")
 	fl.BoolVar(&f.computeAhead, "compute-ahead", true, "workers compute the next step's micro-batches before its instruction comes (asf-worker --compute-ahead)")
 	fl.IntVar(&f.micro, "micro-batch", def.Job.Micro, "micro-batch size")
 	fl.IntVarP(&f.T, "time-steps", "T", def.Job.Neuron.T, "time steps per sample")
@@ -130,6 +131,7 @@ func (f benchScalingFlags) configs(binDir, dataDir string) ([]scaling.RunConfig,
 					c.LogDir = f.logDir
 					c.NoComputeAhead = !f.computeAhead
 					c.Sysctls = f.sysctls
+					c.Pprof = f.pprof
 					if err := c.Validate(); err != nil {
 						return nil, fmt.Errorf("W=%d batch %d %s %s: %w", w, b, mode, ls, err)
 					}

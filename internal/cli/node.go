@@ -16,7 +16,7 @@ import (
 // addresses, the security flags, --http, --linger and the logging flags.
 type nodeFlags struct {
 	gossipBind, gossipAdv, http string
-	linger                      bool
+	linger, pprof               bool
 	sec                         secure.Flags
 	log                         LogFlags
 }
@@ -29,6 +29,7 @@ func (n *nodeFlags) register(fs *pflag.FlagSet, gossipPort int, advHelp, httpAdd
 	fs.StringVar(&n.gossipAdv, "gossip-advertise", "", advHelp)
 	RegisterSecurity(fs, &n.sec)
 	fs.StringVar(&n.http, "http", httpAddr, "HTTP address of "+what+" (\"\" = off; the default falls back to a free port when taken)")
+	fs.BoolVar(&n.pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on --http (go tool pprof http://ADDR/debug/pprof/profile?seconds=10); off by default, they show the process's internals")
 	fs.BoolVar(&n.linger, "linger", false, "after the job finishes, stay up ("+what+" on --http) until stopped: for orchestrators that restart exited containers, such as Kubernetes")
 	n.log.Register(fs)
 }
@@ -68,6 +69,7 @@ func (n *nodeFlags) serveHTTP(ctx context.Context, fs *pflag.FlagSet, log *slog.
 	hc := observe.DefaultConfig(n.http)
 	hc.Fallback = !fs.Changed("http")
 	hc.Logger = log.With("component", "http")
+	hc.Pprof = n.pprof
 	hs, err := observe.Start(ctx, hc, node)
 	if err != nil {
 		return nil, nil, err

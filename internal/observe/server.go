@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,6 +37,10 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	ShutdownGrace     time.Duration
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (net/http/pprof:
+	// CPU, heap, goroutines, execution traces). Off by default: a profile
+	// shows the process's internals to whoever reaches the address.
+	Pprof bool
 	// Logger receives the server's log; nil discards.
 	Logger *slog.Logger
 }
@@ -144,6 +149,13 @@ func (s *Server) mux() http.Handler {
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError}))
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	if s.routes.handler != nil {
 		mux.Handle("/", s.routes.handler)
 	}

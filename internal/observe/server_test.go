@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -140,5 +141,26 @@ func TestValidate(t *testing.T) {
 	}
 	if err := DefaultConfig(":8080").Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// /debug/pprof/ is served only with Config.Pprof; without it the path goes
+// to the other routes like any other.
+func TestPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pprof=%v", on), func(t *testing.T) {
+			cfg := DefaultConfig("127.0.0.1:0")
+			cfg.Pprof = on
+			s, err := start(context.Background(), cfg, routes{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			code, body := get(t, s.URL()+"debug/pprof/goroutine?debug=1")
+			served := code == 200 && strings.Contains(body, "goroutine profile:")
+			if served != on {
+				t.Fatalf("GET /debug/pprof/goroutine with Pprof %v: %d %.80q", on, code, body)
+			}
+		})
 	}
 }

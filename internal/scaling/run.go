@@ -79,6 +79,9 @@ type RunConfig struct {
 	// NoComputeAhead runs the workers with --compute-ahead=false: each step's
 	// compute waits for its instruction.
 	NoComputeAhead bool `json:",omitempty"`
+	// Pprof starts the workers with --pprof: their /debug/pprof/ on the
+	// metrics address, for profiling a run from inside its namespace.
+	Pprof bool `json:",omitempty"`
 	// Sysctls are set in every node's network namespace
 	// (emucluster.Config.Sysctls).
 	Sysctls map[string]string `json:",omitempty"`
@@ -322,7 +325,8 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 		wc, err := start(w.Name, nil, "asf-worker", "--worker-id", w.Name, "--join", ca(coordGossip),
 			"--coordinator", ca(coordGRPC), "--listen", wa(workerGRPC), "--gossip-bind", wa(workerGoss),
 			"--http", wa(workerHTTP), "--data-dir", dataDir, "--threads", strconv.Itoa(cfg.Threads),
-			"--compute-ahead="+strconv.FormatBool(!cfg.NoComputeAhead), "--linger", "--log-level", "warn")
+			"--compute-ahead="+strconv.FormatBool(!cfg.NoComputeAhead), "--pprof="+strconv.FormatBool(cfg.Pprof),
+			"--linger", "--log-level", "warn")
 		if err != nil {
 			return p, err
 		}
