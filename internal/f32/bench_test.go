@@ -50,6 +50,21 @@ func benchDot(b *testing.B, n int) {
 	benchPaths(b, 2*n, func() { sink += Dot(x, y) })
 }
 
+// benchDot4 computes the four dot products of n elements that Dot4 returns,
+// with Dot4 or (four=false) with four calls of Dot, for the same flops.
+func benchDot4(b *testing.B, n int, four bool) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x0, x1, x2, x3, y := randVec(rng, n), randVec(rng, n), randVec(rng, n), randVec(rng, n), randVec(rng, n)
+	if four {
+		benchPaths(b, 8*n, func() {
+			d0, d1, d2, d3 := Dot4(x0, x1, x2, x3, y)
+			sink += d0 + d1 + d2 + d3
+		})
+		return
+	}
+	benchPaths(b, 8*n, func() { sink += Dot(x0, y) + Dot(x1, y) + Dot(x2, y) + Dot(x3, y) })
+}
+
 func benchScale(b *testing.B, n int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	x := randVec(rng, n)
@@ -81,6 +96,10 @@ func BenchmarkAxpy50(b *testing.B)      { benchAxpy(b, 50) }
 func BenchmarkAxpy250(b *testing.B)     { benchAxpy(b, 250) }
 func BenchmarkDot50(b *testing.B)       { benchDot(b, 50) }
 func BenchmarkDot250(b *testing.B)      { benchDot(b, 250) }
+func BenchmarkDot4x50(b *testing.B)     { benchDot4(b, 50, true) }
+func BenchmarkDot4x250(b *testing.B)    { benchDot4(b, 250, true) }
+func BenchmarkDotx4x50(b *testing.B)    { benchDot4(b, 50, false) }
+func BenchmarkDotx4x250(b *testing.B)   { benchDot4(b, 250, false) }
 func BenchmarkScale250(b *testing.B)    { benchScale(b, 250) }
 func BenchmarkAddConst250(b *testing.B) { benchAddConst(b, 250) }
 

@@ -548,6 +548,223 @@ dot5_reduce:
 	MOVSS         X0, ret+48(FP)
 	RET
 
+// func dot4Asm(x0, x1, x2, x3, y []float32) (d0, d1, d2, d3 float32)
+//
+// Four dot products against one y, each computed exactly as dotAsm computes
+// it: the same lanes, the same order of the products within a lane, the same
+// operand order of every multiply (x, y) and add (partial sum, product), the
+// same zero padding of the last partial block and the same reduction. Only
+// the loads of y are shared, and the four independent chains overlap. BX is
+// the byte offset of the current block in every slice.
+//
+// AVX2: two passes of two rows (R13 counts them), R11 and R12 pointing at the
+// rows of the pass;
+// Y0..Y3 and Y4..Y7 hold their partial sums s[0:8] ... s[24:32], Y8..Y11 the
+// block of y. The last partial block is taken 8 lanes at a time, each under
+// its VMASKMOVPS mask in Y12.
+//
+// AVX-512: one pass of four rows; row r's partial sums s[0:16] and s[16:32]
+// are in Z(2r) and Z(2r+1), the block of y in Z8 and Z9; the last partial
+// block is loaded under the zeroing masks K1 and K2 as in dotAsm.
+
+// DOT2_BLOCK8(off, A, B): the 8 elements at byte offset off of the last
+// partial block: the mask at off(AX) in Y12, y under it in Y13, the rows at
+// R11 and R12 under it in Y14 and Y15; their products are added to A and B.
+#define DOT2_BLOCK8(off, A, B) \
+	VMOVDQU    off(AX), Y12; \
+	VMASKMOVPS off(DI)(BX*1), Y12, Y13; \
+	VMASKMOVPS off(R11)(BX*1), Y12, Y14; \
+	VMASKMOVPS off(R12)(BX*1), Y12, Y15; \
+	VMULPS     Y13, Y14, Y14; \
+	VADDPS     Y14, A, A; \
+	VMULPS     Y13, Y15, Y15; \
+	VADDPS     Y15, B, B
+
+// DOT2_ROW32(R, A0, A1, A2, A3): the products of the 32 elements of row R at
+// BX with y (in Y8..Y11) are added to A0..A3.
+#define DOT2_ROW32(R, A0, A1, A2, A3) \
+	VMOVUPS (R)(BX*1), Y12; \
+	VMOVUPS 32(R)(BX*1), Y13; \
+	VMOVUPS 64(R)(BX*1), Y14; \
+	VMOVUPS 96(R)(BX*1), Y15; \
+	VMULPS  Y8, Y12, Y12; \
+	VADDPS  Y12, A0, A0; \
+	VMULPS  Y9, Y13, Y13; \
+	VADDPS  Y13, A1, A1; \
+	VMULPS  Y10, Y14, Y14; \
+	VADDPS  Y14, A2, A2; \
+	VMULPS  Y11, Y15, Y15; \
+	VADDPS  Y15, A3, A3
+
+// DOT2_REDUCE(S0, S1, S2, S3, R0, R1): dot2_reduce on the partial sums in
+// the YMM registers S0..S3; the result is left in R0 (the XMM half of S0),
+// R1 (that of S1) is scratch.
+#define DOT2_REDUCE(S0, S1, S2, S3, R0, R1) \
+	VADDPS       S2, S0, S0; \
+	VADDPS       S3, S1, S1; \
+	VADDPS       S1, S0, S0; \
+	VEXTRACTF128 $1, S0, R1; \
+	VADDPS       R1, R0, R0; \
+	VMOVHLPS     R0, R0, R1; \
+	VADDPS       R1, R0, R0; \
+	VMOVSHDUP    R0, R1; \
+	VADDSS       R1, R0, R0
+
+// DOT5_ROW32(R, A, B, TA, TB): the products of the 32 elements of row R at BX
+// with y (in Z8, Z9) are added to A and B, through TA and TB.
+#define DOT5_ROW32(R, A, B, TA, TB) \
+	VMOVUPS (R)(BX*1), TA; \
+	VMOVUPS 64(R)(BX*1), TB; \
+	VMULPS  Z8, TA, TA; \
+	VADDPS  TA, A, A; \
+	VMULPS  Z9, TB, TB; \
+	VADDPS  TB, B, B
+
+// DOT5_TAIL32(R, A, B, TA, TB): DOT5_ROW32 under the zeroing masks K1, K2.
+#define DOT5_TAIL32(R, A, B, TA, TB) \
+	VMOVUPS.Z (R)(BX*1), K1, TA; \
+	VMOVUPS.Z 64(R)(BX*1), K2, TB; \
+	VMULPS    Z8, TA, TA; \
+	VADDPS    TA, A, A; \
+	VMULPS    Z9, TB, TB; \
+	VADDPS    TB, B, B
+
+// DOT5_REDUCE(ZA, ZB, YA, YB, XA, XB): dot5_reduce on the partial sums in
+// ZA and ZB (YA, YB, XA, XB name the same registers); the result is left in
+// XA, ZB is scratch.
+#define DOT5_REDUCE(ZA, ZB, YA, YB, XA, XB) \
+	VADDPS        ZB, ZA, ZA; \
+	VEXTRACTF64X4 $1, ZA, YB; \
+	VADDPS        YB, YA, YA; \
+	VEXTRACTF128  $1, YA, XB; \
+	VADDPS        XB, XA, XA; \
+	VMOVHLPS      XA, XA, XB; \
+	VADDPS        XB, XA, XA; \
+	VMOVSHDUP     XA, XB; \
+	VADDSS        XB, XA, XA
+
+TEXT ·dot4Asm(SB), NOSPLIT, $0-136
+	MOVQ x0_base+0(FP), SI
+	MOVQ x1_base+24(FP), R8
+	MOVQ x2_base+48(FP), R9
+	MOVQ x3_base+72(FP), R10
+	MOVQ y_base+96(FP), DI
+	MOVQ y_len+104(FP), DX
+	CMPB ·useAVX512(SB), $0
+	JNE  dot45
+	MOVQ SI, R11
+	MOVQ R8, R12
+	XORQ R13, R13
+
+dot42_pass:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   DX, CX
+	XORQ   BX, BX
+	CMPQ   CX, $32
+	JB     dot42_tail
+
+dot42_32:
+	VMOVUPS (DI)(BX*1), Y8
+	VMOVUPS 32(DI)(BX*1), Y9
+	VMOVUPS 64(DI)(BX*1), Y10
+	VMOVUPS 96(DI)(BX*1), Y11
+	DOT2_ROW32(R11, Y0, Y1, Y2, Y3)
+	DOT2_ROW32(R12, Y4, Y5, Y6, Y7)
+	ADDQ    $128, BX
+	SUBQ    $32, CX
+	CMPQ    CX, $32
+	JAE     dot42_32
+
+dot42_tail:
+	TESTQ CX, CX
+	JZ    dot42_reduce
+	LEAQ  maskTable<>+128(SB), AX
+	SHLQ  $2, CX
+	SUBQ  CX, AX
+	DOT2_BLOCK8(0, Y0, Y4)
+	DOT2_BLOCK8(32, Y1, Y5)
+	DOT2_BLOCK8(64, Y2, Y6)
+	DOT2_BLOCK8(96, Y3, Y7)
+
+dot42_reduce:
+	DOT2_REDUCE(Y0, Y1, Y2, Y3, X0, X1)
+	DOT2_REDUCE(Y4, Y5, Y6, Y7, X4, X5)
+	TESTQ  R13, R13
+	JNZ    dot42_second
+	VMOVSS X0, d0+120(FP)
+	VMOVSS X4, d1+124(FP)
+	MOVQ   R9, R11
+	MOVQ   R10, R12
+	INCQ   R13
+	JMP    dot42_pass
+
+dot42_second:
+	VMOVSS X0, d2+128(FP)
+	VMOVSS X4, d3+132(FP)
+	VZEROUPPER
+	RET
+
+dot45:
+	VXORPS Y0, Y0, Y0 // a VEX write clears bits 256..511 too
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   DX, CX
+	XORQ   BX, BX
+	CMPQ   CX, $32
+	JB     dot45_tail
+
+dot45_32:
+	VMOVUPS (DI)(BX*1), Z8
+	VMOVUPS 64(DI)(BX*1), Z9
+	DOT5_ROW32(SI, Z0, Z1, Z10, Z11)
+	DOT5_ROW32(R8, Z2, Z3, Z12, Z13)
+	DOT5_ROW32(R9, Z4, Z5, Z14, Z15)
+	DOT5_ROW32(R10, Z6, Z7, Z16, Z17)
+	ADDQ    $128, BX
+	SUBQ    $32, CX
+	CMPQ    CX, $32
+	JAE     dot45_32
+
+dot45_tail:
+	TESTQ     CX, CX
+	JZ        dot45_reduce
+	MOVL      $1, AX
+	SHLL      CX, AX
+	DECL      AX
+	KMOVW     AX, K1
+	SHRL      $16, AX
+	KMOVW     AX, K2
+	VMOVUPS.Z (DI)(BX*1), K1, Z8
+	VMOVUPS.Z 64(DI)(BX*1), K2, Z9
+	DOT5_TAIL32(SI, Z0, Z1, Z10, Z11)
+	DOT5_TAIL32(R8, Z2, Z3, Z12, Z13)
+	DOT5_TAIL32(R9, Z4, Z5, Z14, Z15)
+	DOT5_TAIL32(R10, Z6, Z7, Z16, Z17)
+
+dot45_reduce:
+	DOT5_REDUCE(Z0, Z1, Y0, Y1, X0, X1)
+	DOT5_REDUCE(Z2, Z3, Y2, Y3, X2, X3)
+	DOT5_REDUCE(Z4, Z5, Y4, Y5, X4, X5)
+	DOT5_REDUCE(Z6, Z7, Y6, Y7, X6, X7)
+	VMOVSS X0, d0+120(FP)
+	VMOVSS X2, d1+124(FP)
+	VMOVSS X4, d2+128(FP)
+	VMOVSS X6, d3+132(FP)
+	VZEROUPPER
+	RET
+
 // func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32)
 //
 // The caller guarantees len(dst) > 0, len(idx) > 0 and every row in range.

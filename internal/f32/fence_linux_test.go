@@ -2,6 +2,7 @@ package f32
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -60,6 +61,29 @@ func TestNeuronStepFenced(t *testing.T) {
 				sameBits(t, what+" FI", FI, wFI)
 				sameBits(t, what+" FO", FO, wFO)
 				sameBits(t, what+" I", I, wI)
+			}
+		}
+	})
+}
+
+// TestDot4Fenced runs Dot4 on y and rows that end at an inaccessible page:
+// reading past any of them crashes the test.
+func TestDot4Fenced(t *testing.T) {
+	forEachPath(t, func(t *testing.T, path string) {
+		rng := rand.New(rand.NewPCG(16, 16))
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 250} {
+			y0 := randVec(rng, n)
+			var x [4][]float32
+			for r := range x {
+				x[r] = fencedFloats(t, randVec(rng, n))
+			}
+			y := fencedFloats(t, y0)
+			d := [4]float32{}
+			d[0], d[1], d[2], d[3] = Dot4(x[0], x[1], x[2], x[3], y)
+			for r := range d {
+				if want := refDot(x[r], y0); math.Float32bits(d[r]) != math.Float32bits(want) {
+					t.Fatalf("n=%d row %d: Dot4 = %v, documented order gives %v", n, r, d[r], want)
+				}
 			}
 		}
 	})
