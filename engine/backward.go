@@ -107,11 +107,7 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 				}
 			}
 			if needPrev {
-				for j := range prev.dH {
-					if prevFI == nil || prevFI[j] > 0 {
-						prev.dH[j] = f32.Dot(w[j*out:(j+1)*out], dA)
-					}
-				}
+				rowDots(prev.dH, prevFI, w, out, dA)
 			}
 		case Conv:
 			convBackward(l, w, gw, prevShape, prev.H, dA, prev.dH, prevFI, needPrev)
@@ -130,9 +126,137 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 // convBackward computes, for a conv layer with weights w ([cin][ky][j][cout]) and
 // input values h (HWC), dL/dW += dA correlated with h, and, when needPrev, dL/dh =
 // the transposed convolution of dA, only where fi > 0 (all elements if fi is nil).
+//
+// Each dL/dh element is the sum over the kernel rows ky, in increasing ky, of
+// one f32.Dot of a weight row with a slice of dA that depends only on the
+// element's position and ky. The input channels of one position therefore share
+// that slice: convBackward takes them together and computes their dot products
+// four at a time with f32.Dot4, which gives each one bitwise as f32.Dot does, so
+// every dL/dh element receives the same additions in the same order as one Dot
+// per element and row would give. Each dL/dW element receives one product per
+// input position, in increasing position order, as before.
 func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, needPrev bool) {
+	if l.Stride > 1 {
+		convBackwardStrided(l, w, gw, h, dA, dH, fi, needPrev)
+		return
+	}
 	k, co, wd := l.K, l.Out.C, l.Out.W
 	p, q := l.Pad, l.K-1-l.Pad
+	cin := in.C
+	wstride := k * k * co // from the weights of one input channel to the next
+	// Channels c0..c1-1 of one position at a time: their dL/dh sums and which
+	// of them are wanted (sel[:m], channel indices).
+	var acc, d [convGroup]float32
+	var sel [convGroup]int
+	for base := 0; base < len(h); base += cin {
+		c := l.coord[3*base : 3*base+3]
+		x, y := int(c[1]), int(c[2])
+		j0, j1 := max(0, q-x), min(k, wd-x+q)
+		if j0 >= j1 {
+			continue
+		}
+		n := (j1 - j0) * co
+		for c0 := 0; c0 < cin; c0 += convGroup {
+			c1 := min(cin, c0+convGroup)
+			hs := h[base+c0 : base+c1]
+			m := 0
+			if needPrev {
+				for i := range hs {
+					if fi == nil || fi[base+c0+i] > 0 {
+						sel[m] = c0 + i
+						m++
+					}
+				}
+			}
+			spikes := false
+			for _, v := range hs {
+				spikes = spikes || v != 0
+			}
+			if m == 0 && !spikes {
+				continue
+			}
+			clear(acc[:m])
+			for ky := 0; ky < k; ky++ {
+				oy := y - ky + p
+				if oy < 0 || oy >= l.Out.H {
+					continue
+				}
+				a := dA[(oy*wd+x-q+j0)*co:][:n]
+				woff := (ky*k + j0) * co // offset of the row within a channel's weights
+				if spikes {
+					for i, v := range hs {
+						if v != 0 {
+							f32.Axpy(v, a, gw[(c0+i)*wstride+woff:][:n])
+						}
+					}
+				}
+				dots(d[:m], sel[:m], w[woff:], wstride, a)
+				for i, v := range d[:m] {
+					acc[i] += v
+				}
+			}
+			for i, ci := range sel[:m] {
+				dH[base+ci] = acc[i]
+			}
+		}
+	}
+}
+
+// convGroup bounds the input channels convBackward takes together at one
+// position (stack arrays of that size hold their sums).
+const convGroup = 64
+
+// dots sets out[i] to the f32.Dot of the row w[rows[i]*stride:][:len(x)]
+// with x, for i < len(rows), each bitwise as that f32.Dot computes it; four at
+// a time with f32.Dot4 (a short last group repeats its last row).
+func dots(out []float32, rows []int, w []float32, stride int, x []float32) {
+	n := len(x)
+	out = out[:len(rows)]
+	i := 0
+	for ; i+4 <= len(rows); i += 4 {
+		r := rows[i : i+4]
+		out[i], out[i+1], out[i+2], out[i+3] = f32.Dot4(w[r[0]*stride:][:n], w[r[1]*stride:][:n],
+			w[r[2]*stride:][:n], w[r[3]*stride:][:n], x)
+	}
+	switch r := rows[i:]; len(r) {
+	case 1:
+		out[i] = f32.Dot(w[r[0]*stride:][:n], x)
+	case 2:
+		out[i], out[i+1], _, _ = f32.Dot4(w[r[0]*stride:][:n], w[r[1]*stride:][:n],
+			w[r[1]*stride:][:n], w[r[1]*stride:][:n], x)
+	case 3:
+		out[i], out[i+1], out[i+2], _ = f32.Dot4(w[r[0]*stride:][:n], w[r[1]*stride:][:n],
+			w[r[2]*stride:][:n], w[r[2]*stride:][:n], x)
+	}
+}
+
+// rowDots sets dst[j] = f32.Dot(w[j*stride:][:len(x)], x) for every j < len(dst)
+// with mask == nil or mask[j] > 0, bitwise as that f32.Dot computes it, leaving
+// the other elements as they are: the backward of a fully connected layer.
+func rowDots(dst, mask, w []float32, stride int, x []float32) {
+	var sel [convGroup]int
+	var out [convGroup]float32
+	for j0 := 0; j0 < len(dst); j0 += convGroup {
+		j1 := min(len(dst), j0+convGroup)
+		m := 0
+		for j := j0; j < j1; j++ {
+			if mask == nil || mask[j] > 0 {
+				sel[m] = j
+				m++
+			}
+		}
+		dots(out[:m], sel[:m], w, stride, x)
+		for i, j := range sel[:m] {
+			dst[j] = out[i]
+		}
+	}
+}
+
+// convBackwardStrided is convBackward for stride > 1, one input element at a
+// time: the outputs an input reaches are not adjacent, so each kernel tap has
+// its own block of Cout weights.
+func convBackwardStrided(l *Layer, w, gw []float32, h, dA, dH, fi []float32, needPrev bool) {
+	k, co, wd := l.K, l.Out.C, l.Out.W
 	for e, v := range h {
 		need := needPrev && (fi == nil || fi[e] > 0)
 		if v == 0 && !need {
@@ -140,43 +264,17 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 		}
 		c := l.coord[3*e : 3*e+3]
 		ci, x, y := int(c[0]), int(c[1]), int(c[2])
-		if l.Stride > 1 {
-			var acc float32
-			convOutputs(l, x, y, func(ky, j, oy, ox int) {
-				a := dA[(oy*wd+ox)*co:][:co]
-				off := ((ci*k+ky)*k + j) * co
-				if v != 0 {
-					f32.Axpy(v, a, gw[off:][:co])
-				}
-				if need {
-					acc += f32.Dot(w[off:][:co], a)
-				}
-			})
-			if need {
-				dH[e] = acc
-			}
-			continue
-		}
-		j0, j1 := max(0, q-x), min(k, wd-x+q)
-		if j0 >= j1 {
-			continue
-		}
-		n := (j1 - j0) * co
 		var acc float32
-		for ky := 0; ky < k; ky++ {
-			oy := y - ky + p
-			if oy < 0 || oy >= l.Out.H {
-				continue
-			}
-			a := dA[(oy*wd+x-q+j0)*co:][:n]
-			off := ((ci*k+ky)*k + j0) * co
+		convOutputs(l, x, y, func(ky, j, oy, ox int) {
+			a := dA[(oy*wd+ox)*co:][:co]
+			off := ((ci*k+ky)*k + j) * co
 			if v != 0 {
-				f32.Axpy(v, a, gw[off:][:n])
+				f32.Axpy(v, a, gw[off:][:co])
 			}
 			if need {
-				acc += f32.Dot(w[off:][:n], a)
+				acc += f32.Dot(w[off:][:co], a)
 			}
-		}
+		})
 		if need {
 			dH[e] = acc
 		}

@@ -372,9 +372,7 @@ func (ws *Workspace) bpttLayer(m *Model, l *Layer, G, P, grad []float32) {
 					}
 				}
 			}
-			for j := range pg {
-				pg[j] = f32.Dot(w[j*out:(j+1)*out], dI)
-			}
+			rowDots(pg, nil, w, out, dI)
 		case Conv:
 			if !(direct || frames) {
 				denseSpikes(ev, d)

@@ -57,6 +57,36 @@ var goldenJobs = []goldenJob{{
 		3:  "4057510c4291217a845bc44b0a738c9229d488ae29af1edeeb8206d3b5b9e190",
 		10: "51dab274507b64f490b54ea1d1b65419f84e44c2008c5f1478925f7f4442ccfe",
 	},
+}, {
+	// BPTT (atan surrogate) through conv, pooling neurons and FC layers whose
+	// input channel and row counts leave partial groups of four in the
+	// backward's multi-row dot products. The digests were pinned with the
+	// backward that computed one f32.Dot per input element and kernel row.
+	name:  "conv-bptt",
+	spec:  "6C5-P2-10C3-P2-30FC-10FC",
+	cfg:   func(c *engine.Config) { c.T = 10; c.Method = engine.BPTT },
+	train: func(*engine.TrainConfig) {},
+	epoch: 1, batch: 16, micro: 4, steps: 6,
+	digests: map[int]string{
+		2: "b50723c0459003940027760e5455a4ff4c71af5028ab99c88da53dc673a59b56",
+		6: "557f036a06797ba9c4769fd4fa70ae296dfbb8826934f2527fcd01dd0328fdc7",
+	},
+}, {
+	// BPTT on the paper's MNIST network, the backward the BPTT benchmarks
+	// measure (LIF, subtract reset, fast sigmoid). Pinned with the same
+	// one-Dot-per-element backward as conv-bptt.
+	name: "lenet-bptt",
+	spec: engine.LeNetSpec,
+	cfg: func(c *engine.Config) {
+		c.T, c.Method, c.Surrogate = 8, engine.BPTT, engine.FastSigmoid
+		c.Leak, c.Reset = 0.9, engine.ResetSubtract
+	},
+	train: func(*engine.TrainConfig) {},
+	epoch: 1, batch: 8, micro: 4, steps: 4,
+	digests: map[int]string{
+		2: "a53958d1c532e7c98facab7c7b05ab96ebb6c9fa80cca91c969235ec512d682d",
+		4: "716deeeca0a0c46e54c6c6d0c62e962f5dd89b7be50994f8b461948d3b1887c8",
+	},
 }}
 
 // goldenData returns the MNIST training set, or skips (fails under CI) when
