@@ -50,6 +50,9 @@ type Hooks struct {
 	// recorded), before the next step's tasks are published, with the ring
 	// (worker ids in rank order) that committed it.
 	AfterCommit func(steps int, ring []string)
+	// BeforeEvaluate is called on the evaluator's goroutine before the test
+	// evaluation of epoch (0-based) starts.
+	BeforeEvaluate func(epoch int)
 }
 
 // Config configures a Coordinator.

@@ -87,6 +87,7 @@ type Coordinator struct {
 	evals   int // evaluations queued or running
 	reports []EpochReport
 	earlier []EpochTest // epochs finished before a resume (restore.go)
+	catchUp *catchUp    // an evaluation the resumed job missed, to queue (restore.go)
 	final   *checkpoint.State
 	stop    *Stop // the machine's decision to stop serving
 	reduceB int64
@@ -361,6 +362,7 @@ func (c *Coordinator) loop(ctx context.Context) error {
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
 	go c.watch.watch(stopWatch)
+	c.startCatchUp(time.Now())
 	c.drain(ctx)
 	c.publish()
 	for {

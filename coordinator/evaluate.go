@@ -17,6 +17,9 @@ func (c *Coordinator) evaluator() {
 		if wss == nil {
 			wss = job.Workspaces(c.prep.Net, c.cfg.EvalThreads)
 		}
+		if h := c.cfg.Hooks.BeforeEvaluate; h != nil {
+			h(j.epoch)
+		}
 		t0 := time.Now()
 		res, err := job.Evaluate(j.model, c.prep.Test, c.job.Seed, wss)
 		dur := time.Since(t0)

@@ -113,6 +113,7 @@ func (c *Coordinator) loadJob(ctx context.Context) (Start, error) {
 	}
 	st.Checkpoint = &h
 	c.earlier = epochsUpTo(c.earlier, h.Step)
+	c.catchUp = c.missedEvaluation(h)
 	c.pub.ckpt = &ckptRef{held: h, id: info.ID}
 	if h.Step == c.units.Total {
 		c.final = state
@@ -164,3 +165,76 @@ func epochsUpTo(es []EpochTest, step int) []EpochTest {
 // from), oldest first; nil for a new job. A resumed run reports the best test
 // accuracy over these and its own epochs.
 func (c *Coordinator) Earlier() []EpochTest { return slices.Clone(c.earlier) }
+
+// missedEvaluation returns the test evaluation of the last epoch the resumed
+// job finished, when the history has no report of it: the job was stopped
+// while that epoch's evaluation ran. It is done again from the epoch-end
+// checkpoint if the store still holds it; nil when nothing was missed or it
+// cannot be redone (said in the log).
+func (c *Coordinator) missedEvaluation(h Held) *catchUp {
+	e := h.Step/c.units.PerEpoch - 1
+	if e < 0 || c.cfg.NoTest || c.prep.Test.Len() == 0 {
+		return nil
+	}
+	if n := len(c.earlier); n > 0 && c.earlier[n-1].Epoch >= e {
+		return nil
+	}
+	end := (e + 1) * c.units.StepsPerEpoch
+	infos, err := c.store.List(c.job.ID)
+	if err != nil {
+		c.log.Warn("the test evaluation of the last finished epoch is missing and the checkpoints cannot be listed", "epoch", e+1, "err", err)
+		return nil
+	}
+	for _, in := range infos {
+		if in.Step != end {
+			continue
+		}
+		st, _, err := c.store.Load(c.job.ID, in.ID)
+		if err != nil {
+			c.log.Warn("the test evaluation of the last finished epoch is missing and its checkpoint does not load", "epoch", e+1, "checkpoint", in.ID, "err", err)
+			return nil
+		}
+		_, model, err := c.verifyState(st)
+		if err != nil {
+			c.log.Warn("the test evaluation of the last finished epoch is missing and its checkpoint does not fit the job", "epoch", e+1, "checkpoint", in.ID, "err", err)
+			return nil
+		}
+		rep := EpochReport{Epoch: e}
+		var samples int
+		for u := e * c.units.PerEpoch; u < (e+1)*c.units.PerEpoch; u++ {
+			s := c.hist[u]
+			rep.TrainLoss += s.MSE
+			rep.TrainCE += s.CE
+			rep.TrainAcc += float64(s.Correct)
+			samples += s.Samples
+		}
+		if samples > 0 {
+			rep.TrainLoss /= float64(samples)
+			rep.TrainCE /= float64(samples)
+			rep.TrainAcc /= float64(samples)
+		}
+		c.log.Info("evaluating the last finished epoch again: the job stopped during its evaluation", "epoch", e+1, "checkpoint", in.ID)
+		return &catchUp{rep: rep, job: evalJob{epoch: e, id: in.ID, model: model}}
+	}
+	c.log.Warn("the test evaluation of the last finished epoch was lost with the stop, and the store no longer holds its checkpoint", "epoch", e+1)
+	return nil
+}
+
+// catchUp is an epoch's test evaluation redone on resume.
+type catchUp struct {
+	rep EpochReport // the epoch's training figures (from the history; no timing)
+	job evalJob
+}
+
+// startCatchUp queues the evaluation missedEvaluation found (on the loop).
+func (c *Coordinator) startCatchUp(now time.Time) {
+	if c.catchUp == nil {
+		return
+	}
+	cu := c.catchUp
+	c.catchUp = nil
+	c.pendingEp[cu.job.epoch] = cu.rep
+	c.evals++
+	c.m.Evaluating(now, c.evals)
+	c.evalQ <- cu.job
+}
