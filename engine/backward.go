@@ -127,14 +127,17 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 // input values h (HWC), dL/dW += dA correlated with h, and, when needPrev, dL/dh =
 // the transposed convolution of dA, only where fi > 0 (all elements if fi is nil).
 //
-// Each dL/dh element is the sum over the kernel rows ky, in increasing ky, of
-// one f32.Dot of a weight row with a slice of dA that depends only on the
-// element's position and ky. The input channels of one position therefore share
-// that slice: convBackward takes them together and computes their dot products
-// four at a time with f32.Dot4, which gives each one bitwise as f32.Dot does, so
-// every dL/dh element receives the same additions in the same order as one Dot
-// per element and row would give. Each dL/dW element receives one product per
-// input position, in increasing position order, as before.
+// Each dL/dh element is the sum, starting from +0, over the kernel rows ky in
+// increasing ky, of one f32.Dot of a weight row with a slice of dA that depends
+// only on the element's position and ky. convBackward takes the kernel rows in
+// the outer loop and adds each row's term into dH, so that the weights of one
+// kernel row (all input channels) stay in the cache while every position uses
+// them; the input channels of a position, which share the slice of dA, go
+// through one f32.DotRows, which computes each dot product bitwise as f32.Dot.
+// Every dL/dh element thus receives the same additions in the same order as
+// one f32.Dot per element and kernel row accumulated in a register would give,
+// and each dL/dW element still receives its products in increasing input
+// position.
 func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, needPrev bool) {
 	if l.Stride > 1 {
 		convBackwardStrided(l, w, gw, h, dA, dH, fi, needPrev)
@@ -144,110 +147,94 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 	p, q := l.Pad, l.K-1-l.Pad
 	cin := in.C
 	wstride := k * k * co // from the weights of one input channel to the next
-	// Channels c0..c1-1 of one position at a time: their dL/dh sums and which
-	// of them are wanted (sel[:m], channel indices).
-	var acc, d [convGroup]float32
-	var sel [convGroup]int
-	for base := 0; base < len(h); base += cin {
-		c := l.coord[3*base : 3*base+3]
-		x, y := int(c[1]), int(c[2])
-		j0, j1 := max(0, q-x), min(k, wd-x+q)
-		if j0 >= j1 {
-			continue
-		}
-		n := (j1 - j0) * co
-		for c0 := 0; c0 < cin; c0 += convGroup {
-			c1 := min(cin, c0+convGroup)
-			hs := h[base+c0 : base+c1]
-			m := 0
-			if needPrev {
-				for i := range hs {
-					if fi == nil || fi[base+c0+i] > 0 {
-						sel[m] = c0 + i
-						m++
-					}
-				}
-			}
-			spikes := false
-			for _, v := range hs {
-				spikes = spikes || v != 0
-			}
-			if m == 0 && !spikes {
+	// window returns the kernel columns j0..j1-1 of a position in column x that
+	// reach an output; j0 >= j1 when none does.
+	window := func(x int) (j0, j1 int) { return max(0, q-x), min(k, wd-x+q) }
+	if needPrev {
+		for base := 0; base < len(h); base += cin {
+			if j0, j1 := window(int(l.coord[3*base+1])); j0 >= j1 {
 				continue
 			}
-			clear(acc[:m])
-			for ky := 0; ky < k; ky++ {
-				oy := y - ky + p
-				if oy < 0 || oy >= l.Out.H {
-					continue
-				}
-				a := dA[(oy*wd+x-q+j0)*co:][:n]
-				woff := (ky*k + j0) * co // offset of the row within a channel's weights
-				if spikes {
-					for i, v := range hs {
-						if v != 0 {
-							f32.Axpy(v, a, gw[(c0+i)*wstride+woff:][:n])
-						}
-					}
-				}
-				dots(d[:m], sel[:m], w[woff:], wstride, a)
-				for i, v := range d[:m] {
-					acc[i] += v
+			for e := base; e < base+cin; e++ {
+				if fi == nil || fi[e] > 0 {
+					dH[e] = 0
 				}
 			}
-			for i, ci := range sel[:m] {
-				dH[base+ci] = acc[i]
+		}
+	}
+	// The channels c0..c1-1 of a position at a time: d holds their dot
+	// products, sel their indices from c0 (all of them when fi is nil).
+	var d [convGroup]float32
+	var all, sel [convGroup]int32
+	for i := range all {
+		all[i] = int32(i)
+	}
+	for ky := 0; ky < k; ky++ {
+		for base := 0; base < len(h); base += cin {
+			c := l.coord[3*base : 3*base+3]
+			x, y := int(c[1]), int(c[2])
+			oy := y - ky + p
+			j0, j1 := window(x)
+			if oy < 0 || oy >= l.Out.H || j0 >= j1 {
+				continue
+			}
+			n := (j1 - j0) * co
+			a := dA[(oy*wd+x-q+j0)*co:][:n]
+			woff := (ky*k + j0) * co // offset of the row within a channel's weights
+			for c0 := 0; c0 < cin; c0 += convGroup {
+				c1 := min(cin, c0+convGroup)
+				for i, v := range h[base+c0 : base+c1] {
+					if v != 0 {
+						f32.Axpy(v, a, gw[(c0+i)*wstride+woff:][:n])
+					}
+				}
+				if !needPrev {
+					continue
+				}
+				idx := all[:c1-c0]
+				if fi != nil {
+					m := 0
+					for i, f := range fi[base+c0 : base+c1] {
+						if f > 0 {
+							sel[m] = int32(i)
+							m++
+						}
+					}
+					idx = sel[:m]
+				}
+				f32.DotRows(d[:len(idx)], w[c0*wstride+woff:], wstride, idx, a)
+				dh := dH[base+c0 : base+c1]
+				for i, j := range idx {
+					dh[j] += d[i]
+				}
 			}
 		}
 	}
 }
 
 // convGroup bounds the input channels convBackward takes together at one
-// position (stack arrays of that size hold their sums).
+// position, and the rows rowDots gives f32.DotRows at once (stack arrays of
+// that size hold their indices and results).
 const convGroup = 64
-
-// dots sets out[i] to the f32.Dot of the row w[rows[i]*stride:][:len(x)]
-// with x, for i < len(rows), each bitwise as that f32.Dot computes it; four at
-// a time with f32.Dot4 (a short last group repeats its last row).
-func dots(out []float32, rows []int, w []float32, stride int, x []float32) {
-	n := len(x)
-	out = out[:len(rows)]
-	i := 0
-	for ; i+4 <= len(rows); i += 4 {
-		r := rows[i : i+4]
-		out[i], out[i+1], out[i+2], out[i+3] = f32.Dot4(w[r[0]*stride:][:n], w[r[1]*stride:][:n],
-			w[r[2]*stride:][:n], w[r[3]*stride:][:n], x)
-	}
-	switch r := rows[i:]; len(r) {
-	case 1:
-		out[i] = f32.Dot(w[r[0]*stride:][:n], x)
-	case 2:
-		out[i], out[i+1], _, _ = f32.Dot4(w[r[0]*stride:][:n], w[r[1]*stride:][:n],
-			w[r[1]*stride:][:n], w[r[1]*stride:][:n], x)
-	case 3:
-		out[i], out[i+1], out[i+2], _ = f32.Dot4(w[r[0]*stride:][:n], w[r[1]*stride:][:n],
-			w[r[2]*stride:][:n], w[r[2]*stride:][:n], x)
-	}
-}
 
 // rowDots sets dst[j] = f32.Dot(w[j*stride:][:len(x)], x) for every j < len(dst)
 // with mask == nil or mask[j] > 0, bitwise as that f32.Dot computes it, leaving
 // the other elements as they are: the backward of a fully connected layer.
 func rowDots(dst, mask, w []float32, stride int, x []float32) {
-	var sel [convGroup]int
+	var sel [convGroup]int32
 	var out [convGroup]float32
 	for j0 := 0; j0 < len(dst); j0 += convGroup {
 		j1 := min(len(dst), j0+convGroup)
 		m := 0
 		for j := j0; j < j1; j++ {
 			if mask == nil || mask[j] > 0 {
-				sel[m] = j
+				sel[m] = int32(j - j0)
 				m++
 			}
 		}
-		dots(out[:m], sel[:m], w, stride, x)
+		f32.DotRows(out[:m], w[j0*stride:], stride, sel[:m], x)
 		for i, j := range sel[:m] {
-			dst[j] = out[i]
+			dst[j0+int(j)] = out[i]
 		}
 	}
 }

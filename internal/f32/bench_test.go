@@ -50,19 +50,24 @@ func benchDot(b *testing.B, n int) {
 	benchPaths(b, 2*n, func() { sink += Dot(x, y) })
 }
 
-// benchDot4 computes the four dot products of n elements that Dot4 returns,
-// with Dot4 or (four=false) with four calls of Dot, for the same flops.
-func benchDot4(b *testing.B, n int, four bool) {
+// benchDotRows computes m dot products of n elements against one vector,
+// with DotRows or (rows=false) with m calls of Dot, for the same flops.
+func benchDotRows(b *testing.B, n, m int, rows bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	x0, x1, x2, x3, y := randVec(rng, n), randVec(rng, n), randVec(rng, n), randVec(rng, n), randVec(rng, n)
-	if four {
-		benchPaths(b, 8*n, func() {
-			d0, d1, d2, d3 := Dot4(x0, x1, x2, x3, y)
-			sink += d0 + d1 + d2 + d3
-		})
+	w, v, dst := randVec(rng, m*n), randVec(rng, n), make([]float32, m)
+	idx := make([]int32, m)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	if rows {
+		benchPaths(b, 2*n*m, func() { DotRows(dst, w, n, idx, v) })
 		return
 	}
-	benchPaths(b, 8*n, func() { sink += Dot(x0, y) + Dot(x1, y) + Dot(x2, y) + Dot(x3, y) })
+	benchPaths(b, 2*n*m, func() {
+		for i := range dst {
+			dst[i] = Dot(w[i*n:(i+1)*n], v)
+		}
+	})
 }
 
 func benchScale(b *testing.B, n int) {
@@ -90,18 +95,26 @@ func benchIndexAddRows(b *testing.B, n, nidx, nrows int) {
 	benchPaths(b, n*nidx, func() { IndexAddRows(dst, rows, n, idx) })
 }
 
-func BenchmarkAddTo50(b *testing.B)     { benchAddTo(b, 50) }
-func BenchmarkAddTo250(b *testing.B)    { benchAddTo(b, 250) }
-func BenchmarkAxpy50(b *testing.B)      { benchAxpy(b, 50) }
-func BenchmarkAxpy250(b *testing.B)     { benchAxpy(b, 250) }
-func BenchmarkDot50(b *testing.B)       { benchDot(b, 50) }
-func BenchmarkDot250(b *testing.B)      { benchDot(b, 250) }
-func BenchmarkDot4x50(b *testing.B)     { benchDot4(b, 50, true) }
-func BenchmarkDot4x250(b *testing.B)    { benchDot4(b, 250, true) }
-func BenchmarkDotx4x50(b *testing.B)    { benchDot4(b, 50, false) }
-func BenchmarkDotx4x250(b *testing.B)   { benchDot4(b, 250, false) }
-func BenchmarkScale250(b *testing.B)    { benchScale(b, 250) }
-func BenchmarkAddConst250(b *testing.B) { benchAddConst(b, 250) }
+func BenchmarkAddTo50(b *testing.B)  { benchAddTo(b, 50) }
+func BenchmarkAddTo250(b *testing.B) { benchAddTo(b, 250) }
+func BenchmarkAxpy50(b *testing.B)   { benchAxpy(b, 50) }
+func BenchmarkAxpy250(b *testing.B)  { benchAxpy(b, 250) }
+func BenchmarkDot50(b *testing.B)    { benchDot(b, 50) }
+func BenchmarkDot250(b *testing.B)   { benchDot(b, 250) }
+
+// The transposed products of the MNIST network's backward: 20 input channels
+// of a 5x5 kernel row of 50 outputs (up to 250 elements), and the 200 rows of
+// an FC layer against a gradient of 10 and of 200.
+func BenchmarkDotRows20x250(b *testing.B)  { benchDotRows(b, 250, 20, true) }
+func BenchmarkDotRows20x150(b *testing.B)  { benchDotRows(b, 150, 20, true) }
+func BenchmarkDotRows200x10(b *testing.B)  { benchDotRows(b, 10, 200, true) }
+func BenchmarkDotRows200x200(b *testing.B) { benchDotRows(b, 200, 200, true) }
+func BenchmarkDotLoop20x250(b *testing.B)  { benchDotRows(b, 250, 20, false) }
+func BenchmarkDotLoop20x150(b *testing.B)  { benchDotRows(b, 150, 20, false) }
+func BenchmarkDotLoop200x10(b *testing.B)  { benchDotRows(b, 10, 200, false) }
+func BenchmarkDotLoop200x200(b *testing.B) { benchDotRows(b, 200, 200, false) }
+func BenchmarkScale250(b *testing.B)       { benchScale(b, 250) }
+func BenchmarkAddConst250(b *testing.B)    { benchAddConst(b, 250) }
 
 // The FC layers of the MNIST network 20C5-P2-50C5-P2-200FC-10FC: 2450 inputs
 // to 200 outputs, and 200 to 10; and a wide layer of 1024 outputs.

@@ -44,29 +44,32 @@ func Dot(x, y []float32) float32 {
 	return dotGo(x, y[:len(x)])
 }
 
-// Dot4 returns the dot products of y with x0, x1, x2 and x3 over the first
-// n = len(y) elements, each bitwise equal to Dot(xi[:n], y): the same
-// products, summed in the same order and reduced the same way on every
-// kernel set. Computing four at once shares the loads of y and overlaps the
-// four summations, which is faster than four calls of Dot. It panics if some
-// xi is shorter than y.
-func Dot4(x0, x1, x2, x3, y []float32) (d0, d1, d2, d3 float32) {
-	n := len(y)
-	switch {
-	case len(x0) < n:
-		panicShort("Dot4", "x0", len(x0), "y", n)
-	case len(x1) < n:
-		panicShort("Dot4", "x1", len(x1), "y", n)
-	case len(x2) < n:
-		panicShort("Dot4", "x2", len(x2), "y", n)
-	case len(x3) < n:
-		panicShort("Dot4", "x3", len(x3), "y", n)
+// DotRows sets dst[i], for each i < len(idx), to the dot product of v with
+// the row of rows that idx[i] names:
+//
+//	dst[i] = Dot(rows[j*stride:j*stride+len(v)], v)   with j = idx[i]
+//
+// each bitwise equal to that Dot on every kernel set: the same products,
+// summed in the same order and reduced the same way. The rows are computed
+// several at a time, which shares the loads of v and overlaps their
+// summations: this is the transposed product of a layer's backward pass, the
+// weight rows of several inputs against one output gradient.
+//
+// It panics if len(dst) < len(idx), if stride < 0, or if some j of idx is
+// negative or its row ends beyond len(rows).
+func DotRows(dst, rows []float32, stride int, idx []int32, v []float32) {
+	if len(dst) < len(idx) {
+		panicShort("DotRows", "dst", len(dst), "idx", len(idx))
 	}
-	x0, x1, x2, x3 = x0[:n], x1[:n], x2[:n], x3[:n]
+	checkRows("DotRows", len(v), len(rows), stride, idx)
+	if len(idx) == 0 {
+		return
+	}
 	if useAsm {
-		return dot4Asm(x0, x1, x2, x3, y)
+		dotRowsAsm(dst[:len(idx)], rows, stride, idx, v)
+	} else {
+		dotRowsGo(dst[:len(idx)], rows, stride, idx, v)
 	}
-	return dotGo(x0, y), dotGo(x1, y), dotGo(x2, y), dotGo(x3, y)
 }
 
 // Scale computes x[i] *= alpha for every i.
@@ -100,7 +103,7 @@ func AddConst(x []float32, c float32) {
 // It panics if stride < 0, or if some j of idx is negative or its row ends
 // beyond len(rows).
 func IndexAddRows(dst []float32, rows []float32, stride int, idx []int32) {
-	checkIndexAddRows(len(dst), len(rows), stride, idx)
+	checkRows("IndexAddRows", len(dst), len(rows), stride, idx)
 	if len(dst) == 0 || len(idx) == 0 {
 		return
 	}
@@ -160,16 +163,22 @@ func NeuronStep(I, V, FI, FO []float32, vth, leak float32, subtract bool, out []
 	return neuronStepGo(I, V[:n], FI[:n], FO[:n], vth, leak, subtract, out)
 }
 
-// checkIndexAddRows panics unless every row named by idx lies within rows.
-func checkIndexAddRows(n, nrows, stride int, idx []int32) {
+// checkRows panics unless every row of n elements named by idx lies within
+// rows, for the kernel fn (IndexAddRows, whose rows are as long as dst, or
+// DotRows, whose rows are as long as v).
+func checkRows(fn string, n, nrows, stride int, idx []int32) {
 	if stride < 0 {
-		panic(fmt.Sprintf("f32: IndexAddRows: stride %d is negative", stride))
+		panic(fmt.Sprintf("f32: %s: stride %d is negative", fn, stride))
 	}
 	if len(idx) == 0 {
 		return
 	}
 	if n > nrows {
-		panic(fmt.Sprintf("f32: IndexAddRows: len(rows)=%d is shorter than len(dst)=%d", nrows, n))
+		short := "dst"
+		if fn == "DotRows" {
+			short = "v"
+		}
+		panic(fmt.Sprintf("f32: %s: len(rows)=%d is shorter than len(%s)=%d", fn, nrows, short, n))
 	}
 	// maxJ is the largest row index whose row ends within rows; dividing
 	// instead of multiplying j*stride avoids overflow.
@@ -179,7 +188,7 @@ func checkIndexAddRows(n, nrows, stride int, idx []int32) {
 	}
 	for p, j := range idx {
 		if j < 0 || uint64(j) > maxJ {
-			panicIndex(p, j, n, nrows, stride)
+			panicIndex(fn, p, j, n, nrows, stride)
 		}
 	}
 }
@@ -188,9 +197,9 @@ func checkIndexAddRows(n, nrows, stride int, idx []int32) {
 // loop stays small.
 //
 //go:noinline
-func panicIndex(p int, j int32, n, nrows, stride int) {
-	panic(fmt.Sprintf("f32: IndexAddRows: idx[%d]=%d names row [%d:%d+%d] outside len(rows)=%d (stride %d)",
-		p, j, int64(j)*int64(stride), int64(j)*int64(stride), n, nrows, stride))
+func panicIndex(fn string, p int, j int32, n, nrows, stride int) {
+	panic(fmt.Sprintf("f32: %s: idx[%d]=%d names row [%d:%d+%d] outside len(rows)=%d (stride %d)",
+		fn, p, j, int64(j)*int64(stride), int64(j)*int64(stride), n, nrows, stride))
 }
 
 // panicShort reports a slice that is shorter than the one it pairs with.

@@ -65,7 +65,7 @@ func setPath(name string) (restore func()) {
 
 // The assembly kernels (f32_amd64.s). The exported functions have checked
 // the lengths: each kernel reads and writes exactly len(dst) (len(y) for
-// axpyAsm, len(x) for dotAsm and scaleAsm, len(y) for dot4Asm) elements of each slice.
+// axpyAsm, len(x) for dotAsm and scaleAsm) elements of each slice.
 
 //go:noescape
 func addToAsm(dst, src []float32)
@@ -75,11 +75,6 @@ func axpyAsm(alpha float32, x, y []float32)
 
 //go:noescape
 func dotAsm(x, y []float32) float32
-
-// dot4Asm needs len(x0), len(x1), len(x2) and len(x3) >= len(y).
-//
-//go:noescape
-func dot4Asm(x0, x1, x2, x3, y []float32) (d0, d1, d2, d3 float32)
 
 //go:noescape
 func scaleAsm(alpha float32, x []float32)
@@ -91,6 +86,11 @@ func addConstAsm(x []float32, c float32)
 //
 //go:noescape
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32)
+
+// dotRowsAsm needs len(idx) > 0, len(dst) == len(idx) and every row in range.
+//
+//go:noescape
+func dotRowsAsm(dst, rows []float32, stride int, idx []int32, v []float32)
 
 // neuronStepAsm is NeuronStep on len(I) > 0 neurons, with len(V), len(FI)
 // and len(FO) equal to len(I) and len(out) >= len(I). It writes the indices

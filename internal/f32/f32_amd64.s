@@ -548,40 +548,49 @@ dot5_reduce:
 	MOVSS         X0, ret+48(FP)
 	RET
 
-// func dot4Asm(x0, x1, x2, x3, y []float32) (d0, d1, d2, d3 float32)
+// func dotRowsAsm(dst, rows []float32, stride int, idx []int32, v []float32)
 //
-// Four dot products against one y, each computed exactly as dotAsm computes
-// it: the same lanes, the same order of the products within a lane, the same
-// operand order of every multiply (x, y) and add (partial sum, product), the
-// same zero padding of the last partial block and the same reduction. Only
-// the loads of y are shared, and the four independent chains overlap. BX is
-// the byte offset of the current block in every slice.
+// dst[i] = dotAsm(rows[idx[i]*stride:][:len(v)], v) for i < len(idx), several
+// rows at a time against one v, each row's dot product computed exactly as
+// dotAsm computes it: the same lanes, the same order of the products within a
+// lane, the same operands of every multiply (row, v) and add (partial sum,
+// product), the same zero padding of the last partial block and the same
+// reduction, only with several rows' independent chains overlapped and the
+// loads of v shared. The caller guarantees len(idx) > 0, len(dst) ==
+// len(idx) and every row in range. A last group with fewer rows than the
+// kernel takes repeats its last row and stores only its own results.
 //
-// AVX2: two passes of two rows (R13 counts them), R11 and R12 pointing at the
-// rows of the pass;
-// Y0..Y3 and Y4..Y7 hold their partial sums s[0:8] ... s[24:32], Y8..Y11 the
-// block of y. The last partial block is taken 8 lanes at a time, each under
-// its VMASKMOVPS mask in Y12.
+// Registers: DI = v, DX = the bytes of v's full 32-element blocks, BX = the
+// byte offset of the current block, AX = the next index, CX = the rows left,
+// R11 = rows, R12 = stride in bytes, R13 = the next element of dst, and the
+// row pointers of the group in SI, R8 (and R9, R10 for AVX-512).
 //
-// AVX-512: one pass of four rows; row r's partial sums s[0:16] and s[16:32]
-// are in Z(2r) and Z(2r+1), the block of y in Z8 and Z9; the last partial
-// block is loaded under the zeroing masks K1 and K2 as in dotAsm.
+// AVX2: two rows per group; Y0..Y3 and Y4..Y7 hold their partial sums
+// s[0:8] ... s[24:32], Y8..Y11 the block of v. The last partial block is taken
+// 8 lanes at a time, each under its VMASKMOVPS mask (R10 points at the masks,
+// R9 is 4*(len(v)%32)).
+//
+// AVX-512: four rows per group; row r's partial sums s[0:16] and s[16:32] are
+// in Z(2r) and Z(2r+1), the block of v in Z8 and Z9; the last partial block is
+// loaded under the zeroing masks K1 and K2 as in dotAsm. The four reductions
+// run side by side (DOT5_REDUCE4), which performs for each row the same
+// additions of the same operands as dot5_reduce.
 
-// DOT2_BLOCK8(off, A, B): the 8 elements at byte offset off of the last
-// partial block: the mask at off(AX) in Y12, y under it in Y13, the rows at
-// R11 and R12 under it in Y14 and Y15; their products are added to A and B.
-#define DOT2_BLOCK8(off, A, B) \
-	VMOVDQU    off(AX), Y12; \
+// DOT2_BLOCK8(off, M, RA, RB, A, B): the 8 elements at byte offset off of the
+// last partial block: the mask at off(M) in Y12, v under it in Y13, the rows
+// at RA and RB under it in Y14 and Y15; their products are added to A and B.
+#define DOT2_BLOCK8(off, M, RA, RB, A, B) \
+	VMOVDQU    off(M), Y12; \
 	VMASKMOVPS off(DI)(BX*1), Y12, Y13; \
-	VMASKMOVPS off(R11)(BX*1), Y12, Y14; \
-	VMASKMOVPS off(R12)(BX*1), Y12, Y15; \
+	VMASKMOVPS off(RA)(BX*1), Y12, Y14; \
+	VMASKMOVPS off(RB)(BX*1), Y12, Y15; \
 	VMULPS     Y13, Y14, Y14; \
 	VADDPS     Y14, A, A; \
 	VMULPS     Y13, Y15, Y15; \
 	VADDPS     Y15, B, B
 
 // DOT2_ROW32(R, A0, A1, A2, A3): the products of the 32 elements of row R at
-// BX with y (in Y8..Y11) are added to A0..A3.
+// BX with v (in Y8..Y11) are added to A0..A3.
 #define DOT2_ROW32(R, A0, A1, A2, A3) \
 	VMOVUPS (R)(BX*1), Y12; \
 	VMOVUPS 32(R)(BX*1), Y13; \
@@ -611,7 +620,7 @@ dot5_reduce:
 	VADDSS       R1, R0, R0
 
 // DOT5_ROW32(R, A, B, TA, TB): the products of the 32 elements of row R at BX
-// with y (in Z8, Z9) are added to A and B, through TA and TB.
+// with v (in Z8, Z9) are added to A and B, through TA and TB.
 #define DOT5_ROW32(R, A, B, TA, TB) \
 	VMOVUPS (R)(BX*1), TA; \
 	VMOVUPS 64(R)(BX*1), TB; \
@@ -629,34 +638,73 @@ dot5_reduce:
 	VMULPS    Z9, TB, TB; \
 	VADDPS    TB, B, B
 
-// DOT5_REDUCE(ZA, ZB, YA, YB, XA, XB): dot5_reduce on the partial sums in
-// ZA and ZB (YA, YB, XA, XB name the same registers); the result is left in
-// XA, ZB is scratch.
-#define DOT5_REDUCE(ZA, ZB, YA, YB, XA, XB) \
-	VADDPS        ZB, ZA, ZA; \
-	VEXTRACTF64X4 $1, ZA, YB; \
-	VADDPS        YB, YA, YA; \
-	VEXTRACTF128  $1, YA, XB; \
-	VADDPS        XB, XA, XA; \
-	VMOVHLPS      XA, XA, XB; \
-	VADDPS        XB, XA, XA; \
-	VMOVSHDUP     XA, XB; \
-	VADDSS        XB, XA, XA
+// DOT5_REDUCE4: the reductions of the four rows' partial sums in Z0..Z7 side
+// by side, leaving the four dot products in X1 (row r in element r); K3 must
+// hold 0x1111. In the 128-bit lane notation of VSHUFF32X4, with t_r = s[0:16]
+// + s[16:32] of row r (t_r[k] = s[k] + s[k+16]):
+//
+//	Z1 = [t0.0 t0.1 t1.0 t1.1] + [t0.2 t0.3 t1.2 t1.3] = [v0.lo v0.hi v1.lo v1.hi]
+//	Z5 = the same for rows 2 and 3, v[k] = t[k] + t[k+8] as in dot5_reduce
+//	Z0 = [v0.lo v1.lo v2.lo v3.lo] + [v0.hi v1.hi v2.hi v3.hi]: lane r holds w_r,
+//	     w[k] = v[k] + v[k+4]
+//
+// then, in every lane, the steps of dot5_reduce on w: [w0 w1 ..] + [w2 w3 ..],
+// then element 0 plus element 1, which VCOMPRESSPS gathers from the four
+// lanes. Every addition has the operands, in the same order, that the
+// corresponding one of dot5_reduce has.
+#define DOT5_REDUCE4 \
+	VADDPS      Z1, Z0, Z0; \
+	VADDPS      Z3, Z2, Z2; \
+	VADDPS      Z5, Z4, Z4; \
+	VADDPS      Z7, Z6, Z6; \
+	VSHUFF32X4  $0x44, Z2, Z0, Z1; \
+	VSHUFF32X4  $0xEE, Z2, Z0, Z3; \
+	VADDPS      Z3, Z1, Z1; \
+	VSHUFF32X4  $0x44, Z6, Z4, Z5; \
+	VSHUFF32X4  $0xEE, Z6, Z4, Z7; \
+	VADDPS      Z7, Z5, Z5; \
+	VSHUFF32X4  $0x88, Z5, Z1, Z0; \
+	VSHUFF32X4  $0xDD, Z5, Z1, Z2; \
+	VADDPS      Z2, Z0, Z0; \
+	VSHUFPS     $0xEE, Z0, Z0, Z1; \
+	VADDPS      Z1, Z0, Z0; \
+	VMOVSHDUP   Z0, Z1; \
+	VADDPS      Z1, Z0, Z0; \
+	VCOMPRESSPS Z0, K3, Z1
 
-TEXT ·dot4Asm(SB), NOSPLIT, $0-136
-	MOVQ x0_base+0(FP), SI
-	MOVQ x1_base+24(FP), R8
-	MOVQ x2_base+48(FP), R9
-	MOVQ x3_base+72(FP), R10
-	MOVQ y_base+96(FP), DI
-	MOVQ y_len+104(FP), DX
+// ROWPTR(i, R): R = rows + idx[i]*stride.
+#define ROWPTR(i, R) \
+	MOVLQSX i(AX), R; \
+	IMULQ   R12, R; \
+	ADDQ    R11, R
+
+TEXT ·dotRowsAsm(SB), NOSPLIT, $0-104
+	MOVQ dst_base+0(FP), R13
+	MOVQ rows_base+24(FP), R11
+	MOVQ stride+48(FP), R12
+	SHLQ $2, R12
+	MOVQ idx_base+56(FP), AX
+	MOVQ v_base+80(FP), DI
+	MOVQ v_len+88(FP), DX
 	CMPB ·useAVX512(SB), $0
-	JNE  dot45
-	MOVQ SI, R11
-	MOVQ R8, R12
-	XORQ R13, R13
+	JNE  dr5
+	MOVQ DX, R9
+	ANDQ $31, R9
+	SHLQ $2, R9
+	LEAQ maskTable<>+128(SB), R10
+	SUBQ R9, R10
+	ANDQ $-32, DX
+	SHLQ $2, DX
+	MOVQ idx_len+64(FP), CX
 
-dot42_pass:
+dr2_group:
+	ROWPTR(0, SI)
+	MOVQ SI, R8
+	CMPQ CX, $2
+	JB   dr2_rows
+	ROWPTR(4, R8)
+
+dr2_rows:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -665,53 +713,79 @@ dot42_pass:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	MOVQ   DX, CX
 	XORQ   BX, BX
-	CMPQ   CX, $32
-	JB     dot42_tail
+	CMPQ   BX, DX
+	JAE    dr2_tail
 
-dot42_32:
+dr2_32:
 	VMOVUPS (DI)(BX*1), Y8
 	VMOVUPS 32(DI)(BX*1), Y9
 	VMOVUPS 64(DI)(BX*1), Y10
 	VMOVUPS 96(DI)(BX*1), Y11
-	DOT2_ROW32(R11, Y0, Y1, Y2, Y3)
-	DOT2_ROW32(R12, Y4, Y5, Y6, Y7)
+	DOT2_ROW32(SI, Y0, Y1, Y2, Y3)
+	DOT2_ROW32(R8, Y4, Y5, Y6, Y7)
 	ADDQ    $128, BX
-	SUBQ    $32, CX
-	CMPQ    CX, $32
-	JAE     dot42_32
+	CMPQ    BX, DX
+	JB      dr2_32
 
-dot42_tail:
-	TESTQ CX, CX
-	JZ    dot42_reduce
-	LEAQ  maskTable<>+128(SB), AX
-	SHLQ  $2, CX
-	SUBQ  CX, AX
-	DOT2_BLOCK8(0, Y0, Y4)
-	DOT2_BLOCK8(32, Y1, Y5)
-	DOT2_BLOCK8(64, Y2, Y6)
-	DOT2_BLOCK8(96, Y3, Y7)
+dr2_tail:
+	TESTQ R9, R9
+	JZ    dr2_reduce
+	DOT2_BLOCK8(0, R10, SI, R8, Y0, Y4)
+	DOT2_BLOCK8(32, R10, SI, R8, Y1, Y5)
+	DOT2_BLOCK8(64, R10, SI, R8, Y2, Y6)
+	DOT2_BLOCK8(96, R10, SI, R8, Y3, Y7)
 
-dot42_reduce:
+dr2_reduce:
 	DOT2_REDUCE(Y0, Y1, Y2, Y3, X0, X1)
 	DOT2_REDUCE(Y4, Y5, Y6, Y7, X4, X5)
-	TESTQ  R13, R13
-	JNZ    dot42_second
-	VMOVSS X0, d0+120(FP)
-	VMOVSS X4, d1+124(FP)
-	MOVQ   R9, R11
-	MOVQ   R10, R12
-	INCQ   R13
-	JMP    dot42_pass
+	VMOVSS X0, (R13)
+	CMPQ   CX, $2
+	JB     dr2_done
+	VMOVSS X4, 4(R13)
+	ADDQ   $8, R13
+	ADDQ   $8, AX
+	SUBQ   $2, CX
+	JNZ    dr2_group
 
-dot42_second:
-	VMOVSS X0, d2+128(FP)
-	VMOVSS X4, d3+132(FP)
+dr2_done:
 	VZEROUPPER
 	RET
 
-dot45:
+dr5:
+	MOVQ  DX, CX
+	ANDQ  $31, CX
+	MOVL  $1, R9
+	SHLL  CX, R9
+	DECL  R9
+	KMOVW R9, K1
+	SHRL  $16, R9
+	KMOVW R9, K2
+	MOVL  $0x1111, R9
+	KMOVW R9, K3
+	ANDQ  $-32, DX
+	SHLQ  $2, DX
+	MOVQ  idx_len+64(FP), CX
+
+dr5_group:
+	ROWPTR(0, SI)
+	MOVQ SI, R8
+	MOVQ SI, R9
+	MOVQ SI, R10
+	CMPQ CX, $2
+	JB   dr5_rows
+	ROWPTR(4, R8)
+	MOVQ R8, R9
+	MOVQ R8, R10
+	CMPQ CX, $3
+	JB   dr5_rows
+	ROWPTR(8, R9)
+	MOVQ R9, R10
+	CMPQ CX, $4
+	JB   dr5_rows
+	ROWPTR(12, R10)
+
+dr5_rows:
 	VXORPS Y0, Y0, Y0 // a VEX write clears bits 256..511 too
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -720,12 +794,11 @@ dot45:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
-	MOVQ   DX, CX
 	XORQ   BX, BX
-	CMPQ   CX, $32
-	JB     dot45_tail
+	CMPQ   BX, DX
+	JAE    dr5_tail
 
-dot45_32:
+dr5_32:
 	VMOVUPS (DI)(BX*1), Z8
 	VMOVUPS 64(DI)(BX*1), Z9
 	DOT5_ROW32(SI, Z0, Z1, Z10, Z11)
@@ -733,19 +806,12 @@ dot45_32:
 	DOT5_ROW32(R9, Z4, Z5, Z14, Z15)
 	DOT5_ROW32(R10, Z6, Z7, Z16, Z17)
 	ADDQ    $128, BX
-	SUBQ    $32, CX
-	CMPQ    CX, $32
-	JAE     dot45_32
+	CMPQ    BX, DX
+	JB      dr5_32
 
-dot45_tail:
-	TESTQ     CX, CX
-	JZ        dot45_reduce
-	MOVL      $1, AX
-	SHLL      CX, AX
-	DECL      AX
-	KMOVW     AX, K1
-	SHRL      $16, AX
-	KMOVW     AX, K2
+dr5_tail:
+	KORTESTW  K1, K1
+	JZ        dr5_reduce
 	VMOVUPS.Z (DI)(BX*1), K1, Z8
 	VMOVUPS.Z 64(DI)(BX*1), K2, Z9
 	DOT5_TAIL32(SI, Z0, Z1, Z10, Z11)
@@ -753,15 +819,28 @@ dot45_tail:
 	DOT5_TAIL32(R9, Z4, Z5, Z14, Z15)
 	DOT5_TAIL32(R10, Z6, Z7, Z16, Z17)
 
-dot45_reduce:
-	DOT5_REDUCE(Z0, Z1, Y0, Y1, X0, X1)
-	DOT5_REDUCE(Z2, Z3, Y2, Y3, X2, X3)
-	DOT5_REDUCE(Z4, Z5, Y4, Y5, X4, X5)
-	DOT5_REDUCE(Z6, Z7, Y6, Y7, X6, X7)
-	VMOVSS X0, d0+120(FP)
-	VMOVSS X2, d1+124(FP)
-	VMOVSS X4, d2+128(FP)
-	VMOVSS X6, d3+132(FP)
+dr5_reduce:
+	DOT5_REDUCE4
+	CMPQ    CX, $4
+	JB      dr5_last
+	VMOVUPS X1, (R13)
+	ADDQ    $16, R13
+	ADDQ    $16, AX
+	SUBQ    $4, CX
+	JNZ     dr5_group
+	VZEROUPPER
+	RET
+
+dr5_last:
+	VMOVSS     X1, (R13)
+	CMPQ       CX, $2
+	JB         dr5_done
+	VEXTRACTPS $1, X1, 4(R13)
+	CMPQ       CX, $3
+	JB         dr5_done
+	VEXTRACTPS $2, X1, 8(R13)
+
+dr5_done:
 	VZEROUPPER
 	RET
 

@@ -16,9 +16,11 @@ func addToAsm(dst, src []float32)                                  { panic(noAsm
 func axpyAsm(alpha float32, x, y []float32)                        { panic(noAsm) }
 func dotAsm(x, y []float32) float32                                { panic(noAsm) }
 func scaleAsm(alpha float32, x []float32)                          { panic(noAsm) }
-func dot4Asm(x0, x1, x2, x3, y []float32) (d0, d1, d2, d3 float32) { panic(noAsm) }
 func addConstAsm(x []float32, c float32)                           { panic(noAsm) }
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32) { panic(noAsm) }
+func dotRowsAsm(dst, rows []float32, stride int, idx []int32, v []float32) {
+	panic(noAsm)
+}
 func neuronStepAsm(I, V, FI, FO []float32, vth, leak float32, subtract bool, out []int32) int {
 	panic(noAsm)
 }

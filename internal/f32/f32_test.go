@@ -249,7 +249,7 @@ func TestPathsAgree(t *testing.T) {
 	type result struct {
 		add, scale, addc, axpy, iar []float32
 		dot                         float32
-		dot4                        [4]float32
+		dotRows                     []float32
 	}
 	run := func(x, y []float32, alpha float32, idx []int32, rows []float32) result {
 		var r result
@@ -264,7 +264,8 @@ func TestPathsAgree(t *testing.T) {
 		r.iar = append([]float32(nil), y...)
 		IndexAddRows(r.iar, rows, len(y)+5, idx)
 		r.dot = Dot(x, y)
-		r.dot4[0], r.dot4[1], r.dot4[2], r.dot4[3] = Dot4(y, rows, x, rows[len(y):], x)
+		r.dotRows = make([]float32, len(idx))
+		DotRows(r.dotRows, rows, len(y)+5, idx, x)
 		return r
 	}
 	for _, n := range testLengths {
@@ -291,7 +292,7 @@ func TestPathsAgree(t *testing.T) {
 				sameBits(t, what+" IndexAddRows", got.iar, want.iar)
 				sameBits(t, what+" Axpy", got.axpy, want.axpy)
 				sameBits(t, what+" Dot", []float32{got.dot}, []float32{want.dot})
-				sameBits(t, what+" Dot4", got.dot4[:], want.dot4[:])
+				sameBits(t, what+" DotRows", got.dotRows, want.dotRows)
 			}()
 		}
 	}
@@ -380,10 +381,11 @@ func TestPanics(t *testing.T) {
 		{"AddTo short src", func() { AddTo(f[:5], f[:4]) }, "AddTo: len(src)=4 is shorter than len(dst)=5"},
 		{"Axpy short x", func() { Axpy(1, f[:2], f[:3]) }, "Axpy: len(x)=2 is shorter than len(y)=3"},
 		{"Dot short y", func() { Dot(f[:3], f[:1]) }, "Dot: len(y)=1 is shorter than len(x)=3"},
-		{"Dot4 short x0", func() { Dot4(f[:2], f, f, f, f[:3]) }, "Dot4: len(x0)=2 is shorter than len(y)=3"},
-		{"Dot4 short x1", func() { Dot4(f, f[:2], f, f, f[:3]) }, "Dot4: len(x1)=2 is shorter than len(y)=3"},
-		{"Dot4 short x2", func() { Dot4(f, f, nil, f, f[:3]) }, "Dot4: len(x2)=0 is shorter than len(y)=3"},
-		{"Dot4 short x3", func() { Dot4(f, f, f, f[:1], f[:3]) }, "Dot4: len(x3)=1 is shorter than len(y)=3"},
+		{"DotRows short dst", func() { DotRows(f[:1], f, 2, []int32{0, 1}, f[:2]) }, "DotRows: len(dst)=1 is shorter than len(idx)=2"},
+		{"DotRows negative stride", func() { DotRows(f, f, -1, nil, f[:2]) }, "DotRows: stride -1 is negative"},
+		{"DotRows negative index", func() { DotRows(f, f, 2, []int32{0, -1}, f[:2]) }, "DotRows: idx[1]=-1"},
+		{"DotRows row past end", func() { DotRows(f, f, 3, []int32{2, 3}, f[:2]) }, "DotRows: idx[1]=3 names row [9:9+2] outside len(rows)=10"},
+		{"DotRows v longer than rows", func() { DotRows(f, f, 0, []int32{0}, make([]float32, 11)) }, "DotRows: len(rows)=10 is shorter than len(v)=11"},
 		{"IndexAddRows negative stride", func() { IndexAddRows(f[:2], f, -1, nil) }, "stride -1 is negative"},
 		{"IndexAddRows negative index", func() { IndexAddRows(f[:2], f, 2, []int32{0, -1}) }, "idx[1]=-1"},
 		{"IndexAddRows row past end", func() { IndexAddRows(f[:2], f, 3, []int32{2, 3}) }, "idx[1]=3 names row [9:9+2] outside len(rows)=10"},
@@ -418,9 +420,13 @@ func TestNoPanic(t *testing.T) {
 	if Dot(nil, f) != 0 {
 		t.Fatal("Dot of empty slices is not 0")
 	}
-	if d0, d1, d2, d3 := Dot4(nil, f, nil, f[:3], nil); d0 != 0 || d1 != 0 || d2 != 0 || d3 != 0 {
-		t.Fatal("Dot4 of an empty y is not 0") // longer rows: only len(y) is used
+	DotRows(nil, nil, 1, nil, f) // no rows named
+	d := []float32{1, 1, 1}
+	if DotRows(d, f, 2, []int32{4, 5}, nil); d[0] != 0 || d[1] != 0 || d[2] != 1 {
+		t.Fatalf("DotRows with an empty v gives %v, want [0 0 1]", d) // empty rows: dot 0
 	}
+	DotRows(d, f[2:], 0, []int32{7}, f[:2])   // stride 0: every index names row 0
+	DotRows(d, f, 4, []int32{2}, f[:2])       // last row ends exactly at len(rows)
 	IndexAddRows(f[:2], nil, 5, nil)          // no rows named
 	IndexAddRows(nil, f, 3, []int32{3})       // empty rows of dst
 	IndexAddRows(f[:2], f[2:], 0, []int32{7}) // stride 0: every index names row 0

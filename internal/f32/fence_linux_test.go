@@ -66,23 +66,27 @@ func TestNeuronStepFenced(t *testing.T) {
 	})
 }
 
-// TestDot4Fenced runs Dot4 on y and rows that end at an inaccessible page:
-// reading past any of them crashes the test.
-func TestDot4Fenced(t *testing.T) {
+// TestDotRowsFenced runs DotRows with the last row, v and dst ending at an
+// inaccessible page: reading or writing past any of them crashes the test.
+func TestDotRowsFenced(t *testing.T) {
 	forEachPath(t, func(t *testing.T, path string) {
 		rng := rand.New(rand.NewPCG(16, 16))
 		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 65, 250} {
-			y0 := randVec(rng, n)
-			var x [4][]float32
-			for r := range x {
-				x[r] = fencedFloats(t, randVec(rng, n))
-			}
-			y := fencedFloats(t, y0)
-			d := [4]float32{}
-			d[0], d[1], d[2], d[3] = Dot4(x[0], x[1], x[2], x[3], y)
-			for r := range d {
-				if want := refDot(x[r], y0); math.Float32bits(d[r]) != math.Float32bits(want) {
-					t.Fatalf("n=%d row %d: Dot4 = %v, documented order gives %v", n, r, d[r], want)
+			for _, m := range []int{1, 2, 3, 4, 5, 6, 7} {
+				stride := n + 1
+				rows0 := randVec(rng, (m-1)*stride+n)
+				v0 := randVec(rng, n)
+				idx := make([]int32, m)
+				for i := range idx {
+					idx[i] = int32(m - 1 - i) // the last row first
+				}
+				rows, v := fencedFloats(t, rows0), fencedFloats(t, v0)
+				dst := fencedFloats(t, make([]float32, m))
+				DotRows(dst, rows, stride, idx, v)
+				for i, j := range idx {
+					if want := refDot(rows0[int(j)*stride:][:n], v0); math.Float32bits(dst[i]) != math.Float32bits(want) {
+						t.Fatalf("n=%d rows=%d: dst[%d] = %v, documented order gives %v", n, m, i, dst[i], want)
+					}
 				}
 			}
 		}

@@ -57,6 +57,16 @@ func dotGo(x, y []float32) float32 {
 	return reduce32(&s)
 }
 
+// dotRowsGo sets dst[i] to dotGo of the row idx[i] with v, one row at a time;
+// the indices have been checked.
+func dotRowsGo(dst, rows []float32, stride int, idx []int32, v []float32) {
+	dst = dst[:len(idx)]
+	for i, j := range idx {
+		off := int(j) * stride
+		dst[i] = dotGo(rows[off:off+len(v)], v)
+	}
+}
+
 // reduce32 sums 32 partial sums in the documented pairwise order.
 func reduce32(s *[32]float32) float32 {
 	var v [8]float32
