@@ -135,9 +135,10 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 // them; the input channels of a position, which share the slice of dA, go
 // through one f32.DotRows, which computes each dot product bitwise as f32.Dot.
 // Every dL/dh element thus receives the same additions in the same order as
-// one f32.Dot per element and kernel row accumulated in a register would give,
-// and each dL/dW element still receives its products in increasing input
-// position.
+// one f32.Dot per element and kernel row accumulated in a register would give.
+// dL/dW is a separate pass over the input elements that are not zero, in
+// increasing order as before, so each of its elements receives its products
+// in the same order too.
 func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, needPrev bool) {
 	if l.Stride > 1 {
 		convBackwardStrided(l, w, gw, h, dA, dH, fi, needPrev)
@@ -150,20 +151,45 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 	// window returns the kernel columns j0..j1-1 of a position in column x that
 	// reach an output; j0 >= j1 when none does.
 	window := func(x int) (j0, j1 int) { return max(0, q-x), min(k, wd-x+q) }
-	if needPrev {
-		for base := 0; base < len(h); base += cin {
-			if j0, j1 := window(int(l.coord[3*base+1])); j0 >= j1 {
+
+	// dL/dW: for each input element that is not zero, in increasing order, one
+	// Axpy per kernel row.
+	for e, v := range h {
+		if v == 0 {
+			continue
+		}
+		c := l.coord[3*e : 3*e+3]
+		ci, x, y := int(c[0]), int(c[1]), int(c[2])
+		j0, j1 := window(x)
+		if j0 >= j1 {
+			continue
+		}
+		n := (j1 - j0) * co
+		for ky := 0; ky < k; ky++ {
+			oy := y - ky + p
+			if oy < 0 || oy >= l.Out.H {
 				continue
 			}
-			for e := base; e < base+cin; e++ {
-				if fi == nil || fi[e] > 0 {
-					dH[e] = 0
-				}
+			f32.Axpy(v, dA[(oy*wd+x-q+j0)*co:][:n], gw[((ci*k+ky)*k+j0)*co:][:n])
+		}
+	}
+	if !needPrev {
+		return
+	}
+
+	// dL/dh: +0, then the term of each kernel row in turn.
+	for base := 0; base < len(h); base += cin {
+		if j0, j1 := window(int(l.coord[3*base+1])); j0 >= j1 {
+			continue
+		}
+		for e := base; e < base+cin; e++ {
+			if fi == nil || fi[e] > 0 {
+				dH[e] = 0
 			}
 		}
 	}
 	// The channels c0..c1-1 of a position at a time: d holds their dot
-	// products, sel their indices from c0 (all of them when fi is nil).
+	// products, idx their indices from c0 (all of them when fi is nil).
 	var d [convGroup]float32
 	var all, sel [convGroup]int32
 	for i := range all {
@@ -183,14 +209,6 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 			woff := (ky*k + j0) * co // offset of the row within a channel's weights
 			for c0 := 0; c0 < cin; c0 += convGroup {
 				c1 := min(cin, c0+convGroup)
-				for i, v := range h[base+c0 : base+c1] {
-					if v != 0 {
-						f32.Axpy(v, a, gw[(c0+i)*wstride+woff:][:n])
-					}
-				}
-				if !needPrev {
-					continue
-				}
 				idx := all[:c1-c0]
 				if fi != nil {
 					m := 0
