@@ -83,7 +83,7 @@ func bitsEqual(t *testing.T, what string, got, want []float32) {
 	t.Helper()
 	for i := range want {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("%s: [%d] = %v (%#08x), per element %v (%#08x)", what, i,
+			t.Fatalf("%s: [%d] = %v (%#08x), the reference gives %v (%#08x)", what, i,
 				got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
 		}
 	}
