@@ -49,6 +49,9 @@
 // In every path each step s[k] += x[i]*y[i] rounds the product to float32
 // before the addition.
 //
+// DotRows computes each of its dot products, of one row with v, exactly as Dot
+// of that row and v: the same lanes, order and reduction, with the row as x.
+//
 // # Overlap
 //
 // The destination of a kernel must not partially overlap a source slice
