@@ -52,6 +52,7 @@ func newRootCmd() *cobra.Command {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&globals.dataDir, "data-dir", coordinator.DefaultConfig(job.Default()).DataDir, "directory for data sets and the checkpoint store")
 	globals.log.Register(pf)
+	cli.SuggestFlags(cmd)
 	return cmd
 }
 

@@ -21,6 +21,7 @@ const (
 // Coordinator is the asf-coordinator command.
 func Coordinator() *cobra.Command {
 	cmd, _ := newCoordinator()
+	SuggestFlags(cmd)
 	return cmd
 }
 

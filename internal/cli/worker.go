@@ -64,5 +64,6 @@ func Worker() *cobra.Command {
 		nf.lingerIfAsked(ctx, log)
 		return nil
 	}
+	SuggestFlags(cmd)
 	return cmd
 }
