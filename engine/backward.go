@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/asfnet/asf/internal/detmath"
 	"github.com/asfnet/asf/internal/f32"
@@ -110,7 +111,7 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 				rowDots(prev.dH, prevFI, w, out, dA)
 			}
 		case Conv:
-			convBackward(l, w, gw, prevShape, prev.H, dA, prev.dH, prevFI, needPrev)
+			convBackward(l, w, gw, prevShape, prev.H, dA, prev.dH, prevFI, needPrev, nil)
 		case AvgPool:
 			if needPrev {
 				for i, t := range l.target {
@@ -139,7 +140,12 @@ func (ws *Workspace) backward(m *Model, grad []float32) {
 // dL/dW is a separate pass over the input elements that are not zero, in
 // increasing order as before, so each of its elements receives its products
 // in the same order too.
-func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, needPrev bool) {
+//
+// rowBuf, when it is not nil and large enough, is scratch space for a copy of
+// each kernel row's weights whose rows start at 64-byte boundaries: most
+// positions read them from there (f32.DotRows's loads are faster when they do
+// not straddle cache lines; the arithmetic does not depend on addresses).
+func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, needPrev bool, rowBuf []float32) {
 	if l.Stride > 1 {
 		convBackwardStrided(l, w, gw, h, dA, dH, fi, needPrev)
 		return
@@ -195,7 +201,23 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 	for i := range all {
 		all[i] = int32(i)
 	}
+	// The rows of the positions whose window is not clipped on the left (j0 = 0)
+	// are read from aw, the kernel row's weights copied with rows of rowPad
+	// elements from a 64-byte boundary.
+	rowPad := (k*co + 15) &^ 15
+	var aw []float32
+	if rowBuf != nil {
+		aw = aligned64(rowBuf)
+		if len(aw) < cin*rowPad {
+			aw = nil
+		}
+	}
 	for ky := 0; ky < k; ky++ {
+		if aw != nil {
+			for ci := 0; ci < cin; ci++ {
+				copy(aw[ci*rowPad:][:k*co], w[ci*wstride+ky*k*co:][:k*co])
+			}
+		}
 		for base := 0; base < len(h); base += cin {
 			c := l.coord[3*base : 3*base+3]
 			x, y := int(c[1]), int(c[2])
@@ -220,7 +242,11 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 					}
 					idx = sel[:m]
 				}
-				f32.DotRows(d[:len(idx)], w[c0*wstride+woff:], wstride, idx, a)
+				rows, stride := w[c0*wstride+woff:], wstride
+				if aw != nil && j0 == 0 {
+					rows, stride = aw[c0*rowPad:], rowPad
+				}
+				f32.DotRows(d[:len(idx)], rows, stride, idx, a)
 				dh := dH[base+c0 : base+c1]
 				for i, j := range idx {
 					dh[j] += d[i]
@@ -228,6 +254,16 @@ func convBackward(l *Layer, w, gw []float32, in Shape, h, dA, dH, fi []float32, 
 			}
 		}
 	}
+}
+
+// aligned64 returns the part of buf from its first element at a 64-byte
+// boundary (empty if there is none).
+func aligned64(buf []float32) []float32 {
+	if len(buf) == 0 {
+		return nil
+	}
+	skip := int((64 - uintptr(unsafe.Pointer(&buf[0]))%64) % 64 / 4)
+	return buf[min(skip, len(buf)):]
 }
 
 // convGroup bounds the input channels convBackward takes together at one

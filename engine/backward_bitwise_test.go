@@ -137,12 +137,17 @@ func TestConvBackwardBitwise(t *testing.T) {
 					dH0[i] = -7 // never a result: shows which elements were written
 				}
 				needPrev := mode != "none"
-				gw, dH := append([]float32(nil), gw0...), append([]float32(nil), dH0...)
 				wantGW, wantDH := append([]float32(nil), gw0...), append([]float32(nil), dH0...)
-				convBackward(l, w, gw, c.in, h, dA, dH, fi, needPrev)
 				convBackwardPerElement(l, w, wantGW, h, dA, wantDH, fi, needPrev)
-				bitsEqual(t, what+": dL/dW", gw, wantGW)
-				bitsEqual(t, what+": dL/dh", dH, wantDH)
+				// Without scratch, with scratch at every alignment, and with
+				// scratch too small for the aligned copy.
+				rowPad := (l.K*l.Out.C + 15) &^ 15
+				for _, buf := range [][]float32{nil, make([]float32, c.in.C*rowPad+16)[rng.IntN(16):], make([]float32, c.in.C*rowPad-1)} {
+					gw, dH := append([]float32(nil), gw0...), append([]float32(nil), dH0...)
+					convBackward(l, w, gw, c.in, h, dA, dH, fi, needPrev, buf)
+					bitsEqual(t, fmt.Sprintf("%s, scratch %d: dL/dW", what, len(buf)), gw, wantGW)
+					bitsEqual(t, fmt.Sprintf("%s, scratch %d: dL/dh", what, len(buf)), dH, wantDH)
+				}
 			}
 		}
 	}

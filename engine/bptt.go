@@ -376,7 +376,7 @@ func (ws *Workspace) bpttLayer(m *Model, l *Layer, G, P, grad []float32) {
 			if !(direct || frames) {
 				denseSpikes(ev, d)
 			}
-			convBackward(l, w, gw, l.In, in, dI, pg, nil, pg != nil)
+			convBackward(l, w, gw, l.In, in, dI, pg, nil, pg != nil, bp.sg) // sg is free after step 2
 			if !(direct || frames) {
 				clearSpikes(ev, d)
 			}
