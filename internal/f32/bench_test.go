@@ -51,21 +51,27 @@ func benchDot(b *testing.B, n int) {
 }
 
 // benchDotRows computes m dot products of n elements against one vector,
-// with DotRows or (rows=false) with m calls of Dot, for the same flops.
-func benchDotRows(b *testing.B, n, m int, rows bool) {
+// with DotRows or (rows=false) with m calls of Dot, for the same flops. The
+// rows follow each other; see benchDotRowsStride for rows at another stride.
+func benchDotRows(b *testing.B, n, m int, rows bool) { benchDotRowsStride(b, n, m, n, rows) }
+
+// benchDotRowsStride is benchDotRows with the rows stride elements apart (a
+// multiple of 16 puts every row at a 64-byte boundary, as the large
+// allocation starts at one).
+func benchDotRowsStride(b *testing.B, n, m, stride int, rows bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	w, v, dst := randVec(rng, m*n), randVec(rng, n), make([]float32, m)
+	w, v, dst := randVec(rng, (m-1)*stride+n), randVec(rng, n), make([]float32, m)
 	idx := make([]int32, m)
 	for i := range idx {
 		idx[i] = int32(i)
 	}
 	if rows {
-		benchPaths(b, 2*n*m, func() { DotRows(dst, w, n, idx, v) })
+		benchPaths(b, 2*n*m, func() { DotRows(dst, w, stride, idx, v) })
 		return
 	}
 	benchPaths(b, 2*n*m, func() {
 		for i := range dst {
-			dst[i] = Dot(w[i*n:(i+1)*n], v)
+			dst[i] = Dot(w[i*stride:][:n], v)
 		}
 	})
 }
@@ -105,16 +111,17 @@ func BenchmarkDot250(b *testing.B)   { benchDot(b, 250) }
 // The transposed products of the MNIST network's backward: 20 input channels
 // of a 5x5 kernel row of 50 outputs (up to 250 elements), and the 200 rows of
 // an FC layer against a gradient of 10 and of 200.
-func BenchmarkDotRows20x250(b *testing.B)  { benchDotRows(b, 250, 20, true) }
-func BenchmarkDotRows20x150(b *testing.B)  { benchDotRows(b, 150, 20, true) }
-func BenchmarkDotRows200x10(b *testing.B)  { benchDotRows(b, 10, 200, true) }
-func BenchmarkDotRows200x200(b *testing.B) { benchDotRows(b, 200, 200, true) }
-func BenchmarkDotLoop20x250(b *testing.B)  { benchDotRows(b, 250, 20, false) }
-func BenchmarkDotLoop20x150(b *testing.B)  { benchDotRows(b, 150, 20, false) }
-func BenchmarkDotLoop200x10(b *testing.B)  { benchDotRows(b, 10, 200, false) }
-func BenchmarkDotLoop200x200(b *testing.B) { benchDotRows(b, 200, 200, false) }
-func BenchmarkScale250(b *testing.B)       { benchScale(b, 250) }
-func BenchmarkAddConst250(b *testing.B)    { benchAddConst(b, 250) }
+func BenchmarkDotRows20x250(b *testing.B)        { benchDotRows(b, 250, 20, true) }
+func BenchmarkDotRows20x250Aligned(b *testing.B) { benchDotRowsStride(b, 250, 20, 256, true) }
+func BenchmarkDotRows20x150(b *testing.B)        { benchDotRows(b, 150, 20, true) }
+func BenchmarkDotRows200x10(b *testing.B)        { benchDotRows(b, 10, 200, true) }
+func BenchmarkDotRows200x200(b *testing.B)       { benchDotRows(b, 200, 200, true) }
+func BenchmarkDotLoop20x250(b *testing.B)        { benchDotRows(b, 250, 20, false) }
+func BenchmarkDotLoop20x150(b *testing.B)        { benchDotRows(b, 150, 20, false) }
+func BenchmarkDotLoop200x10(b *testing.B)        { benchDotRows(b, 10, 200, false) }
+func BenchmarkDotLoop200x200(b *testing.B)       { benchDotRows(b, 200, 200, false) }
+func BenchmarkScale250(b *testing.B)             { benchScale(b, 250) }
+func BenchmarkAddConst250(b *testing.B)          { benchAddConst(b, 250) }
 
 // The FC layers of the MNIST network 20C5-P2-50C5-P2-200FC-10FC: 2450 inputs
 // to 200 outputs, and 200 to 10; and a wide layer of 1024 outputs.
