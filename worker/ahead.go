@@ -47,8 +47,9 @@ type ahead struct {
 // startAhead starts computing the step after t, whose report rep has just
 // been sent, if the worker computes ahead and the step after t exists: on
 // the tentative state t left, with t's ring and rank. It runs on its own
-// goroutine; the next step takes or drops it (takeAhead), and the serve loop
-// waits for it when it ends (dropAhead).
+// goroutine; the next step takes or drops it (computeStep), and the serve
+// loop waits for it when it ends (endAhead). The serve loop calls it between
+// steps, so no step is in flight.
 func (w *Worker) startAhead(t order, rep *job.Report) {
 	if !w.cfg.ComputeAhead || !rep.OK || t.Kind != job.TaskCompute {
 		return

@@ -37,8 +37,8 @@ func (w *Worker) serve(ctx context.Context, cl asfpb.CoordinatorClient, c *core,
 			cur = nil
 		}
 	}
+	defer w.endAhead() // after stop (defers run last first): a step in flight may be taking it
 	defer stop()
-	defer w.endAhead() // (runs after stop: a step in flight may be taking it)
 	// do carries out d; t is the instruction that led to it (for a start).
 	do := func(d decision, t order) {
 		if d.Cancel {
