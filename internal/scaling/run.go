@@ -148,9 +148,14 @@ func (c RunConfig) Validate() error {
 			return bad("BinDir", "%s: %v", b, err)
 		}
 	}
+	return c.emu().Validate()
+}
+
+// emu is the emulated cluster of c.
+func (c RunConfig) emu() emucluster.Config {
 	ec := emucluster.DefaultConfig()
-	ec.Workers, ec.WorkerCPUs, ec.LinkBits = c.Workers, c.CPUs, c.LinkBits
-	return ec.Validate()
+	ec.Workers, ec.WorkerCPUs, ec.LinkBits, ec.Sysctls = c.Workers, c.CPUs, c.LinkBits, c.Sysctls
+	return ec
 }
 
 // WorkerTimes are one worker's means over the measured steps.
@@ -240,9 +245,8 @@ func Run(ctx context.Context, cfg RunConfig) (Point, error) {
 	p := Point{Config: cfg}
 	p.Load[0] = LoadAverage()
 
-	ec := emucluster.DefaultConfig()
-	ec.Workers, ec.WorkerCPUs, ec.LinkBits, ec.Logger = cfg.Workers, cfg.CPUs, cfg.LinkBits, log
-	ec.Sysctls = cfg.Sysctls
+	ec := cfg.emu()
+	ec.Logger = log
 	cl, err := emucluster.Create(ctx, ec)
 	if err != nil {
 		return p, err

@@ -98,6 +98,7 @@ func TestRunConfigValidate(t *testing.T) {
 		{"weights steps", "Steps", func(c *RunConfig) { c.SyncMode = "weights"; c.LocalSteps = 4; c.Steps = 6 }},
 		{"no binaries", "BinDir", func(c *RunConfig) { c.BinDir = t.TempDir() }},
 		{"cpus", "WorkerCPUs", func(c *RunConfig) { c.CPUs = -1 }},
+		{"host sysctl", "Sysctls", func(c *RunConfig) { c.Sysctls = map[string]string{"kernel.panic": "1"} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultRunConfig()
