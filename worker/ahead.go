@@ -67,9 +67,7 @@ func (w *Worker) startAhead(t order, rep *job.Report) {
 	w.ahead = a
 	go func() {
 		defer close(a.done)
-		size, rank := a.key.size, a.key.rank
-		a.mine, a.took, a.err = r.prep.Compute(from.model, r.perm(epoch), epoch, sie,
-			func(n int) []int { return dataset.Assign(n, size, rank) }, r.wss, r.acc)
+		a.mine, a.took, a.err = r.compute(from, a.key)
 	}()
 }
 
@@ -102,7 +100,13 @@ func (w *Worker) computeStep(r *jobRun, base *replica, epoch, sie, size, rank in
 		w.obs.ahead(false)
 		w.log.Debug("dropped the compute done ahead", "had", a.key.base.String(), "want", key.base.String(), "err", a.err)
 	}
-	mine, took, err := r.prep.Compute(base.model, r.perm(epoch), epoch, sie,
-		func(n int) []int { return dataset.Assign(n, size, rank) }, r.wss, r.acc)
+	mine, took, err := r.compute(base, key)
 	return mine, took, nil, err
+}
+
+// compute computes the micro-batches k names (j = rank, rank+size, ...) on
+// the state from into r.acc.
+func (r *jobRun) compute(from *replica, k aheadKey) ([]int, time.Duration, error) {
+	return r.prep.Compute(from.model, r.perm(k.epoch), k.epoch, k.sie,
+		func(n int) []int { return dataset.Assign(n, k.size, k.rank) }, r.wss, r.acc)
 }
