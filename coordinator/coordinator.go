@@ -544,8 +544,8 @@ func (c *Coordinator) commit(o Commit, now time.Time) {
 		Generation: o.Generation, Workers: len(o.Ring)}, o.Reports)
 	c.log.Debug("step committed", "step", o.Step, "generation", o.Generation, "loss", p.Loss, "digest", fmt.Sprintf("%x", o.Digest[:6]))
 	if info.StepInEpoch == c.units.StepsPerEpoch {
-		rep := EpochReport{Epoch: e, TrainLoss: info.Loss, TrainCE: a.ce / float64(max(1, a.samples)), TrainAcc: info.Acc,
-			Duration: el, SamplesPerSec: info.SamplesPerSec}
+		rep := a.report()
+		rep.Duration, rep.SamplesPerSec = el, info.SamplesPerSec
 		if c.cfg.NoTest || c.prep.Test.Len() == 0 {
 			c.epochDone(rep)
 		} else {

@@ -41,9 +41,18 @@ func (h unitStats) truncate(u int) {
 // an uninterrupted run has), timed from now.
 func (c *Coordinator) epochAt(u int, now time.Time) epochAcc {
 	a := epochAcc{epoch: u / c.units.PerEpoch, start: now}
-	missing := 0
-	for k := a.epoch * c.units.PerEpoch; k < u; k++ {
-		s, ok := c.hist[k]
+	if missing := c.hist.addTo(&a, a.epoch*c.units.PerEpoch, u); missing > 0 {
+		c.log.Warn("the metrics history lacks steps of the epoch in progress: its train loss and accuracy will cover only the rest",
+			"epoch", a.epoch+1, "missing_units", missing)
+	}
+	return a
+}
+
+// addTo adds the statistics of units lo..hi-1 to a, in order, and returns how
+// many of them the history lacks.
+func (h unitStats) addTo(a *epochAcc, lo, hi int) (missing int) {
+	for k := lo; k < hi; k++ {
+		s, ok := h[k]
 		if !ok {
 			missing++
 			continue
@@ -53,9 +62,12 @@ func (c *Coordinator) epochAt(u int, now time.Time) epochAcc {
 		a.correct += s.Correct
 		a.samples += s.Samples
 	}
-	if missing > 0 {
-		c.log.Warn("the metrics history lacks steps of the epoch in progress: its train loss and accuracy will cover only the rest",
-			"epoch", a.epoch+1, "missing_units", missing)
-	}
-	return a
+	return missing
+}
+
+// report is the training part of the epoch's report: the mean loss,
+// cross-entropy and accuracy over the samples added.
+func (a *epochAcc) report() EpochReport {
+	n := float64(max(1, a.samples))
+	return EpochReport{Epoch: a.epoch, TrainLoss: a.mse / n, TrainCE: a.ce / n, TrainAcc: float64(a.correct) / n}
 }

@@ -199,20 +199,9 @@ func (c *Coordinator) missedEvaluation(h Held) *catchUp {
 			c.log.Warn("the test evaluation of the last finished epoch is missing and its checkpoint does not fit the job", "epoch", e+1, "checkpoint", in.ID, "err", err)
 			return nil
 		}
-		rep := EpochReport{Epoch: e}
-		var samples int
-		for u := e * c.units.PerEpoch; u < (e+1)*c.units.PerEpoch; u++ {
-			s := c.hist[u]
-			rep.TrainLoss += s.MSE
-			rep.TrainCE += s.CE
-			rep.TrainAcc += float64(s.Correct)
-			samples += s.Samples
-		}
-		if samples > 0 {
-			rep.TrainLoss /= float64(samples)
-			rep.TrainCE /= float64(samples)
-			rep.TrainAcc /= float64(samples)
-		}
+		a := epochAcc{epoch: e}
+		c.hist.addTo(&a, e*c.units.PerEpoch, (e+1)*c.units.PerEpoch)
+		rep := a.report()
 		c.log.Info("evaluating the last finished epoch again: the job stopped during its evaluation", "epoch", e+1, "checkpoint", in.ID)
 		return &catchUp{rep: rep, job: evalJob{epoch: e, id: in.ID, model: model}}
 	}
