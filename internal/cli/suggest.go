@@ -63,8 +63,11 @@ func flagSuggestions(fs *pflag.FlagSet, name string) []string {
 	return out
 }
 
-// levenshtein is the edit distance of a and b.
+// levenshtein is the edit distance of a and b, a swap of two neighbouring
+// letters counting as one edit (the optimal string alignment distance: the
+// typo "epcoh" is two edits from "epochs").
 func levenshtein(a, b string) int {
+	pprev := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -78,8 +81,11 @@ func levenshtein(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pprev[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		pprev, prev, cur = prev, cur, pprev
 	}
 	return prev[len(b)]
 }

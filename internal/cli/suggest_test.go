@@ -28,6 +28,7 @@ func TestSuggestFlags(t *testing.T) {
 		{[]string{"train", "--epochs", "2"}, ""},
 		{[]string{"train", "--epoch", "3"}, "unknown flag: --epoch\ndid you mean --epochs? (asf train --help lists the flags)"},
 		{[]string{"train", "--epcohs=3"}, "did you mean --epochs?"},
+		{[]string{"train", "--epcoh", "3"}, "did you mean --epochs?"},
 		{[]string{"train", "--data_dir", "x"}, "did you mean --data-dir?"},
 		{[]string{"train", "--steps", "4"}, "did you mean --time-steps?"},
 		{[]string{"train", "--zzz"}, "unknown flag: --zzz (asf train --help lists the flags)"},
