@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/asfnet/asf/internal/detmath"
+	"github.com/asfnet/asf/internal/f32"
 )
 
 // TrainConfig holds the optimisation settings. Its defaults are the paper's recipe
@@ -148,14 +149,11 @@ func (o *Optimizer) Update(params, g []float32, lr float64) {
 	b1, b2 := c.Beta1, c.Beta2
 	bc1 := 1 - detmath.PowInt(b1, o.Step)
 	bc2 := math.Sqrt(1 - detmath.PowInt(b2, o.Step))
-	step := lr / bc1
-	for i, w := range params {
-		gi := float64(g[i]) + float64(wd*float64(w))
-		m := float64(b1*float64(o.M[i])) + float64((1-b1)*gi)
-		v := float64(b2*float64(o.V[i])) + float64((1-b2)*gi*gi)
-		o.M[i], o.V[i] = float32(m), float32(v)
-		params[i] = float32(float64(w) - step*m/(math.Sqrt(v)/bc2+c.Eps))
-	}
+	// f32.Adam is this formula in float64, vectorised and bitwise the same
+	// on every kernel set.
+	f32.Adam(params, g, o.M, o.V, &f32.AdamStep{
+		WD: wd, B1: b1, C1: 1 - b1, B2: b2, C2: 1 - b2, Step: lr / bc1, BC2: bc2, Eps: c.Eps,
+	})
 }
 
 // Clone returns a deep copy.

@@ -82,6 +82,12 @@ func scaleAsm(alpha float32, x []float32)
 //go:noescape
 func addConstAsm(x []float32, c float32)
 
+// adamAsm is Adam on len(w) elements, a multiple of 8, with grad, M and V
+// as long as w.
+//
+//go:noescape
+func adamAsm(w, grad, M, V []float32, s *AdamStep)
+
 // indexAddRowsAsm needs len(dst) > 0, len(idx) > 0 and every row in range.
 //
 //go:noescape

@@ -1401,3 +1401,114 @@ ns_done:
 	MOVQ DI, ret+136(FP)
 	VZEROUPPER
 	RET
+
+// func adamAsm(w, grad, M, V []float32, s *AdamStep)
+//
+// Adam's float64 formula, 8 elements a step (AVX-512: one ZMM of doubles
+// from one YMM of floats) or 4 (AVX2), len(w) a multiple of 8. Each line of
+// the Go formula is one vector instruction in the same order; the operands
+// of a multiply or an add are swapped where convenient, which IEEE-754 says
+// changes no bit. DI: w, SI: grad, R8: M, R9: V, CX: elements left, AX: s.
+// Constants: WD, B1, C1, B2, C2, Step, BC2, Eps in Z16-Z23 (AVX-512) or
+// Y8-Y15 (AVX2).
+TEXT ·adamAsm(SB), NOSPLIT, $0-104
+	MOVQ w_base+0(FP), DI
+	MOVQ w_len+8(FP), CX
+	MOVQ grad_base+24(FP), SI
+	MOVQ M_base+48(FP), R8
+	MOVQ V_base+72(FP), R9
+	MOVQ s+96(FP), AX
+	TESTQ CX, CX
+	JZ    adam_done
+	CMPB ·useAVX512(SB), $0
+	JNE  adam5
+	VBROADCASTSD 0(AX), Y8
+	VBROADCASTSD 8(AX), Y9
+	VBROADCASTSD 16(AX), Y10
+	VBROADCASTSD 24(AX), Y11
+	VBROADCASTSD 32(AX), Y12
+	VBROADCASTSD 40(AX), Y13
+	VBROADCASTSD 48(AX), Y14
+	VBROADCASTSD 56(AX), Y15
+
+adam2_4:
+	VCVTPS2PD  (SI), Y0    // g
+	VCVTPS2PD  (DI), Y1    // w
+	VMULPD     Y1, Y8, Y2  // WD*w
+	VADDPD     Y2, Y0, Y0  // g = grad + WD*w
+	VCVTPS2PD  (R8), Y3
+	VMULPD     Y3, Y9, Y3  // B1*M
+	VMULPD     Y0, Y10, Y4 // C1*g
+	VADDPD     Y4, Y3, Y3  // m
+	VCVTPS2PD  (R9), Y5
+	VMULPD     Y5, Y11, Y5 // B2*V
+	VMULPD     Y0, Y12, Y6 // C2*g
+	VMULPD     Y0, Y6, Y6  // (C2*g)*g
+	VADDPD     Y6, Y5, Y5  // v
+	VCVTPD2PSY Y3, X7
+	VMOVUPS    X7, (R8)
+	VCVTPD2PSY Y5, X7
+	VMOVUPS    X7, (R9)
+	VSQRTPD    Y5, Y5
+	VDIVPD     Y14, Y5, Y5 // sqrt(v)/BC2
+	VADDPD     Y15, Y5, Y5 // + Eps
+	VMULPD     Y3, Y13, Y3 // Step*m
+	VDIVPD     Y5, Y3, Y3  // (Step*m)/(sqrt(v)/BC2+Eps)
+	VSUBPD     Y3, Y1, Y1  // w - that
+	VCVTPD2PSY Y1, X7
+	VMOVUPS    X7, (DI)
+	ADDQ       $16, DI
+	ADDQ       $16, SI
+	ADDQ       $16, R8
+	ADDQ       $16, R9
+	SUBQ       $4, CX
+	JNZ        adam2_4
+	VZEROUPPER
+
+adam_done:
+	RET
+
+adam5:
+	VBROADCASTSD 0(AX), Z16
+	VBROADCASTSD 8(AX), Z17
+	VBROADCASTSD 16(AX), Z18
+	VBROADCASTSD 24(AX), Z19
+	VBROADCASTSD 32(AX), Z20
+	VBROADCASTSD 40(AX), Z21
+	VBROADCASTSD 48(AX), Z22
+	VBROADCASTSD 56(AX), Z23
+
+adam5_8:
+	VCVTPS2PD (SI), Z0
+	VCVTPS2PD (DI), Z1
+	VMULPD    Z1, Z16, Z2
+	VADDPD    Z2, Z0, Z0
+	VCVTPS2PD (R8), Z3
+	VMULPD    Z3, Z17, Z3
+	VMULPD    Z0, Z18, Z4
+	VADDPD    Z4, Z3, Z3
+	VCVTPS2PD (R9), Z5
+	VMULPD    Z5, Z19, Z5
+	VMULPD    Z0, Z20, Z6
+	VMULPD    Z0, Z6, Z6
+	VADDPD    Z6, Z5, Z5
+	VCVTPD2PS Z3, Y7
+	VMOVUPS   Y7, (R8)
+	VCVTPD2PS Z5, Y7
+	VMOVUPS   Y7, (R9)
+	VSQRTPD   Z5, Z5
+	VDIVPD    Z22, Z5, Z5
+	VADDPD    Z23, Z5, Z5
+	VMULPD    Z3, Z21, Z3
+	VDIVPD    Z5, Z3, Z3
+	VSUBPD    Z3, Z1, Z1
+	VCVTPD2PS Z1, Y7
+	VMOVUPS   Y7, (DI)
+	ADDQ      $32, DI
+	ADDQ      $32, SI
+	ADDQ      $32, R8
+	ADDQ      $32, R9
+	SUBQ      $8, CX
+	JNZ       adam5_8
+	VZEROUPPER
+	RET

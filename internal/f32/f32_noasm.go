@@ -17,6 +17,7 @@ func axpyAsm(alpha float32, x, y []float32)                        { panic(noAsm
 func dotAsm(x, y []float32) float32                                { panic(noAsm) }
 func scaleAsm(alpha float32, x []float32)                          { panic(noAsm) }
 func addConstAsm(x []float32, c float32)                           { panic(noAsm) }
+func adamAsm(w, grad, M, V []float32, s *AdamStep)                 { panic(noAsm) }
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32) { panic(noAsm) }
 func dotRowsAsm(dst, rows []float32, stride int, idx []int32, v []float32) {
 	panic(noAsm)
