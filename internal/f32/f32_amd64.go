@@ -31,6 +31,10 @@ func useAVX512Set() bool { return useAVX512 }
 // documentation.)
 func hasAVX2() bool { return cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT }
 
+// hasAVX512DQ reports whether the AVX-512 branch of AddRounded can run: it
+// needs AVX512DQ's conversions between doubles and int64 and its mask tests.
+func hasAVX512DQ() bool { return hasAVX512() && cpu.X86.HasAVX512DQ }
+
 // hasAVX512 reports whether the CPU can run the AVX-512 branch.
 func hasAVX512() bool { return hasAVX2() && cpu.X86.HasAVX512F }
 
@@ -87,6 +91,13 @@ func addConstAsm(x []float32, c float32)
 //
 //go:noescape
 func adamAsm(w, grad, M, V []float32, s *AdamStep)
+
+// addRoundedAsm is AddRounded on len(g) elements, a multiple of 8, with acc
+// as long as g; it stops at the first block of 8 that holds an element it
+// cannot add, leaving that block unchanged, and returns the elements done.
+//
+//go:noescape
+func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int
 
 // indexAddRowsAsm needs len(dst) > 0, len(idx) > 0 and every row in range.
 //

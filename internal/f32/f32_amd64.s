@@ -1512,3 +1512,59 @@ adam5_8:
 	JNZ       adam5_8
 	VZEROUPPER
 	RET
+
+// func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int
+//
+// AVX-512F + DQ only, 8 elements a step, len(g) a multiple of 8. For each
+// block: x = float64(g)*scale; every |x| < limit (ordered: NaN fails) or
+// stop; q = trunc(x) + (|x-trunc(x)| >= 0.5 ? sign(x) : 0), which is
+// math.Round's half away from zero (x - trunc(x) is exact); s = acc + q,
+// stopping if some lane overflows ((acc^s)&(q^s) < 0, the Go test's
+// condition); store s. DI: acc, SI: g, CX: length, BX: elements done.
+TEXT ·addRoundedAsm(SB), NOSPLIT, $0-72
+	MOVQ acc_base+0(FP), DI
+	MOVQ g_base+24(FP), SI
+	MOVQ g_len+32(FP), CX
+	XORQ BX, BX
+	VBROADCASTSD scale+48(FP), Z16
+	VBROADCASTSD limit+56(FP), Z17
+	MOVQ         $0x7fffffffffffffff, AX
+	VPBROADCASTQ AX, Z18 // clears the sign bit
+	MOVQ         $0x3fe0000000000000, AX
+	VPBROADCASTQ AX, Z19 // 0.5
+	MOVQ         $1, AX
+	VPBROADCASTQ AX, Z20 // int64 1
+
+round5_8:
+	CMPQ        BX, CX
+	JAE         round5_done
+	VCVTPS2PD   (SI)(BX*4), Z0
+	VMULPD      Z16, Z0, Z0        // x
+	VPANDQ      Z18, Z0, Z1        // |x|
+	VCMPPD      $0x11, Z17, Z1, K1 // |x| < limit, ordered
+	KORTESTB    K1, K1
+	JCC         round5_done        // not all 8 lanes in range
+	VRNDSCALEPD $0x0b, Z0, Z2      // t = trunc(x)
+	VSUBPD      Z2, Z0, Z3         // d = x - t, exact
+	VCVTTPD2QQ  Z2, Z4             // q = int64(t)
+	VPANDQ      Z18, Z3, Z5        // |d|
+	VCMPPD      $0x1d, Z19, Z5, K2 // |d| >= 0.5, ordered
+	VPSRAQ      $63, Z3, Z6        // -1 where d < 0, else 0
+	VPORQ       Z20, Z6, Z6        // -1 or +1
+	VPADDQ      Z6, Z4, K2, Z4     // q += sign where |d| >= 0.5
+	VMOVDQU64   (DI)(BX*8), Z8     // a
+	VPADDQ      Z4, Z8, Z9         // s = a + q
+	VPXORQ      Z8, Z9, Z10
+	VPXORQ      Z4, Z9, Z11
+	VPANDQ      Z10, Z11, Z10      // (a^s)&(q^s): sign set where the sum overflowed
+	VPMOVQ2M    Z10, K3
+	KORTESTB    K3, K3
+	JNE         round5_done
+	VMOVDQU64   Z9, (DI)(BX*8)
+	ADDQ        $8, BX
+	JMP         round5_8
+
+round5_done:
+	VZEROUPPER
+	MOVQ BX, ret+64(FP)
+	RET

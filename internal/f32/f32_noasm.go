@@ -18,6 +18,14 @@ func dotAsm(x, y []float32) float32                                { panic(noAsm
 func scaleAsm(alpha float32, x []float32)                          { panic(noAsm) }
 func addConstAsm(x []float32, c float32)                           { panic(noAsm) }
 func adamAsm(w, grad, M, V []float32, s *AdamStep)                 { panic(noAsm) }
+func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int {
+	panic(noAsm)
+}
+
+// useAVX512 and hasAVX512DQ are false: no assembly here.
+const useAVX512 = false
+
+func hasAVX512DQ() bool { return false }
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32) { panic(noAsm) }
 func dotRowsAsm(dst, rows []float32, stride int, idx []int32, v []float32) {
 	panic(noAsm)
