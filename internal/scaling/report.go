@@ -57,19 +57,26 @@ func EngineDigest(ctx context.Context, asf string, cfg RunConfig) (string, error
 
 // PrintPoints writes the measured table: per configuration the throughput,
 // E(W) against the W = 1 point of the same batch, mode, link and quota, the
-// step split, the bytes per step, the CPU use, the model's step time and its
+// CPU bound on E(W) (below), the step split, the bytes per step, the CPU use, the model's step time and its
 // error (gradient mode, when m is not nil), whether the weights equal the
 // reference digest of the batch (engine alone, or W = 1), and the host load.
+//
+// The CPU bound is CPU(1) / (W x CPU(W)), CPU(W) a worker's CPU time per step
+// of the W-worker run: under a CPU quota no worker can step faster than its
+// CPU time over its quota, so E(W) cannot exceed it however well waiting is
+// hidden; a measured E(W) close to it says the work each worker adds, not the
+// waiting, is what is left. It is printed only for runs with a quota.
 func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "W\tbatch\tmode\tlink\tcpus\tsamples/s\tE(W)\tstep ms\tcompute\tallreduce\t(fastest)\tupdate\tcoord\tpayload KB\twire KB\tlink use\tcpu ms\tthrottled\tmodel ms\terr\tweights\tload\t\n")
-	one := map[string]float64{}
+	fmt.Fprintf(tw, "W\tbatch\tmode\tlink\tcpus\tsamples/s\tE(W)\tcpu bound\tstep ms\tcompute\tallreduce\t(fastest)\tupdate\tcoord\tpayload KB\twire KB\tlink use\tcpu ms\tthrottled\tmodel ms\terr\tweights\tload\t\n")
+	one, oneCPU := map[string]float64{}, map[string]float64{}
 	keyOf := func(p Point) string {
 		return fmt.Sprintf("%d/%s/%d/%g/%d", p.Config.Job.Batch, p.Config.SyncMode, p.Config.LinkBits, p.Config.CPUs, p.Config.LocalSteps)
 	}
 	for _, p := range points {
 		if p.Config.Workers == 1 {
 			one[keyOf(p)] = p.SamplesPerSec
+			oneCPU[keyOf(p)] = p.CPU.Seconds()
 		}
 	}
 	ms := func(d float64) string { return fmt.Sprintf("%.1f", d*1e3) }
@@ -83,6 +90,10 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 		e := "-"
 		if o := one[keyOf(p)]; o > 0 {
 			e = fmt.Sprintf("%.3f", p.SamplesPerSec/(float64(c.Workers)*o))
+		}
+		bound := "-"
+		if o := oneCPU[keyOf(p)]; o > 0 && p.CPU > 0 && c.CPUs > 0 {
+			bound = fmt.Sprintf("%.3f", o/(float64(c.Workers)*p.CPU.Seconds()))
 		}
 		model, errPct := "-", "-"
 		if m != nil && c.SyncMode == "gradient" {
@@ -107,8 +118,8 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 			fmt.Fprintf(&spread, "W=%d batch %d %s %s: median of %d runs, samples/s %.1f..%.1f\n", c.Workers, c.Job.Batch, mode,
 				emucluster.FormatRate(c.LinkBits), len(p.Runs), lo, hi)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%.0f%%\t%s\t%s\t%s\t%.1f-%.1f\t\n",
-			c.Workers, c.Job.Batch, mode, emucluster.FormatRate(c.LinkBits), c.CPUs, p.SamplesPerSec, e,
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%.0f%%\t%s\t%s\t%s\t%.1f-%.1f\t\n",
+			c.Workers, c.Job.Batch, mode, emucluster.FormatRate(c.LinkBits), c.CPUs, p.SamplesPerSec, e, bound,
 			ms(p.StepTime.Seconds()), ms(p.Compute.Seconds()), ms(p.Reduce.Seconds()), ms(p.ReduceMin.Seconds()), ms(p.Update.Seconds()), ms(p.Coord.Seconds()),
 			p.PayloadBytes/1e3, p.WireBytes/1e3, linkUse(p), ms(p.CPU.Seconds()), 100*p.Throttled, model, errPct, same, p.Load[0], p.Load[1])
 	}
