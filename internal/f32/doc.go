@@ -1,7 +1,8 @@
 // Package f32 provides float32 vector kernels for the training engine's inner
 // loops: elementwise updates, dot products, the event-driven row
-// accumulation of fully connected layers and the time step of a layer of
-// integrate-and-fire neurons.
+// accumulation of fully connected layers, the time step of a layer of
+// integrate-and-fire neurons, the optimizer step and the conversion of a
+// gradient to fixed point.
 //
 // On amd64 the kernels are Go assembly, chosen once at start-up from the CPU
 // features reported by golang.org/x/sys/cpu: AVX-512F when present, else
@@ -19,7 +20,8 @@
 // Every kernel performs one IEEE-754 single precision operation per element
 // and step, in a fixed order, so all paths (AVX-512, AVX2, Go on any
 // architecture and GOAMD64 level) agree bitwise with each other (NaN
-// payloads aside). In particular Axpy and Dot round the product to float32
+// payloads aside). Adam and AddRounded follow the same rule in double
+// precision: one float64 operation per step of their formulas. In particular Axpy and Dot round the product to float32
 // before adding it: no path uses a fused multiply-add. The assembly issues a
 // multiply and an add; the Go code converts the product to float32
 // explicitly, which the Go specification says prevents the compiler from
