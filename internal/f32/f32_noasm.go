@@ -12,12 +12,12 @@ var _ = mustRequestedKernels()
 // useAVX512Set reports whether the AVX-512 branch is selected: never here.
 func useAVX512Set() bool { return false }
 
-func addToAsm(dst, src []float32)                                  { panic(noAsm) }
-func axpyAsm(alpha float32, x, y []float32)                        { panic(noAsm) }
-func dotAsm(x, y []float32) float32                                { panic(noAsm) }
-func scaleAsm(alpha float32, x []float32)                          { panic(noAsm) }
-func addConstAsm(x []float32, c float32)                           { panic(noAsm) }
-func adamAsm(w, grad, M, V []float32, s *AdamStep)                 { panic(noAsm) }
+func addToAsm(dst, src []float32)                  { panic(noAsm) }
+func axpyAsm(alpha float32, x, y []float32)        { panic(noAsm) }
+func dotAsm(x, y []float32) float32                { panic(noAsm) }
+func scaleAsm(alpha float32, x []float32)          { panic(noAsm) }
+func addConstAsm(x []float32, c float32)           { panic(noAsm) }
+func adamAsm(w, grad, M, V []float32, s *AdamStep) { panic(noAsm) }
 func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int {
 	panic(noAsm)
 }
@@ -25,7 +25,7 @@ func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int {
 // useAVX512 and hasAVX512DQ are false: no assembly here.
 const useAVX512 = false
 
-func hasAVX512DQ() bool { return false }
+func hasAVX512DQ() bool                                            { return false }
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32) { panic(noAsm) }
 func dotRowsAsm(dst, rows []float32, stride int, idx []int32, v []float32) {
 	panic(noAsm)
