@@ -92,12 +92,17 @@ func addConstAsm(x []float32, c float32)
 //go:noescape
 func adamAsm(w, grad, M, V []float32, s *AdamStep)
 
-// addRoundedAsm is AddRounded on len(g) elements, a multiple of 8, with acc
-// as long as g; it stops at the first block of 8 that holds an element it
-// cannot add, leaving that block unchanged, and returns the elements done.
+// addRounded5Asm (AVX-512F and DQ) and addRounded2Asm (AVX2) are AddRounded
+// on len(g) elements, a multiple of 8, with acc as long as g; they stop at
+// the first block of 8 or 4 that holds an element they cannot add (for
+// addRounded2Asm also one whose |x| is 2^51 or more), leaving that block
+// unchanged, and return the elements done.
 //
 //go:noescape
-func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int
+func addRounded5Asm(acc []int64, g []float32, scale, limit float64) int
+
+//go:noescape
+func addRounded2Asm(acc []int64, g []float32, scale, limit float64) int
 
 // indexAddRowsAsm needs len(dst) > 0, len(idx) > 0 and every row in range.
 //

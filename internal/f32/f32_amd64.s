@@ -1513,15 +1513,15 @@ adam5_8:
 	VZEROUPPER
 	RET
 
-// func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int
+// func addRounded5Asm(acc []int64, g []float32, scale, limit float64) int
 //
-// AVX-512F + DQ only, 8 elements a step, len(g) a multiple of 8. For each
+// AVX-512F + DQ, 8 elements a step, len(g) a multiple of 8. For each
 // block: x = float64(g)*scale; every |x| < limit (ordered: NaN fails) or
 // stop; q = trunc(x) + (|x-trunc(x)| >= 0.5 ? sign(x) : 0), which is
 // math.Round's half away from zero (x - trunc(x) is exact); s = acc + q,
 // stopping if some lane overflows ((acc^s)&(q^s) < 0, the Go test's
 // condition); store s. DI: acc, SI: g, CX: length, BX: elements done.
-TEXT ·addRoundedAsm(SB), NOSPLIT, $0-72
+TEXT ·addRounded5Asm(SB), NOSPLIT, $0-72
 	MOVQ acc_base+0(FP), DI
 	MOVQ g_base+24(FP), SI
 	MOVQ g_len+32(FP), CX
@@ -1565,6 +1565,74 @@ round5_8:
 	JMP         round5_8
 
 round5_done:
+	VZEROUPPER
+	MOVQ BX, ret+64(FP)
+	RET
+
+// func addRounded2Asm(acc []int64, g []float32, scale, limit float64) int
+//
+// AVX2, 4 elements a step, len(g) a multiple of 4, limit at most 2^51 (the
+// caller's fast-path limit). As addRounded5Asm, with what AVX2 lacks built
+// from exact steps: trunc by VROUNDPD; the integer t, |t| < 2^51, converted
+// to int64 as bits(t + M) - bits(M) with M = 2^52 + 2^51 (t + M is exact and
+// lies in [2^52, 2^53), whose spacing is 1); the sign of d from its sign bit
+// by a signed compare; the lane tests by VMOVMSKPD. DI: acc, SI: g, CX:
+// length, BX: elements done. Constants: Y15 scale, Y14 limit, Y13 the mask
+// that clears the sign bit, Y12 0.5, Y11 M, Y10 int64 1, Y9 zero.
+TEXT ·addRounded2Asm(SB), NOSPLIT, $0-72
+	MOVQ acc_base+0(FP), DI
+	MOVQ g_base+24(FP), SI
+	MOVQ g_len+32(FP), CX
+	XORQ BX, BX
+	VBROADCASTSD scale+48(FP), Y15
+	VBROADCASTSD limit+56(FP), Y14
+	MOVQ         $0x7fffffffffffffff, AX
+	MOVQ         AX, X13
+	VPBROADCASTQ X13, Y13
+	MOVQ         $0x3fe0000000000000, AX
+	MOVQ         AX, X12
+	VPBROADCASTQ X12, Y12
+	MOVQ         $0x4338000000000000, AX
+	MOVQ         AX, X11
+	VPBROADCASTQ X11, Y11
+	MOVQ         $1, AX
+	MOVQ         AX, X10
+	VPBROADCASTQ X10, Y10
+	VPXOR        Y9, Y9, Y9
+
+round2_4:
+	CMPQ      BX, CX
+	JAE       round2_done
+	VCVTPS2PD (SI)(BX*4), Y0       // x (before scaling)
+	VMULPD    Y15, Y0, Y0          // x
+	VANDPD    Y13, Y0, Y1          // |x|
+	VCMPPD    $0x11, Y14, Y1, Y2   // |x| < limit, ordered
+	VMOVMSKPD Y2, AX
+	CMPL      AX, $15
+	JNE       round2_done          // not all 4 lanes in range
+	VROUNDPD  $0x0b, Y0, Y3        // t = trunc(x)
+	VSUBPD    Y3, Y0, Y4           // d = x - t, exact
+	VADDPD    Y11, Y3, Y5          // t + M, exact
+	VPSUBQ    Y11, Y5, Y5          // q = bits(t + M) - bits(M) = int64(t)
+	VANDPD    Y13, Y4, Y6          // |d|
+	VCMPPD    $0x1d, Y12, Y6, Y6   // |d| >= 0.5, ordered: all ones or zero
+	VPCMPGTQ  Y4, Y9, Y7           // -1 where d's sign bit is set, else 0
+	VPOR      Y10, Y7, Y7          // -1 or +1
+	VPAND     Y6, Y7, Y7           // that where |d| >= 0.5, else 0
+	VPADDQ    Y7, Y5, Y5           // q
+	VMOVDQU   (DI)(BX*8), Y8       // a
+	VPADDQ    Y5, Y8, Y1           // s = a + q
+	VPXOR     Y8, Y1, Y2
+	VPXOR     Y5, Y1, Y3
+	VPAND     Y2, Y3, Y2           // (a^s)&(q^s): sign set where the sum overflowed
+	VMOVMSKPD Y2, AX
+	TESTL     AX, AX
+	JNE       round2_done
+	VMOVDQU   Y1, (DI)(BX*8)
+	ADDQ      $4, BX
+	JMP       round2_4
+
+round2_done:
 	VZEROUPPER
 	MOVQ BX, ret+64(FP)
 	RET

@@ -18,7 +18,10 @@ func dotAsm(x, y []float32) float32                { panic(noAsm) }
 func scaleAsm(alpha float32, x []float32)          { panic(noAsm) }
 func addConstAsm(x []float32, c float32)           { panic(noAsm) }
 func adamAsm(w, grad, M, V []float32, s *AdamStep) { panic(noAsm) }
-func addRoundedAsm(acc []int64, g []float32, scale, limit float64) int {
+func addRounded5Asm(acc []int64, g []float32, scale, limit float64) int {
+	panic(noAsm)
+}
+func addRounded2Asm(acc []int64, g []float32, scale, limit float64) int {
 	panic(noAsm)
 }
 

@@ -16,9 +16,11 @@ import "math"
 //
 // This is a micro-batch's gradient turned into fixed point and summed. The
 // AVX-512 path (with AVX512DQ's conversions between doubles and int64) does 8
-// elements a step with the same IEEE-754 multiply and the same rounding, so
-// every kernel set gives bitwise the same sums; the AVX2 set, which has no
-// such conversions, uses the Go loop.
+// elements a step and the AVX2 path 4, with the same IEEE-754 multiply and
+// the same rounding built from exact steps, so every kernel set gives bitwise
+// the same sums. The AVX2 path takes |x| < 2^51 only; a block with a larger
+// element, or with one that stops the sum, goes through the Go loop, which
+// reports the element or adds the block, and the vector path resumes after it.
 //
 // It panics if acc is shorter than g.
 func AddRounded(acc []int64, g []float32, scale, limit float64) int {
@@ -27,9 +29,22 @@ func AddRounded(acc []int64, g []float32, scale, limit float64) int {
 	}
 	acc = acc[:len(g)]
 	done := 0
-	if useAsm && useAVX512 && hasAVX512DQ() {
-		if n := len(g) &^ 7; n > 0 {
-			done = addRoundedAsm(acc[:n], g[:n], scale, limit)
+	if useAsm {
+		vec, fast := addRounded2Asm, min(limit, 1<<51)
+		if useAVX512 && hasAVX512DQ() {
+			vec, fast = addRounded5Asm, limit
+		}
+		for n := len(g) &^ 7; done < n; {
+			done += vec(acc[done:n], g[done:n], scale, fast)
+			if done == n {
+				break
+			}
+			// The block of 4 (or 8) at done stopped the vector path.
+			end := min(done+8, n)
+			if k := addRoundedGo(acc[done:end], g[done:end], scale, limit); k < end-done {
+				return done + k
+			}
+			done = end
 		}
 	}
 	return done + addRoundedGo(acc[done:], g[done:], scale, limit)

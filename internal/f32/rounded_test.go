@@ -69,6 +69,14 @@ func TestAddRounded(t *testing.T) {
 		{"overflow up", func(acc []int64, g []float32, at int) { acc[at], g[at] = math.MaxInt64-5, 1 }},
 		{"overflow down", func(acc []int64, g []float32, at int) { acc[at], g[at] = math.MinInt64+5, -1 }},
 		{"edge, no overflow", func(acc []int64, g []float32, at int) { acc[at], g[at] = math.MaxInt64-(1<<32), 1 }},
+		// Beyond the AVX2 path's 2^51 but in range: the Go loop takes the
+		// block and the vector path resumes after it.
+		{"beyond 2^51", func(_ []int64, g []float32, at int) {
+			g[at] = -(1 << 21) - 0.5
+			if at+13 < len(g) {
+				g[at+13] = 1 << 25
+			}
+		}},
 	}
 	for _, c := range cases {
 		for _, n := range testLengths {
