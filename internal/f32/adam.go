@@ -22,9 +22,9 @@ type AdamStep struct {
 //
 // The square root and the divisions are correctly rounded in IEEE-754, in
 // the vector units as in the scalar ones, so every kernel set gives bitwise
-// the same result (NaN payloads aside). This is the one kernel of the package
-// that computes in double precision: it is the optimizer step, whose float64
-// formula the engine has always used.
+// the same result (NaN payloads aside). With AddRounded it is one of the two
+// kernels of the package that compute in double precision: it is the
+// optimizer step, whose float64 formula the engine has always used.
 //
 // It panics if grad, M or V is shorter than w. The slices must not overlap.
 func Adam(w, grad, M, V []float32, s *AdamStep) {
