@@ -24,7 +24,7 @@ func refAdam(w, grad, M, V []float32, lr, wd, b1, b2, eps float64, bc1, bc2 floa
 // adamCase draws parameters, gradients and moments of mixed magnitudes,
 // with zeros, subnormals and large values among them.
 func adamCase(rng *rand.Rand, n int) (w, g, m, v []float32) {
-	pick := func(i int, scale float32) float32 {
+	pick := func(scale float32) float32 {
 		switch rng.IntN(12) {
 		case 0:
 			return 0
@@ -37,8 +37,8 @@ func adamCase(rng *rand.Rand, n int) (w, g, m, v []float32) {
 	}
 	w, g, m, v = make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
 	for i := range n {
-		w[i], g[i], m[i] = pick(i, 1), pick(i, 1), pick(i, 0.1)
-		v[i] = float32(math.Abs(float64(pick(i, 0.01))))
+		w[i], g[i], m[i] = pick(1), pick(1), pick(0.1)
+		v[i] = float32(math.Abs(float64(pick(0.01))))
 	}
 	return w, g, m, v
 }

@@ -12,6 +12,11 @@ var _ = mustRequestedKernels()
 // useAVX512Set reports whether the AVX-512 branch is selected: never here.
 func useAVX512Set() bool { return false }
 
+// useAVX512 and hasAVX512DQ are false: no assembly here.
+const useAVX512 = false
+
+func hasAVX512DQ() bool { return false }
+
 func addToAsm(dst, src []float32)                  { panic(noAsm) }
 func axpyAsm(alpha float32, x, y []float32)        { panic(noAsm) }
 func dotAsm(x, y []float32) float32                { panic(noAsm) }
@@ -25,10 +30,6 @@ func addRounded2Asm(acc []int64, g []float32, scale, limit float64) int {
 	panic(noAsm)
 }
 
-// useAVX512 and hasAVX512DQ are false: no assembly here.
-const useAVX512 = false
-
-func hasAVX512DQ() bool                                            { return false }
 func indexAddRowsAsm(dst, rows []float32, stride int, idx []int32) { panic(noAsm) }
 func dotRowsAsm(dst, rows []float32, stride int, idx []int32, v []float32) {
 	panic(noAsm)

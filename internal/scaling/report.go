@@ -57,9 +57,10 @@ func EngineDigest(ctx context.Context, asf string, cfg RunConfig) (string, error
 
 // PrintPoints writes the measured table: per configuration the throughput,
 // E(W) against the W = 1 point of the same batch, mode, link and quota, the
-// CPU bound on E(W) (below), the step split, the bytes per step, the CPU use, the model's step time and its
-// error (gradient mode, when m is not nil), whether the weights equal the
-// reference digest of the batch (engine alone, or W = 1), and the host load.
+// CPU bound on E(W) (below), the step split, the bytes per step, the CPU use,
+// the model's step time and its error (gradient mode, when m is not nil),
+// whether the weights equal the reference digest of the batch (engine alone,
+// or W = 1), and the host load.
 //
 // The CPU bound is CPU(1) / (W x CPU(W)), CPU(W) a worker's CPU time per step
 // of the W-worker run: under a CPU quota no worker can step faster than its
@@ -69,14 +70,13 @@ func EngineDigest(ctx context.Context, asf string, cfg RunConfig) (string, error
 func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "W\tbatch\tmode\tlink\tcpus\tsamples/s\tE(W)\tcpu bound\tstep ms\tcompute\tallreduce\t(fastest)\tupdate\tcoord\tpayload KB\twire KB\tlink use\tcpu ms\tthrottled\tmodel ms\terr\tweights\tload\t\n")
-	one, oneCPU := map[string]float64{}, map[string]float64{}
+	one := map[string]Point{} // the W = 1 point of each batch, mode, link and quota
 	keyOf := func(p Point) string {
 		return fmt.Sprintf("%d/%s/%d/%g/%d", p.Config.Job.Batch, p.Config.SyncMode, p.Config.LinkBits, p.Config.CPUs, p.Config.LocalSteps)
 	}
 	for _, p := range points {
 		if p.Config.Workers == 1 {
-			one[keyOf(p)] = p.SamplesPerSec
-			oneCPU[keyOf(p)] = p.CPU.Seconds()
+			one[keyOf(p)] = p
 		}
 	}
 	ms := func(d float64) string { return fmt.Sprintf("%.1f", d*1e3) }
@@ -88,12 +88,13 @@ func PrintPoints(w io.Writer, points []Point, m *Model, ref map[int]string) erro
 			mode = fmt.Sprintf("weights/%d", c.LocalSteps)
 		}
 		e := "-"
-		if o := one[keyOf(p)]; o > 0 {
-			e = fmt.Sprintf("%.3f", p.SamplesPerSec/(float64(c.Workers)*o))
+		o := one[keyOf(p)]
+		if o.SamplesPerSec > 0 {
+			e = fmt.Sprintf("%.3f", p.SamplesPerSec/(float64(c.Workers)*o.SamplesPerSec))
 		}
 		bound := "-"
-		if o := oneCPU[keyOf(p)]; o > 0 && p.CPU > 0 && c.CPUs > 0 {
-			bound = fmt.Sprintf("%.3f", o/(float64(c.Workers)*p.CPU.Seconds()))
+		if o.CPU > 0 && p.CPU > 0 && c.CPUs > 0 {
+			bound = fmt.Sprintf("%.3f", o.CPU.Seconds()/(float64(c.Workers)*p.CPU.Seconds()))
 		}
 		model, errPct := "-", "-"
 		if m != nil && c.SyncMode == "gradient" {
